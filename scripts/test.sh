@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: hermetic unit tests, lints, then the root-only e2e tests.
+# Run as root on Debian/Ubuntu; CI runs it through .ci/run with CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: the e2e tests need root (namespaces, mounts, cgroups); run it with sudo" >&2
+  exit 1
+fi
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== unit tests (hermetic)"
+cargo test --workspace --exclude berth-e2e --locked
+
+echo "== e2e tests (root)"
+cargo build --release --locked --workspace --bins
+export BERTH_BIN_DIR="$PWD/target/release"
+cargo test --release --locked -p berth-e2e -- --test-threads=2
