@@ -7,7 +7,7 @@ source scripts/setup.sh
 source scripts/bundle.sh
 
 cargo build --release --locked -p berth-runtime-bin
-export BERTH_RUNTIME="$PWD/target/release/berth-runtime"
+export BERTH_RUNTIME="${CARGO_TARGET_DIR:-$PWD/target}/release/berth-runtime"
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -19,5 +19,5 @@ cargo test --workspace --exclude berth-e2e --locked
 
 echo "== e2e tests (root)"
 cargo build --release --locked --workspace --bins
-export BERTH_BIN_DIR="$PWD/target/release"
+export BERTH_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 cargo test --release --locked -p berth-e2e -- --test-threads=2
