@@ -23,5 +23,6 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: installing the Rust toolchain with rustup"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     export PATH="$HOME/.cargo/bin:$PATH"
+    rustup component add clippy rustfmt
   fi
 fi
