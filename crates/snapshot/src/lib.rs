@@ -1,0 +1,18 @@
+//! berth-snapshot: applies OCI/Docker layer tars onto directories with every entry resolved
+//! inside the target, diffs directories back into reproducible layer tars, and keeps the
+//! overlayfs snapshots containers run on.
+//!
+//! It does not fetch or store blobs (berth-content), read manifests (berth-image), or mount
+//! container root filesystems (berth-runtime); it only hands out mount specs.
+
+pub mod apply;
+pub mod compression;
+pub mod idmap;
+pub mod path;
+mod root;
+#[cfg(test)]
+mod test_tar;
+
+pub use apply::{apply_layer, ApplyError, ApplyOptions, ApplySummary, DevicePolicy, WhiteoutMode};
+pub use compression::Compression;
+pub use idmap::{IdMapping, Ownership};

@@ -1,0 +1,169 @@
+//! A directory opened once and used as the root for every path inside it: `openat2` with
+//! `RESOLVE_IN_ROOT` so that `..` and symlinks (absolute or relative) in parent components
+//! resolve inside it, never above it, and final components are handled with `*at` calls that
+//! do not follow symlinks.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+use crate::path::CleanPath;
+
+/// The target root of an apply or the source root of a diff.
+#[derive(Debug)]
+pub(crate) struct Root {
+    fd: OwnedFd,
+}
+
+const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+impl Root {
+    /// Opens `path` (which must be a directory; a symlink there is refused).
+    pub(crate) fn open(path: &Path) -> io::Result<Root> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        Ok(Root { fd })
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens `rel` inside the root with `flags`, resolving every symlink inside the root.
+    pub(crate) fn open_at(&self, rel: &CleanPath, flags: OFlags) -> io::Result<OwnedFd> {
+        let bytes = rel.to_bytes();
+        loop {
+            match rustix::fs::openat2(
+                &self.fd,
+                OsStr::from_bytes(&bytes),
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            ) {
+                // openat2 returns EAGAIN when a concurrent rename raced the lookup.
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+                other => return other.map_err(io::Error::from),
+            }
+        }
+    }
+
+    /// Opens directory `rel` (as an `O_PATH` handle usable as a `*at` dirfd).
+    pub(crate) fn open_dir(&self, rel: &CleanPath) -> io::Result<OwnedFd> {
+        self.open_at(rel, OFlags::PATH | OFlags::DIRECTORY)
+    }
+
+    /// Opens directory `rel`, creating missing components (mode 0755, like Docker's
+    /// `MkdirAllNewAs` for parents a layer does not list). `created` receives each new one.
+    pub(crate) fn open_dir_creating(
+        &self,
+        rel: &CleanPath,
+        created: &mut Vec<CleanPath>,
+    ) -> io::Result<OwnedFd> {
+        match self.open_dir(rel) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => return other,
+        }
+        let mut dir = self.open_dir(&CleanPath::root())?;
+        for n in 1..=rel.components().len() {
+            let prefix = rel.prefix(n);
+            match self.open_dir(&prefix) {
+                Ok(fd) => dir = fd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    rustix::fs::mkdirat(&dir, prefix.file_name(), Mode::from_raw_mode(0o755))?;
+                    created.push(prefix.clone());
+                    dir = self.open_dir(&prefix)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(dir)
+    }
+}
+
+/// `lstat` of `name` in `dir`, or `None` when it does not exist.
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<rustix::fs::Stat>> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a `st_mode` is a directory.
+pub(crate) fn is_dir(mode: u32) -> bool {
+    mode & libc_mode::S_IFMT == libc_mode::S_IFDIR
+}
+
+/// File type bits of `st_mode` (kept here so the crate needs no libc dependency).
+pub(crate) mod libc_mode {
+    pub(crate) const S_IFMT: u32 = 0o170000;
+    pub(crate) const S_IFDIR: u32 = 0o040000;
+}
+
+/// Removes `name` from `dir`, recursively if it is a directory, never following symlinks
+/// (a symlink is removed, not its target). A missing name is not an error.
+pub(crate) fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(rustix::io::Errno::ISDIR) | Err(rustix::io::Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    clear_dir(sub.as_fd(), |_| true)?;
+    match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes every child of the open directory `dir` for which `remove` says yes.
+pub(crate) fn clear_dir(
+    dir: BorrowedFd<'_>,
+    mut remove: impl FnMut(&OsStr) -> bool,
+) -> io::Result<()> {
+    for name in list_dir(dir)? {
+        if remove(&name) {
+            remove_all_at(dir, &name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The names in the open directory `dir` (without `.` and `..`), sorted by bytes.
+pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    let reader = rustix::fs::Dir::read_from(dir)?;
+    for entry in reader {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        names.push(OsStr::from_bytes(name).to_os_string());
+    }
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}
+
+/// A `/proc/self/fd/<dir>/<name>` path: lets path-only calls (`lsetxattr`, `llistxattr`)
+/// act on `name` relative to an already-resolved directory without re-walking the root.
+pub(crate) fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    if name != OsStr::new(".") {
+        p.push(name);
+    }
+    p
+}
