@@ -7,7 +7,9 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod example;
 pub mod features;
 pub mod hooks;
+pub mod lsm;
 pub mod rlimits;
 pub mod seccomp;

@@ -228,6 +228,60 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<ScmpAction, S
     }
 }
 
+/// Every architecture name of the runtime-spec.
+pub const ARCHES: [Arch; 24] = {
+    use Arch::*;
+    [
+        ScmpArchNative,
+        ScmpArchX86,
+        ScmpArchX86_64,
+        ScmpArchX32,
+        ScmpArchArm,
+        ScmpArchAarch64,
+        ScmpArchMips,
+        ScmpArchMips64,
+        ScmpArchMips64n32,
+        ScmpArchMipsel,
+        ScmpArchMipsel64,
+        ScmpArchMipsel64n32,
+        ScmpArchPpc,
+        ScmpArchPpc64,
+        ScmpArchPpc64le,
+        ScmpArchS390,
+        ScmpArchS390x,
+        ScmpArchParisc,
+        ScmpArchParisc64,
+        ScmpArchRiscv64,
+        ScmpArchLoongarch64,
+        ScmpArchM68k,
+        ScmpArchSh,
+        ScmpArchSheb,
+    ]
+};
+
+/// The spec name of an architecture (`SCMP_ARCH_X86_64`).
+pub fn arch_name(a: Arch) -> String {
+    serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{a:?}"))
+}
+
+/// The spec architectures the linked libseccomp can add to a filter (for `features`),
+/// without SCMP_ARCH_NATIVE, which names no architecture of its own.
+pub fn supported_arch_names() -> Vec<String> {
+    ARCHES
+        .iter()
+        .filter(|a| **a != Arch::ScmpArchNative)
+        .filter(|a| {
+            ScmpFilterContext::new(ScmpAction::Allow)
+                .and_then(|mut c| c.add_arch(arch(**a)).map(|_| ()))
+                .is_ok()
+        })
+        .map(|a| arch_name(*a))
+        .collect()
+}
+
 fn arch(a: Arch) -> ScmpArch {
     use Arch::*;
     match a {
@@ -433,7 +487,7 @@ fn build(s: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
         context
             .add_arch(arch(*a))
             .map_err(|source| SeccompError::Arch {
-                arch: a.to_string(),
+                arch: arch_name(*a),
                 source,
             })?;
     }
