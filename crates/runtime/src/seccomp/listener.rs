@@ -33,14 +33,34 @@ pub fn container_process_state(
     out
 }
 
-/// Connects to `listener_path`, sends `process_state_json` (the container process state,
-/// see [`container_process_state`]) with `notify_fd` attached, then closes the connection.
-/// The fd travels with the first bytes only, as the spec asks.
+/// The payload for the agent: `json` as is when it already is a container process state
+/// (it has `fds`), otherwise `json` is taken as the container state and wrapped, with its
+/// `pid` and no metadata.
+fn payload(json: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(v) if v.get("fds").is_none() && v.get("id").is_some() => {
+            let pid = v
+                .get("pid")
+                .and_then(|p| p.as_i64())
+                .and_then(|p| i32::try_from(p).ok())
+                .unwrap_or(0);
+            serde_json::to_vec(&container_process_state(pid, None, &v))
+                .unwrap_or_else(|_| json.to_vec())
+        }
+        _ => json.to_vec(),
+    }
+}
+
+/// Connects to `listener_path`, sends the container process state with `notify_fd`
+/// attached, then closes the connection. `state_json` is either the full container process
+/// state (see [`container_process_state`], needed to pass listenerMetadata) or the plain
+/// container state, which is wrapped. The fd travels with the first bytes only.
 pub fn send_listener_fd(
     listener_path: &Path,
     notify_fd: BorrowedFd<'_>,
-    process_state_json: &[u8],
+    state_json: &[u8],
 ) -> Result<(), SeccompError> {
+    let process_state_json = &payload(state_json)[..];
     let path = listener_path.display().to_string();
     let send_error = |source| SeccompError::ListenerSend {
         path: path.clone(),
@@ -139,6 +159,17 @@ mod tests {
         let mut reader = std::fs::File::from(reader);
         reader.read_to_string(&mut text).unwrap();
         assert_eq!(text, "ping");
+    }
+
+    #[test]
+    fn a_plain_container_state_is_wrapped_into_a_process_state() {
+        let state = serde_json::json!({"ociVersion": "1.2.0", "id": "c1", "status": "created",
+            "pid": 99, "bundle": "/b"});
+        let sent: serde_json::Value =
+            serde_json::from_slice(&payload(&serde_json::to_vec(&state).unwrap())).unwrap();
+        assert_eq!(sent, container_process_state(99, None, &state));
+        let full = serde_json::to_vec(&container_process_state(99, Some("m"), &state)).unwrap();
+        assert_eq!(payload(&full), full);
     }
 
     #[test]
