@@ -7,7 +7,7 @@
 
 mod entry;
 mod metadata;
-mod whiteout;
+pub(crate) mod whiteout;
 
 #[cfg(test)]
 mod hostile_tests;
@@ -253,7 +253,7 @@ pub fn apply_layer<R: Read>(
         let mut entry = entry.map_err(ApplyError::Read)?;
         applier.apply_entry(&mut entry)?;
     }
-    applier.set_directory_times()?;
+    applier.finish_directories()?;
     let Applier {
         skipped, entries, ..
     } = applier;
@@ -273,8 +273,9 @@ pub(crate) struct Applier<'a> {
     options: &'a ApplyOptions,
     /// Paths this layer created (and their parents): an opaque marker keeps them.
     unpacked: HashSet<CleanPath>,
-    /// Directories and their mtimes, set after all children are written.
-    dirs: Vec<(CleanPath, rustix::fs::Timespec)>,
+    /// Directories with their mode and mtime, set after all children are written (a
+    /// read-only directory mode must not stop an unprivileged applier from filling it).
+    dirs: Vec<(CleanPath, u32, rustix::fs::Timespec)>,
     skipped: Vec<SkippedEntry>,
     entries: u64,
 }

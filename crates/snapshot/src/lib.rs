@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod compression;
+pub mod diff;
 pub mod idmap;
 pub mod path;
 mod root;
@@ -15,4 +16,5 @@ mod test_tar;
 
 pub use apply::{apply_layer, ApplyError, ApplyOptions, ApplySummary, DevicePolicy, WhiteoutMode};
 pub use compression::Compression;
+pub use diff::{diff_overlay_upper, diff_trees, tar_tree, DiffError, DiffSummary};
 pub use idmap::{IdMapping, Ownership};

@@ -105,6 +105,11 @@ pub(crate) fn is_dir(mode: u32) -> bool {
 pub(crate) mod libc_mode {
     pub(crate) const S_IFMT: u32 = 0o170000;
     pub(crate) const S_IFDIR: u32 = 0o040000;
+    pub(crate) const S_IFREG: u32 = 0o100000;
+    pub(crate) const S_IFLNK: u32 = 0o120000;
+    pub(crate) const S_IFCHR: u32 = 0o020000;
+    pub(crate) const S_IFBLK: u32 = 0o060000;
+    pub(crate) const S_IFIFO: u32 = 0o010000;
 }
 
 /// Removes `name` from `dir`, recursively if it is a directory, never following symlinks

@@ -37,7 +37,7 @@ impl Applier<'_> {
             }
             let root_fd = self.root.fd();
             self.set_metadata(name, Node::Fd(root_fd), &meta, true)?;
-            self.dirs.push((CleanPath::root(), meta.mtime));
+            self.dirs.push((CleanPath::root(), meta.mode, meta.mtime));
             return Ok(());
         }
         let supported = matches!(
@@ -149,7 +149,7 @@ impl Applier<'_> {
         )
         .map_err(errno_error(name, "open directory"))?;
         self.set_metadata(name, Node::Fd(dir.as_fd()), meta, true)?;
-        self.dirs.push((path.clone(), meta.mtime));
+        self.dirs.push((path.clone(), meta.mode, meta.mtime));
         Ok(())
     }
 

@@ -129,13 +129,13 @@ pub(crate) enum Node<'f> {
 }
 
 impl Applier<'_> {
-    /// Sets ownership, xattrs, mode and (unless `defer_times`) mtime on `node`.
+    /// Sets ownership and xattrs, then (unless `deferred`, as for directories) mode and mtime.
     pub(crate) fn set_metadata(
         &mut self,
         name: &str,
         node: Node<'_>,
         meta: &EntryMeta,
-        defer_times: bool,
+        deferred: bool,
     ) -> Result<(), ApplyError> {
         let ids = self
             .options
@@ -158,16 +158,8 @@ impl Applier<'_> {
         for (key, value) in &meta.xattrs {
             self.set_xattr(name, node, key, value)?;
         }
-        let mode = Mode::from_raw_mode(meta.mode);
-        match node {
-            Node::Fd(fd) => rustix::fs::fchmod(fd, mode).map_err(errno_error(name, "chmod"))?,
-            Node::At { symlink: true, .. } => {}
-            Node::At {
-                dir, name: leaf, ..
-            } => rustix::fs::chmodat(dir, leaf, mode, AtFlags::empty())
-                .map_err(errno_error(name, "chmod"))?,
-        }
-        if !defer_times {
+        if !deferred {
+            set_mode(node, meta.mode).map_err(errno_error(name, "chmod"))?;
             set_times(node, meta.mtime).map_err(errno_error(name, "set mtime"))?;
         }
         Ok(())
@@ -202,6 +194,16 @@ impl Applier<'_> {
             }
             Err(e) => Err(errno_error(name, "set xattr")(e)),
         }
+    }
+}
+
+/// Sets the permission bits of `node` (symlinks have none on Linux).
+pub(crate) fn set_mode(node: Node<'_>, mode: u32) -> rustix::io::Result<()> {
+    let mode = Mode::from_raw_mode(mode);
+    match node {
+        Node::Fd(fd) => rustix::fs::fchmod(fd, mode),
+        Node::At { symlink: true, .. } => Ok(()),
+        Node::At { dir, name, .. } => rustix::fs::chmodat(dir, name, mode, AtFlags::empty()),
     }
 }
 

@@ -8,9 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 
 use rustix::fs::{FileType, Mode, OFlags, XattrFlags};
 
+use super::metadata::{set_mode, set_times, Node};
 use super::{errno_error, io_error, Applier, ApplyError, SkipReason, WhiteoutMode};
 use crate::path::CleanPath;
-use crate::root::{clear_dir, remove_all_at};
+use crate::root::{clear_dir, is_dir, lstat_at, remove_all_at};
 
 /// Prefix of a whiteout file name.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -140,23 +141,27 @@ impl Applier<'_> {
         }
     }
 
-    /// Sets every directory's mtime, deepest last-listed first, after all children exist.
-    pub(super) fn set_directory_times(&mut self) -> Result<(), ApplyError> {
-        for (path, mtime) in self.dirs.iter().rev() {
+    /// Sets every directory's mode and mtime, last-listed first, after all children exist.
+    pub(super) fn finish_directories(&mut self) -> Result<(), ApplyError> {
+        for (path, mode, mtime) in self.dirs.iter().rev() {
             let parent = match self.root.open_dir(&path.parent()) {
                 Ok(fd) => fd,
                 // Removed again by a later whiteout.
                 Err(_) => continue,
             };
-            let node = super::metadata::Node::At {
+            let node = Node::At {
                 dir: parent.as_fd(),
                 name: path.file_name(),
                 symlink: false,
             };
-            match super::metadata::set_times(node, *mtime) {
-                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => return Err(errno_error(&path.to_string(), "set directory mtime")(e)),
+            let name = path.to_string();
+            match lstat_at(parent.as_fd(), path.file_name()) {
+                Ok(Some(st)) if is_dir(st.st_mode) => {}
+                // Replaced by a non-directory or removed by a later entry.
+                _ => continue,
             }
+            set_mode(node, *mode).map_err(errno_error(&name, "chmod"))?;
+            set_times(node, *mtime).map_err(errno_error(&name, "set directory mtime"))?;
         }
         Ok(())
     }
