@@ -7,9 +7,10 @@
 //! rules equal to the default action are skipped, syscall names unknown to libseccomp are
 //! ignored (kept in [`Filter::ignored_syscalls`] for a warning), conditions on different
 //! arguments are ANDed in one rule while several conditions on the same argument become
-//! separate rules, and without explicit flags SECCOMP_FILTER_FLAG_SPEC_ALLOW is set when
-//! the kernel supports it.
+//! separate rules, without explicit flags SECCOMP_FILTER_FLAG_SPEC_ALLOW is set when the
+//! kernel supports it, and restrictive filters get runc's -ENOSYS stub (see `enosys`).
 
+mod enosys;
 mod listener;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -119,7 +120,8 @@ impl Filter {
     /// Validates `s` and compiles it. Every error a bad profile can cause happens here.
     pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         let compiled = build(s)?;
-        let program = export_bpf(&compiled.context)?;
+        let mut program = enosys::stub(s);
+        program.extend(export_bpf(&compiled.context)?);
         Ok(Filter {
             program,
             flags: compiled.flags,

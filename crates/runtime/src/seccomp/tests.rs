@@ -383,3 +383,82 @@ fn notify_filter_load_returns_the_listener_fd() {
     });
     assert_eq!(code, 0);
 }
+
+/// A restrictive profile: default EPERM, only what the forked child needs allowed.
+fn restrictive(extra: serde_json::Value) -> serde_json::Value {
+    let mut p = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": ["exit", "exit_group", "getppid"], "action": "SCMP_ACT_ALLOW"}]});
+    if let (Some(o), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    p
+}
+
+/// Raw syscall `nr` without arguments: its result or -errno.
+fn raw_syscall(nr: libc::c_long) -> i64 {
+    // SAFETY: the syscalls used here take no pointer arguments.
+    let rc = unsafe { libc::syscall(nr, 0, 0, 0) };
+    if rc < 0 {
+        -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        rc
+    }
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys_like_runc() {
+    let filter = Filter::compile(&profile(restrictive(serde_json::json!({})))).unwrap();
+    let code = in_child(move || {
+        if filter.load().is_err() {
+            return 1;
+        }
+        let allowed = raw_syscall(libc::SYS_getppid);
+        // getpid is below exit_group (the profile's last syscall): the default, EPERM.
+        let older = raw_syscall(libc::SYS_getpid);
+        // close_range is above it: ENOSYS, so a libc would fall back.
+        let newer = raw_syscall(libc::SYS_close_range);
+        match (allowed, older, newer) {
+            (a, o, n) if a > 0 && o == -i64::from(libc::EPERM) && n == -i64::from(libc::ENOSYS) => {
+                0
+            }
+            _ => 2,
+        }
+    });
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn enosys_stub_is_left_out_for_permissive_defaults_and_enosys_defaults() {
+    let plain = |json| build(&profile(json)).map(|c| export_bpf(&c.context).unwrap().len());
+    for json in [
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]}),
+        serde_json::json!({"defaultAction": "SCMP_ACT_LOG",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]}),
+        restrictive(serde_json::json!({"defaultErrnoRet": 38})),
+    ] {
+        let filter = Filter::compile(&profile(json.clone())).unwrap();
+        assert_eq!(filter.len(), plain(json).unwrap());
+    }
+    let json = restrictive(serde_json::json!({}));
+    let filter = Filter::compile(&profile(json.clone())).unwrap();
+    assert!(filter.len() > plain(json).unwrap());
+}
+
+#[test]
+fn enosys_stub_handles_x32_and_other_architectures() {
+    let json = restrictive(serde_json::json!({"architectures":
+        ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]}));
+    let filter = Filter::compile(&profile(json)).unwrap();
+    // Still loads and behaves in a native child.
+    let code = in_child(move || {
+        if filter.load().is_err() {
+            return 1;
+        }
+        match raw_syscall(libc::SYS_close_range) {
+            n if n == -i64::from(libc::ENOSYS) => 0,
+            _ => 2,
+        }
+    });
+    assert_eq!(code, 0);
+}
