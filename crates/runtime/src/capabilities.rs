@@ -121,6 +121,37 @@ pub fn last_cap() -> Result<u8, CapabilityError> {
         .map_err(|_| CapabilityError::LastCapFormat { value: text })
 }
 
+/// Parses a capability named as in the spec (`CAP_NET_ADMIN`).
+pub fn parse(name: &str) -> Result<Capability, CapabilityError> {
+    number_of_name(name)?;
+    serde_json::from_value(serde_json::Value::from(name)).map_err(|_| CapabilityError::Unknown {
+        name: name.to_string(),
+    })
+}
+
+/// `exec --cap NAME...` as runc: each capability joins the bounding, effective and
+/// permitted sets, and the ambient set only when the process already has an inheritable
+/// set (ambient needs inheritable). Unknown names are an error here, since a person typed
+/// them.
+pub fn add_exec_caps(c: &mut LinuxCapabilities, names: &[String]) -> Result<(), CapabilityError> {
+    let parsed = names
+        .iter()
+        .map(|n| parse(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let extend = |set: Option<Capabilities>| -> Capabilities {
+        let mut set = set.unwrap_or_default();
+        set.extend(parsed.iter().copied());
+        set
+    };
+    c.set_bounding(Some(extend(c.bounding().clone())));
+    c.set_effective(Some(extend(c.effective().clone())));
+    c.set_permitted(Some(extend(c.permitted().clone())));
+    if c.inheritable().is_some() {
+        c.set_ambient(Some(extend(c.ambient().clone())));
+    }
+    Ok(())
+}
+
 /// Removes, like runc, capability names the runtime does not know from
 /// `process.capabilities` of a config.json document before it is parsed (oci-spec refuses
 /// unknown names; runc warns "ignoring unknown or unavailable capabilities" and goes on).
@@ -391,6 +422,32 @@ mod tests {
         let parsed: LinuxCapabilities =
             serde_json::from_value(config["process"]["capabilities"].clone()).unwrap();
         assert_eq!(parsed.bounding().as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn exec_cap_adds_to_bounding_effective_permitted_and_ambient_only_with_inheritable() {
+        // Built from JSON: oci-spec's builder fills unset sets with its own defaults.
+        let mut c: LinuxCapabilities =
+            serde_json::from_value(serde_json::json!({"bounding": []})).unwrap();
+        add_exec_caps(&mut c, &["CAP_NET_ADMIN".to_string()]).unwrap();
+        let admin: Capabilities = [Capability::NetAdmin].into_iter().collect();
+        assert_eq!(c.bounding().as_ref(), Some(&admin));
+        assert_eq!(c.effective().as_ref(), Some(&admin));
+        assert_eq!(c.permitted().as_ref(), Some(&admin));
+        assert!(c.ambient().is_none());
+        let mut with_inheritable: LinuxCapabilities =
+            serde_json::from_value(serde_json::json!({"inheritable": []})).unwrap();
+        add_exec_caps(&mut with_inheritable, &["CAP_KILL".to_string()]).unwrap();
+        assert!(with_inheritable
+            .ambient()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::Kill));
+        let err = add_exec_caps(&mut c, &["CAP_BOGUS".to_string()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown capability CAP_BOGUS (not in this runtime's table)"
+        );
     }
 
     #[test]
