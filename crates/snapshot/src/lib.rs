@@ -11,6 +11,7 @@ pub mod diff;
 pub mod idmap;
 pub mod path;
 mod root;
+pub mod snapshotter;
 #[cfg(test)]
 mod test_tar;
 
@@ -18,3 +19,4 @@ pub use apply::{apply_layer, ApplyError, ApplyOptions, ApplySummary, DevicePolic
 pub use compression::Compression;
 pub use diff::{diff_overlay_upper, diff_trees, tar_tree, DiffError, DiffSummary};
 pub use idmap::{IdMapping, Ownership};
+pub use snapshotter::{Driver, Mount, SnapshotError, SnapshotInfo, SnapshotKind, Snapshotter};
