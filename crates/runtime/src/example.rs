@@ -99,25 +99,54 @@ fn build(rootless: bool, cgroup2: bool, uid: u32, gid: u32) -> Value {
             &["nosuid", "noexec", "nodev", "relatime", "ro"]
         ),
     ]);
-    let mut linux = json!({
-        "maskedPaths": [
-            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-            "/proc/scsi"
-        ],
-        "readonlyPaths": [
-            "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-        ],
-    });
+    // Keys in runc's order, which serde_json keeps when built with preserve_order.
+    let mut linux = serde_json::Map::new();
     if rootless {
         namespaces.retain(|n| *n != "network" && *n != "user");
         namespaces.push("user");
-        linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        linux.insert(
+            "uidMappings".into(),
+            json!([{"containerID": 0, "hostID": uid, "size": 1}]),
+        );
+        linux.insert(
+            "gidMappings".into(),
+            json!([{"containerID": 0, "hostID": gid, "size": 1}]),
+        );
     } else {
-        linux["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+        linux.insert(
+            "resources".into(),
+            json!({"devices": [{"allow": false, "access": "rwm"}]}),
+        );
     }
-    linux["namespaces"] = namespaces.iter().map(|n| json!({"type": n})).collect();
+    linux.insert(
+        "namespaces".into(),
+        namespaces.iter().map(|n| json!({"type": n})).collect(),
+    );
+    linux.insert(
+        "maskedPaths".into(),
+        json!([
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/sys/firmware",
+            "/proc/scsi"
+        ]),
+    );
+    linux.insert(
+        "readonlyPaths".into(),
+        json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ]),
+    );
     json!({
         "ociVersion": OCI_VERSION,
         "process": {
