@@ -1,0 +1,241 @@
+//! The cgroups module of berth-runtime against this host's real cgroup v1 hierarchies (root):
+//! limits written and read back, freeze/thaw, OOM kill counting, stats, and destroy removing
+//! only what it created. Every cgroup and process is cleaned up by guards, even on failure.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use berth_runtime::cgroups::{new_manager, CgroupError, Manager};
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder,
+    LinuxResourcesBuilder,
+};
+
+/// Kills the test's processes, thaws and destroys the cgroup, and removes any directory the
+/// test itself made, whatever happened before.
+struct Guard {
+    children: Vec<Child>,
+    manager: Box<dyn Manager>,
+    own_dirs: Vec<PathBuf>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.manager.thaw();
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = self.manager.destroy();
+        for d in self.manager.paths().iter().chain(self.own_dirs.iter()) {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+fn cgroup_name(test: &str) -> String {
+    format!("/berth-test-{}-{test}", std::process::id())
+}
+
+fn guard(test: &str) -> Guard {
+    berth_e2e::require_root();
+    let name = cgroup_name(test);
+    Guard {
+        children: Vec::new(),
+        manager: new_manager(Some(&name), test, false).expect("manager"),
+        own_dirs: Vec::new(),
+    }
+}
+
+fn sleeper() -> Child {
+    Command::new("/bin/busybox")
+        .args(["sleep", "1000"])
+        .spawn()
+        .expect("spawn sleep")
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}/{file}: {e}", dir.display()))
+        .trim()
+        .to_string()
+}
+
+fn dir_of(g: &Guard, controller: &str) -> PathBuf {
+    g.manager
+        .paths()
+        .into_iter()
+        .find(|p| p.parent().and_then(Path::file_name) == Some(controller.as_ref()))
+        .unwrap_or_else(|| panic!("no {controller} path in {:?}", g.manager.paths()))
+}
+
+#[test]
+fn limits_are_written_to_the_real_v1_controllers_and_read_back() {
+    let mut g = guard("limits");
+    g.children.push(sleeper());
+    let pid = g.children[0].id() as i32;
+    g.manager.apply(pid).expect("apply");
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("proc cgroup");
+    assert!(
+        own.contains(&format!("memory:{}", cgroup_name("limits"))),
+        "{own}"
+    );
+
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(128i64 << 20)
+                .build()
+                .expect("memory"),
+        )
+        .pids(LinuxPidsBuilder::default().limit(16).build().expect("pids"))
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .build()
+                .expect("cpu"),
+        )
+        .devices(vec![])
+        .build()
+        .expect("resources");
+    g.manager.set(&r).expect("set");
+
+    let mem = dir_of(&g, "memory");
+    assert_eq!(
+        read(&mem, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&mem, "memory.memsw.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(read(&dir_of(&g, "pids"), "pids.max"), "16");
+    let cpu = dir_of(&g, "cpu");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
+    let devices = read(&dir_of(&g, "devices"), "devices.list");
+    assert!(devices.contains("c 1:3 rwm"), "{devices}");
+    assert!(devices.contains("c 136:* rwm"), "{devices}");
+    assert!(!devices.contains("a *:* rwm"), "{devices}");
+
+    assert_eq!(g.manager.pids().expect("pids"), vec![pid]);
+    let s = g.manager.stats().expect("stats");
+    assert_eq!(s.memory.usage.limit, 64 << 20);
+    assert_eq!(s.pids.current, 1);
+    assert_eq!(s.pids.limit, 16);
+    assert_eq!(g.manager.oom_kill_count().expect("oom"), 0);
+}
+
+#[test]
+fn freeze_and_thaw_settle_on_the_real_freezer() {
+    let mut g = guard("freeze");
+    g.children.push(sleeper());
+    let pid = g.children[0].id() as i32;
+    g.manager.apply(pid).expect("apply");
+    g.manager.freeze().expect("freeze");
+    assert!(g.manager.is_frozen().expect("state"));
+    assert_eq!(read(&dir_of(&g, "freezer"), "freezer.state"), "FROZEN");
+    g.manager.thaw().expect("thaw");
+    assert!(!g.manager.is_frozen().expect("state"));
+    assert_eq!(read(&dir_of(&g, "freezer"), "freezer.state"), "THAWED");
+}
+
+#[test]
+fn destroy_removes_created_cgroups_and_keeps_a_joined_one() {
+    let mut g = guard("joined");
+    let joined =
+        Path::new("/sys/fs/cgroup/pids").join(cgroup_name("joined").trim_start_matches('/'));
+    fs::create_dir(&joined).expect("pre-create the pids cgroup");
+    g.own_dirs.push(joined.clone());
+    g.children.push(sleeper());
+    let pid = g.children[0].id() as i32;
+    g.manager.apply(pid).expect("apply");
+    let busy = g.manager.destroy().expect_err("processes still inside");
+    assert!(matches!(busy, CgroupError::Busy { .. }), "{busy}");
+    for c in &mut g.children {
+        c.kill().expect("kill");
+        c.wait().expect("wait");
+    }
+    g.children.clear();
+    // `delete` rebuilds the manager in another process: do the same.
+    let again = new_manager(Some(&cgroup_name("joined")), "joined", false).expect("manager");
+    again.destroy().expect("destroy");
+    for p in again.paths() {
+        if p == joined {
+            assert!(p.exists(), "a cgroup we only joined must stay");
+        } else {
+            assert!(!p.exists(), "{} should be removed", p.display());
+        }
+    }
+}
+
+#[test]
+fn an_oom_kill_is_counted() {
+    let mut g = guard("oom");
+    // The child waits for a line on stdin so it is inside the cgroup before it allocates.
+    let child = Command::new("/bin/busybox")
+        .args([
+            "sh",
+            "-c",
+            "read x; exec /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    g.children.push(child);
+    g.manager.apply(pid).expect("apply");
+    let limit = 16i64 << 20;
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .swap(limit)
+                .build()
+                .expect("memory"),
+        )
+        .build()
+        .expect("resources");
+    g.manager.set(&r).expect("set");
+    let mut stdin = g.children[0].stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("release the child");
+    drop(stdin);
+    let status = g.children[0].wait().expect("wait");
+    assert!(
+        !status.success(),
+        "dd of 64M under a 16M limit must be killed: {status:?}"
+    );
+    assert!(g.manager.oom_kill_count().expect("oom") >= 1);
+}
+
+#[test]
+fn hugetlb_outside_v1_is_an_error_only_when_a_limit_is_asked_for() {
+    let mut g = guard("hugetlb");
+    g.children.push(sleeper());
+    g.manager.apply(g.children[0].id() as i32).expect("apply");
+    g.manager
+        .set(&LinuxResourcesBuilder::default().build().expect("empty"))
+        .expect("nothing asked");
+    let h = LinuxHugepageLimitBuilder::default()
+        .page_size("2MB")
+        .limit(1i64 << 21)
+        .build()
+        .expect("h");
+    let err = g
+        .manager
+        .set(
+            &LinuxResourcesBuilder::default()
+                .hugepage_limits(vec![h])
+                .build()
+                .expect("r"),
+        )
+        .expect_err("no v1 hugetlb on this host");
+    assert!(err.to_string().contains("hugetlb"), "{err}");
+}
