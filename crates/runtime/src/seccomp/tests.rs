@@ -462,3 +462,68 @@ fn enosys_stub_handles_x32_and_other_architectures() {
     });
     assert_eq!(code, 0);
 }
+
+/// Like `in_child`, but returns the raw wait status (the child may die of a signal).
+fn child_status(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: as in `in_child`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // No core file when the filter kills us with SIGSYS.
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads one struct; prctl takes integer arguments only.
+        let code = if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) } != 0
+            || unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0
+        {
+            100
+        } else {
+            child()
+        };
+        // SAFETY: leaving the forked child.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    status
+}
+
+#[test]
+fn kill_trap_and_log_actions_behave_as_the_kernel_defines_them() {
+    for (action, signal) in [
+        ("SCMP_ACT_KILL", Some(libc::SIGSYS)),
+        ("SCMP_ACT_KILL_THREAD", Some(libc::SIGSYS)),
+        ("SCMP_ACT_KILL_PROCESS", Some(libc::SIGSYS)),
+        ("SCMP_ACT_TRAP", Some(libc::SIGSYS)),
+        ("SCMP_ACT_LOG", None),
+    ] {
+        let filter = Filter::compile(&profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": action}]}),
+        ))
+        .unwrap();
+        let status = child_status(move || {
+            if filter.load().is_err() {
+                return 1;
+            }
+            if raw_syscall(libc::SYS_getppid) > 0 {
+                0
+            } else {
+                2
+            }
+        });
+        match signal {
+            Some(sig) => {
+                assert!(libc::WIFSIGNALED(status), "{action}: {status:#x}");
+                assert_eq!(libc::WTERMSIG(status), sig, "{action}");
+            }
+            None => {
+                assert!(libc::WIFEXITED(status), "{action}: {status:#x}");
+                assert_eq!(libc::WEXITSTATUS(status), 0, "{action}");
+            }
+        }
+    }
+}
