@@ -527,3 +527,90 @@ fn kill_trap_and_log_actions_behave_as_the_kernel_defines_them() {
         }
     }
 }
+
+#[test]
+fn trace_without_a_tracer_fails_the_syscall_with_enosys() {
+    let filter = Filter::compile(&profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_TRACE"}]}),
+    ))
+    .unwrap();
+    let code = in_child(move || {
+        if filter.load().is_err() {
+            return 1;
+        }
+        // seccomp(2): with no tracer attached, SECCOMP_RET_TRACE returns ENOSYS.
+        match raw_syscall(libc::SYS_getppid) {
+            n if n == -i64::from(libc::ENOSYS) => 0,
+            _ => 2,
+        }
+    });
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn notify_round_trip_through_the_listener_socket() {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // The agent: take the fd, answer the first notification with EBADFD.
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = recvmsg(
+            &conn,
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::empty(),
+        )
+        .unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&buf[..got.bytes]).unwrap();
+        let fd: OwnedFd = control
+            .drain()
+            .find_map(|m| match m {
+                RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+                _ => None,
+            })
+            .unwrap();
+        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        libseccomp::ScmpNotifResp::new_error(
+            req.id,
+            -libc::EBADFD,
+            libseccomp::ScmpNotifRespFlags::empty(),
+        )
+        .respond(fd.as_raw_fd())
+        .unwrap();
+        state
+    });
+    let filter = Filter::compile(&profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": socket,
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),
+    ))
+    .unwrap();
+    let state = br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":1,"bundle":"/b"}"#;
+    let path = socket.clone();
+    let code = in_child(move || {
+        let Ok(Some(fd)) = filter.load() else {
+            return 1;
+        };
+        if send_listener_fd(&path, fd.as_fd(), state).is_err() {
+            return 2;
+        }
+        drop(fd);
+        match raw_syscall(libc::SYS_getppid) {
+            n if n == -i64::from(libc::EBADFD) => 0,
+            _ => 3,
+        }
+    });
+    assert_eq!(code, 0);
+    let sent = agent.join().unwrap();
+    assert_eq!(sent["fds"], serde_json::json!(["seccompFd"]));
+    assert_eq!(sent["state"]["id"], serde_json::json!("c1"));
+}
