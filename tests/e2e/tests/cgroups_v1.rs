@@ -1,16 +1,20 @@
-//! The cgroups module of berth-runtime against this host's real cgroup v1 hierarchies (root):
-//! limits written and read back, freeze/thaw, OOM kill counting, stats, and destroy removing
-//! only what it created. Every cgroup and process is cleaned up by guards, even on failure.
+//! The cgroups module of berth-runtime against this host's real cgroup hierarchies (root):
+//! on the v1 controllers, limits written and read back, freeze/thaw, OOM kill counting, stats,
+//! and destroy removing only what it created; on the hybrid host's cgroup2 mount
+//! (/sys/fs/cgroup/unified, no controllers) the v2 manager's eBPF device filter, freezer and
+//! cleanup, which need no controller. Every cgroup and process is cleaned up by guards.
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use berth_runtime::cgroups::{new_manager, CgroupError, Manager};
+use berth_runtime::cgroups::{
+    new_manager, new_manager_in, CgroupError, CgroupFs, Layout, Manager, DEFAULT_RECORD_DIR,
+};
 use oci_spec::runtime::{
-    LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder,
-    LinuxResourcesBuilder,
+    LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
 };
 
 /// Kills the test's processes, thaws and destroys the cgroup, and removes any directory the
@@ -238,4 +242,153 @@ fn hugetlb_outside_v1_is_an_error_only_when_a_limit_is_asked_for() {
         )
         .expect_err("no v1 hugetlb on this host");
     assert!(err.to_string().contains("hugetlb"), "{err}");
+}
+
+/// A v2 manager on the hybrid host's cgroup2 mount, as pure-v2 hosts get for /sys/fs/cgroup.
+fn unified_guard(test: &str) -> Guard {
+    berth_e2e::require_root();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let own = fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    let cgroupfs = CgroupFs::parse(&mountinfo, &own, unified, Path::new(DEFAULT_RECORD_DIR))
+        .expect("parse the host's cgroup2 mount");
+    assert!(
+        matches!(cgroupfs.layout, Layout::V2 { .. }),
+        "{:?}",
+        cgroupfs.layout
+    );
+    Guard {
+        children: Vec::new(),
+        manager: new_manager_in(&cgroupfs, Some(&cgroup_name(test)), test).expect("manager"),
+        own_dirs: Vec::new(),
+    }
+}
+
+fn device_rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: i64,
+    minor: i64,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(typ)
+        .major(major)
+        .minor(minor)
+        .access(access)
+        .build()
+        .expect("device rule")
+}
+
+/// A shell that, on each line it reads, tries to open each device for reading and for
+/// writing and prints one line per attempt (in subshells: a failed redirection must not end
+/// the probe).
+const DEVICE_PROBE: &str = "while read x; do for f in /dev/null /dev/kmsg /dev/loop0; do \
+    if (true < $f) 2>/dev/null; then echo \"$f r ok\"; else echo \"$f r denied\"; fi; \
+    if (true > $f) 2>/dev/null; then echo \"$f w ok\"; else echo \"$f w denied\"; fi; \
+    done; echo end; done";
+
+fn probe_devices(child: &mut Child, out: &mut impl BufRead) -> Vec<String> {
+    let stdin = child.stdin.as_mut().expect("stdin");
+    stdin.write_all(b"go\n").expect("ask for a probe");
+    stdin.flush().expect("flush");
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).expect("read probe") > 0,
+            "probe exited early: {lines:?}"
+        );
+        let line = line.trim().to_string();
+        if line == "end" {
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+#[test]
+fn v2_device_filter_enforces_rules_on_real_opens_and_is_replaced_on_update() {
+    let mut g = unified_guard("bpf");
+    let mut child = Command::new("/bin/busybox")
+        .args(["sh", "-c", DEVICE_PROBE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn probe");
+    let pid = child.id() as i32;
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    g.children.push(child);
+    g.manager.apply(pid).expect("apply");
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("proc cgroup");
+    assert!(own.contains(&format!("0::{}", cgroup_name("bpf"))), "{own}");
+
+    // Before any filter every open works (root, no v1 device restriction here).
+    let before = probe_devices(&mut g.children[0], &mut out);
+    assert!(before.iter().all(|l| l.ends_with(" ok")), "{before:?}");
+
+    let kmsg_write_only = vec![device_rule(true, LinuxDeviceType::C, 1, 11, "w")];
+    let r = LinuxResourcesBuilder::default()
+        .devices(kmsg_write_only)
+        .build()
+        .expect("r");
+    g.manager.set(&r).expect("install the filter");
+    let first = probe_devices(&mut g.children[0], &mut out);
+    assert_eq!(
+        first,
+        vec![
+            "/dev/null r ok",
+            "/dev/null w ok",
+            "/dev/kmsg r denied",
+            "/dev/kmsg w ok",
+            "/dev/loop0 r denied",
+            "/dev/loop0 w denied",
+        ],
+        "default devices allowed, the spec's rule exactly, everything else refused"
+    );
+
+    // `update` replaces the filter: the old program must not linger.
+    let loop_read_only = vec![device_rule(true, LinuxDeviceType::B, 7, 0, "r")];
+    let r = LinuxResourcesBuilder::default()
+        .devices(loop_read_only)
+        .build()
+        .expect("r");
+    g.manager.set(&r).expect("replace the filter");
+    let second = probe_devices(&mut g.children[0], &mut out);
+    assert_eq!(
+        second,
+        vec![
+            "/dev/null r ok",
+            "/dev/null w ok",
+            "/dev/kmsg r denied",
+            "/dev/kmsg w denied",
+            "/dev/loop0 r ok",
+            "/dev/loop0 w denied",
+        ]
+    );
+}
+
+#[test]
+fn v2_freezer_and_destroy_work_on_a_real_cgroup2_mount() {
+    let mut g = unified_guard("v2freeze");
+    g.children.push(sleeper());
+    let pid = g.children[0].id() as i32;
+    g.manager.apply(pid).expect("apply");
+    assert_eq!(g.manager.pids().expect("pids"), vec![pid]);
+    g.manager.freeze().expect("freeze");
+    assert!(g.manager.is_frozen().expect("state"));
+    let dir = g.manager.paths().remove(0);
+    assert!(read(&dir, "cgroup.events").contains("frozen 1"));
+    g.manager.thaw().expect("thaw");
+    assert!(!g.manager.is_frozen().expect("state"));
+    for c in &mut g.children {
+        c.kill().expect("kill");
+        c.wait().expect("wait");
+    }
+    g.children.clear();
+    g.manager.destroy().expect("destroy");
+    assert!(!dir.exists());
+    assert!(Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists());
 }

@@ -33,13 +33,16 @@ impl Rule {
     pub(crate) fn from_spec(d: &LinuxDeviceCgroup) -> Result<Rule, CgroupError> {
         let kind = match d.typ().unwrap_or(LinuxDeviceType::A) {
             LinuxDeviceType::A => Kind::All,
-            // runc treats unbuffered character devices as character devices.
-            LinuxDeviceType::C | LinuxDeviceType::U => Kind::Char,
+            LinuxDeviceType::C => Kind::Char,
             LinuxDeviceType::B => Kind::Block,
-            LinuxDeviceType::P => {
+            // The devices cgroup knows only a, b and c; runc refuses the others here.
+            other => {
                 return Err(CgroupError::InvalidValue {
                     resource: "linux.resources.devices",
-                    reason: "type \"p\" (fifo) cannot be controlled by the devices cgroup".into(),
+                    reason: format!(
+                        "type {:?} is not a cgroup device type (use a, b or c)",
+                        other.as_str()
+                    ),
                 })
             }
         };
@@ -76,10 +79,13 @@ fn number(n: Option<i64>) -> Option<u32> {
     n.and_then(|v| u32::try_from(v).ok())
 }
 
-/// An empty access string means all access, as runc treats it.
+/// runc refuses an empty access string (the kernel would read it as no access at all).
 fn parse_access(s: &str) -> Result<u8, CgroupError> {
     if s.is_empty() {
-        return Ok(ACC_ALL);
+        return Err(CgroupError::InvalidValue {
+            resource: "linux.resources.devices",
+            reason: "access cannot be empty (use a combination of r, w and m)".into(),
+        });
     }
     let mut bits = 0;
     for c in s.chars() {
@@ -109,8 +115,8 @@ fn allow(kind: Kind, major: Option<u32>, minor: Option<u32>, access: u8) -> Rule
 }
 
 /// runc's default allowed devices, appended after the spec's rules: mknod of any device,
-/// and the standard nodes /dev/null, zero, full, random, urandom, tty, console, ptmx,
-/// the pts devices and /dev/net/tun.
+/// and the standard nodes /dev/null, random, full, tty, zero, urandom, the pts devices,
+/// /dev/ptmx and /dev/net/tun (kept by runc for compatibility).
 pub(crate) fn default_allowed() -> Vec<Rule> {
     vec![
         allow(Kind::Char, None, None, ACC_MKNOD),
@@ -121,7 +127,6 @@ pub(crate) fn default_allowed() -> Vec<Rule> {
         allow(Kind::Char, Some(5), Some(0), ACC_ALL),
         allow(Kind::Char, Some(1), Some(5), ACC_ALL),
         allow(Kind::Char, Some(1), Some(9), ACC_ALL),
-        allow(Kind::Char, Some(5), Some(1), ACC_ALL),
         allow(Kind::Char, Some(136), None, ACC_ALL),
         allow(Kind::Char, Some(5), Some(2), ACC_ALL),
         allow(Kind::Char, Some(10), Some(200), ACC_ALL),
@@ -272,9 +277,19 @@ mod tests {
     }
 
     #[test]
-    fn fifo_rules_are_rejected() {
-        let spec = vec![spec_rule(true, LinuxDeviceType::P, 1, 3, "r")];
-        assert!(container_rules(&spec).is_err());
+    fn fifo_and_unbuffered_types_are_rejected_like_runc() {
+        for typ in [LinuxDeviceType::P, LinuxDeviceType::U] {
+            let spec = vec![spec_rule(true, typ, 1, 3, "r")];
+            let err = container_rules(&spec).expect_err("not a cgroup type");
+            assert!(err.to_string().contains("a, b or c"), "{err}");
+        }
+    }
+
+    #[test]
+    fn empty_access_is_rejected_like_runc() {
+        let spec = vec![spec_rule(true, LinuxDeviceType::C, 1, 3, "")];
+        let err = container_rules(&spec).expect_err("empty access");
+        assert!(err.to_string().contains("cannot be empty"), "{err}");
     }
 
     #[test]
