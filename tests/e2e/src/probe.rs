@@ -93,6 +93,9 @@ fn normalise_line(line: &str) -> String {
             };
             format!("ns {kind} {relation}")
         }
+        // What backs stdio is the caller's choice (runc's foreground `run` interposes its own
+        // pipes, others pass the caller's fds through); that they are the only fds is compared.
+        ["fd", n @ ("0" | "1" | "2"), _] => format!("fd {n} stdio"),
         ["fd", n, target] => format!("fd {n} {}", strip_inode(target)),
         _ => line.to_string(),
     }

@@ -268,3 +268,29 @@ fn cgroup_namespace_matches_runc() -> Result<()> {
     check(&obs, "ns cgroup new")?;
     Ok(())
 }
+
+#[test]
+fn seccomp_profile_without_close_range_still_starts_like_runc() -> Result<()> {
+    // Profiles older than close_range(2) (runtime-tools' default, Docker's before 20.10) deny
+    // it with EPERM; with noNewPrivileges false the filter is loaded before the runtime closes
+    // leaked fds, so that step must not depend on close_range.
+    let mut config = base_config(&[]);
+    config["process"]["noNewPrivileges"] = json!(false);
+    config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            { "names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 },
+            { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }
+        ]
+    });
+    let obs = differential(&config, &["--mkdir", "/tmp/denied"])?;
+    check(&obs, "mkdir /tmp/denied err EPERM")?;
+    check(&obs, "status NoNewPrivs 0")?;
+    check(&obs, "status Seccomp 2")?;
+    ensure!(
+        obs.with_prefix("fd ").len() == 3,
+        "only stdio may be open: {:?}",
+        obs.with_prefix("fd ")
+    );
+    Ok(())
+}

@@ -249,3 +249,109 @@ fn duplicate_container_id_is_refused_and_the_first_survives() -> Result<()> {
     ensure!(c.status()? == "created", "the first container survives");
     Ok(())
 }
+
+#[test]
+fn features_reports_hooks_namespaces_and_mount_options() -> Result<()> {
+    let rt = Runtime::subject();
+    let ran = rt.cmd(&["features"])?.success()?;
+    let features: Value = serde_json::from_str(&ran.stdout).context("features json")?;
+    let strings = |pointer: &str| -> Vec<String> {
+        features
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    ensure!(
+        features["ociVersionMin"].is_string(),
+        "ociVersionMin: {features}"
+    );
+    ensure!(
+        features["ociVersionMax"].is_string(),
+        "ociVersionMax: {features}"
+    );
+    let hooks = strings("/hooks");
+    for hook in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        ensure!(
+            hooks.iter().any(|h| h == hook),
+            "hook {hook} missing: {hooks:?}"
+        );
+    }
+    let namespaces = strings("/linux/namespaces");
+    for ns in ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"] {
+        ensure!(
+            namespaces.iter().any(|n| n == ns),
+            "namespace {ns} missing: {namespaces:?}"
+        );
+    }
+    let options = strings("/mountOptions");
+    for option in ["bind", "rbind", "ro", "nosuid", "nodev", "noexec"] {
+        ensure!(
+            options.iter().any(|o| o == option),
+            "mount option {option}: {options:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn events_stats_reports_the_container_cgroup() -> Result<()> {
+    let rt = Runtime::subject();
+    let mut config = base_config(&["sleep", "1000"]);
+    config["linux"]["resources"]["pids"] = serde_json::json!({ "limit": 50 });
+    let bundle = Bundle::busybox(&config)?;
+    let c = rt.container("events");
+    c.run_detached(&bundle, &[])?.success()?;
+    let ran = c.op("events", &["--stats"], &[])?.success()?;
+    let event: Value = serde_json::from_str(ran.stdout.trim()).context("events json")?;
+    ensure!(event["type"] == "stats", "event type: {event}");
+    ensure!(event["id"] == c.id(), "event id: {event}");
+    ensure!(
+        event["data"]["pids"]["current"].as_u64() == Some(1),
+        "pids.current: {event}"
+    );
+    ensure!(
+        event["data"]["pids"]["limit"].as_u64() == Some(50),
+        "pids.limit: {event}"
+    );
+    let usage = event["data"]["memory"]["usage"]["usage"]
+        .as_u64()
+        .unwrap_or(0);
+    ensure!(usage > 0, "memory usage: {event}");
+    Ok(())
+}
+
+#[test]
+fn update_changes_the_limits_the_container_sees() -> Result<()> {
+    let rt = Runtime::subject();
+    let bundle = sleeper()?;
+    let c = rt.container("update");
+    c.run_detached(&bundle, &[])?.success()?;
+    c.op("update", &["--pids-limit", "42", "--memory", "100M"], &[])?
+        .success()?;
+    let read = |file: &str| -> Result<String> {
+        let ran = c.op("exec", &[], &["cat", file])?.success()?;
+        Ok(ran.stdout.trim().to_string())
+    };
+    ensure!(
+        read("/sys/fs/cgroup/pids/pids.max")? == "42",
+        "pids.max after update"
+    );
+    let memory = read("/sys/fs/cgroup/memory/memory.limit_in_bytes")?;
+    ensure!(
+        memory == (100 * 1024 * 1024).to_string(),
+        "memory limit after update: {memory}"
+    );
+    Ok(())
+}
