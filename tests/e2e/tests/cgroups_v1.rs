@@ -179,6 +179,25 @@ fn destroy_removes_created_cgroups_and_keeps_a_joined_one() {
 }
 
 #[test]
+fn destroy_of_a_frozen_cgroup_thaws_it_so_killed_tasks_can_leave() {
+    let mut g = guard("frozenkill");
+    g.children.push(sleeper());
+    let pid = g.children[0].id() as i32;
+    g.manager.apply(pid).expect("apply");
+    g.manager.freeze().expect("freeze");
+    // SIGKILL is not delivered to a frozen task until it is thawed.
+    g.children[0].kill().expect("kill");
+    let again =
+        new_manager(Some(&cgroup_name("frozenkill")), "frozenkill", false).expect("manager");
+    again.destroy().expect("destroy thaws, then removes");
+    for p in again.paths() {
+        assert!(!p.exists(), "{} should be removed", p.display());
+    }
+    g.children[0].wait().expect("reap");
+    g.children.clear();
+}
+
+#[test]
 fn an_oom_kill_is_counted() {
     let mut g = guard("oom");
     // The child waits for a line on stdin so it is inside the cgroup before it allocates.

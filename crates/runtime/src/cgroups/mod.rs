@@ -36,17 +36,19 @@ pub use stats::{
     MemoryEventCount, Pids, Stats, Throttling,
 };
 
-/// Errors of the cgroups module.
+/// Errors of the cgroups module. The OS error is part of the text (as in runc's messages):
+/// callers print these flattened, and "cannot write to memory.max" without the errno is not
+/// something a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cannot {op} {path}")]
+    #[error("cannot {op} {path}: {source}")]
     Io {
         op: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot write {value:?} to {path}")]
+    #[error("cannot write {value:?} to {path}: {source}")]
     Write {
         path: PathBuf,
         value: String,
@@ -85,7 +87,7 @@ pub enum CgroupError {
     },
     #[error("cannot remove cgroup {path}: processes are still in it (kill them first)")]
     Busy { path: PathBuf },
-    #[error("cannot {op} the cgroup v2 device filter")]
+    #[error("cannot {op} the cgroup v2 device filter: {source}")]
     DeviceFilter {
         op: &'static str,
         #[source]

@@ -107,6 +107,11 @@ impl Ownership {
             .collect())
     }
 
+    /// Whether the container's own cgroup directory was created by us.
+    pub(crate) fn created_leaf(&self) -> Result<bool, CgroupError> {
+        Ok(self.entries()?.iter().any(|(role, _)| *role == Role::Leaf))
+    }
+
     /// Removes every recorded directory (deepest first), then the record. Leaves are removed
     /// with their sub-cgroups; a parent still holding others' cgroups is left in place.
     pub(crate) fn remove_created(&self) -> Result<(), CgroupError> {
@@ -182,7 +187,7 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
 /// asynchronously, as runc also allows for.
 fn rmdir_retrying(dir: &Path) -> io::Result<()> {
     let mut delay = Duration::from_millis(1);
-    for _ in 0..10 {
+    for _ in 0..25 {
         match rmdir(dir) {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 thread::sleep(delay);

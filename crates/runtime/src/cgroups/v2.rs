@@ -168,6 +168,11 @@ impl Manager for V2Manager {
     }
 
     fn destroy(&self) -> Result<(), CgroupError> {
+        // Killed tasks of a frozen cgroup stay until thawed, and their cgroup stays busy.
+        // Only a cgroup we created is thawed: a joined one is not ours to resume.
+        if self.ownership.created_leaf()? && self.is_frozen().unwrap_or(false) {
+            let _ = self.thaw();
+        }
         self.ownership.remove_created()
     }
 
