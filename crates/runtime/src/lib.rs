@@ -7,9 +7,21 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod console;
+pub mod container;
+pub mod error;
 pub mod example;
 pub mod features;
 pub mod hooks;
+pub mod init;
+pub mod logging;
 pub mod lsm;
+pub mod namespaces;
 pub mod rlimits;
+pub mod rootfs;
 pub mod seccomp;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod syscall;

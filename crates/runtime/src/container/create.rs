@@ -1,0 +1,344 @@
+//! `create`: validate the bundle, make the state dir and exec fifo, clone the init into
+//! its namespaces, join it to its cgroup, drive its setup over the sync socket, run the
+//! prestart/createRuntime hooks, and record state. Any failure leaves nothing behind.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::cgroups::Manager;
+use crate::error::{IoContext, RuntimeError};
+use crate::init::{self, InitArgs};
+use crate::namespaces::{self, Plan};
+use crate::state::{proc_stat, rfc3339_nano, ContainerState, Status, EXEC_FIFO};
+use crate::sync::{Message, SyncSocket};
+use crate::syscall::{self, cvt, Forked};
+use crate::{console, hooks, logging, seccomp, spec};
+
+use super::{validate_id, Context};
+
+/// `create` flags.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+}
+
+/// Undoes a half-made container unless disarmed: kills the init, removes the cgroup and
+/// the state directory.
+struct Cleanup<'a> {
+    dir: PathBuf,
+    pid: Option<i32>,
+    cgroup: Option<&'a dyn Manager>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            // SAFETY: signalling and reaping our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = syscall::waitpid(pid, 0);
+        }
+        if let Some(cg) = self.cgroup {
+            if let Err(e) = cg.destroy() {
+                logging::warn(&format!("remove cgroup of failed container: {e}"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A created container whose init is a child of this process.
+pub struct Created {
+    pub state: ContainerState,
+    pub pid: i32,
+}
+
+/// Creates the container `id`. The init is left blocked on the exec fifo.
+pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, RuntimeError> {
+    validate_id(id)?;
+    let bundle = spec::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let plan = Plan::from_spec(spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
+    if !plan.new_mount
+        && !plan
+            .child_joins
+            .iter()
+            .any(|(_, f)| *f == libc::CLONE_NEWNS)
+    {
+        logging::debug("no mount namespace: the rootfs is entered with chroot only");
+    }
+    // Compile seccomp in the parent, before any fork, so errors are readable.
+    let filter = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(seccomp::Filter::compile)
+        .transpose()
+        .map_err(|e| RuntimeError::Init(e.to_string()))?;
+    if let Some(p) = spec.process() {
+        crate::init::process::check_lsm(p).map_err(RuntimeError::Init)?;
+    }
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(RuntimeError::Init(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(RuntimeError::Init(
+            "cannot use console socket if runc will not detach or allocate tty".into(),
+        ));
+    }
+
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.display().to_string());
+    let manager = ctx.cgroup_for(cgroups_path.as_deref(), id)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(&ctx.root)
+        .context(format!("create state root {}", ctx.root.display()))?;
+    let dir = ContainerState::dir(&ctx.root, id);
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(RuntimeError::Exists)
+        }
+        Err(e) => return Err(RuntimeError::io(format!("create {}", dir.display()), e)),
+    }
+    let mut cleanup = Cleanup {
+        dir: dir.clone(),
+        pid: None,
+        cgroup: None,
+        armed: true,
+    };
+
+    let fifo = make_fifo(&dir.join(EXEC_FIFO))?;
+    let console_socket = opts
+        .console_socket
+        .as_deref()
+        .map(|p| console::connect(p).context(format!("connect to console socket {}", p.display())))
+        .transpose()?;
+    cleanup.cgroup = Some(manager.as_ref());
+
+    let created = rfc3339_nano(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    let annotations = spec
+        .annotations()
+        .as_ref()
+        .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let mut state = ContainerState {
+        id: id.to_string(),
+        init_pid: 0,
+        init_start_time: 0,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created,
+        annotations,
+        cgroups_path,
+        systemd_cgroup: ctx.systemd_cgroup,
+        config: spec.clone(),
+    };
+
+    let (parent_sock, child_sock) = SyncSocket::pair().context("create sync socket")?;
+    let joined =
+        namespaces::enter_for_clone(&plan, spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
+    let forked = syscall::fork_with_flags(plan.clone_flags);
+    let pid = match forked {
+        Ok(Forked::Child) => {
+            drop(parent_sock);
+            init::run(
+                InitArgs {
+                    spec,
+                    bundle: &bundle.path,
+                    rootfs: &bundle.rootfs,
+                    plan: &plan,
+                    no_pivot: opts.no_pivot,
+                    console_socket,
+                    fifo,
+                    preserve_fds: opts.preserve_fds,
+                    seccomp: filter,
+                },
+                child_sock,
+            )
+        }
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => {
+            joined.restore();
+            return Err(RuntimeError::io("clone the container init", e));
+        }
+    };
+    joined.restore();
+    cleanup.pid = Some(pid);
+    drop(child_sock);
+    drop(console_socket);
+    drop(fifo);
+    state.init_pid = pid;
+
+    if plan.new_user {
+        namespaces::write_id_maps(pid, spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
+    }
+    manager
+        .apply(pid)
+        .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
+    let default_resources = Default::default();
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .unwrap_or(&default_resources);
+    manager
+        .set(resources)
+        .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
+    parent_sock
+        .send(&Message::Go)
+        .context("sync with container init")?;
+    drive_setup(&parent_sock, &state)?;
+
+    let stat = proc_stat(pid)
+        .ok_or_else(|| RuntimeError::Init("container init exited during setup".into()))?;
+    state.init_start_time = stat.start_time;
+    state.save(&ctx.root)?;
+    if let Some(path) = &opts.pid_file {
+        write_pid_file(path, pid)?;
+    }
+    cleanup.armed = false;
+    Ok(Created { state, pid })
+}
+
+/// Answers the init's requests until it is ready or fails.
+fn drive_setup(sock: &SyncSocket, state: &ContainerState) -> Result<(), RuntimeError> {
+    loop {
+        match sock.recv().context("sync with container init")? {
+            Some(Message::Hooks) => {
+                let json = state.hook_state(Status::Created);
+                if let Some(h) = state.config.hooks().as_ref() {
+                    // prestart is deprecated but still run first, in the runtime namespace.
+                    for (name, list) in [
+                        ("prestart", h.prestart()),
+                        ("createRuntime", h.create_runtime()),
+                    ] {
+                        if let Some(list) = list {
+                            hooks::run(list, &json).map_err(|e| {
+                                RuntimeError::Hook(format!("error running {name} hook: {e}"))
+                            })?;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&json).into_owned();
+                sock.send(&Message::HooksDone(text))
+                    .context("sync with container init")?;
+            }
+            Some(Message::Ready) => return Ok(()),
+            Some(Message::Error(text)) => return Err(RuntimeError::Init(text)),
+            Some(other) => {
+                return Err(RuntimeError::Init(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
+            None => {
+                return Err(RuntimeError::Init(
+                    "container init exited during setup".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// mkfifo with runc's mode, opened O_PATH for the child to reopen after pivot_root.
+fn make_fifo(path: &Path) -> Result<OwnedFd, RuntimeError> {
+    let c = syscall::cstring(path).context("fifo path")?;
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o622) })
+        .context(format!("create exec fifo {}", path.display()))?;
+    // mkfifo honours the umask; set the exact mode.
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::chmod(c.as_ptr(), 0o622) }).context("chmod exec fifo")?;
+    syscall::open(path, libc::O_PATH, 0).context("open exec fifo")
+}
+
+/// Writes the pid file atomically, without a newline (runc's format).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), RuntimeError> {
+    let path = std::path::absolute(path).context("pid file path")?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).context(format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).context(format!("write pid file {}", path.display()))
+}
+
+impl Context {
+    pub(crate) fn cgroup_for(
+        &self,
+        path: Option<&str>,
+        id: &str,
+    ) -> Result<Box<dyn Manager>, RuntimeError> {
+        crate::cgroups::new_manager(path, id, self.systemd_cgroup)
+            .map_err(|e| RuntimeError::Cgroup(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_is_written_without_newline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("pid");
+        write_pid_file(&p, 4242).expect("write");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "4242");
+    }
+
+    #[test]
+    fn create_refuses_an_invalid_id_before_touching_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = Context {
+            root: dir.path().join("root"),
+            systemd_cgroup: false,
+        };
+        let err = create(&ctx, "a/b", &CreateOptions::default())
+            .err()
+            .expect("refused");
+        assert!(matches!(err, RuntimeError::InvalidId(_)));
+        assert!(!ctx.root.exists());
+    }
+
+    #[test]
+    fn create_with_missing_bundle_leaves_no_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = Context {
+            root: dir.path().join("root"),
+            systemd_cgroup: false,
+        };
+        let opts = CreateOptions {
+            bundle: dir.path().join("nope"),
+            ..Default::default()
+        };
+        assert!(create(&ctx, "x", &opts).is_err());
+        assert!(!ctx.root.join("x").exists());
+    }
+}

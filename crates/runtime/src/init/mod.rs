@@ -1,0 +1,276 @@
+//! The container's init: runs in the child `create` clones, sets the container up in
+//! runc's order, reports each step or a readable error over the sync socket, waits on the
+//! exec fifo for `start` and execs the user's process.
+
+pub mod process;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+
+use crate::namespaces::{self, Plan};
+use crate::sync::{Message, SyncSocket};
+use crate::syscall::{self, cvt};
+use crate::{console, hooks, rootfs, seccomp};
+
+/// Everything the child needs, prepared by the parent before the clone.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    pub no_pivot: bool,
+    pub console_socket: Option<OwnedFd>,
+    /// O_PATH fd of <state dir>/exec.fifo.
+    pub fifo: OwnedFd,
+    pub preserve_fds: i32,
+    pub seccomp: Option<seccomp::Filter>,
+}
+
+/// The child's entry point: never returns. Errors go to the parent as text.
+pub fn run(args: InitArgs<'_>, sync: SyncSocket) -> ! {
+    let err = match setup(args, &sync) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = sync.send(&Message::Error(err));
+    // SAFETY: _exit is always safe; we must not run the parent's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn expect_message(sync: &SyncSocket, what: &str) -> Result<Message, String> {
+    match sync.recv() {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(format!("parent went away while waiting for {what}")),
+        Err(e) => Err(format!("sync socket: {e}")),
+    }
+}
+
+fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallible, String> {
+    let spec = args.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or("config.json has no process")?;
+    // CVE-2019-5736: until execve, /proc/<init>/exe is the host's berth-runtime binary;
+    // a non-dumpable process cannot have it opened by processes in the container.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    match expect_message(sync, "the parent's go-ahead")? {
+        Message::Go => {}
+        other => return Err(format!("unexpected sync message {other:?}")),
+    }
+    if args.plan.new_user {
+        // SAFETY: plain id syscalls; uid/gid 0 are mapped by the parent.
+        unsafe {
+            cvt(libc::setresgid(0, 0, 0))
+                .map_err(|e| format!("setresgid(0) in user namespace: {e}"))?;
+            cvt(libc::setresuid(0, 0, 0))
+                .map_err(|e| format!("setresuid(0) in user namespace: {e}"))?;
+        }
+    }
+    namespaces::join_in_child(args.plan).map_err(|e| e.to_string())?;
+    if args.plan.new_cgroup {
+        // SAFETY: plain syscall.
+        cvt(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
+            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    }
+    // Setup creates files with exact modes; the process's umask is set before exec.
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(0) };
+    let in_user_ns = args.plan.new_user
+        || args
+            .plan
+            .child_joins
+            .iter()
+            .any(|(_, f)| *f == libc::CLONE_NEWUSER);
+    if args.plan.new_mount {
+        rootfs::prepare(spec, args.rootfs, args.bundle, in_user_ns).map_err(|e| e.to_string())?;
+    }
+    sync.send(&Message::Hooks)
+        .map_err(|e| format!("sync socket: {e}"))?;
+    let state = match expect_message(sync, "the createRuntime hooks")? {
+        Message::HooksDone(state) => state,
+        other => return Err(format!("unexpected sync message {other:?}")),
+    };
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
+        hooks::run(h, state.as_bytes())
+            .map_err(|e| format!("error running createContainer hook: {e}"))?;
+    }
+    if args.plan.new_mount {
+        rootfs::switch_root(args.rootfs, args.no_pivot).map_err(|e| e.to_string())?;
+    } else {
+        chroot(args.rootfs)?;
+    }
+    if process.terminal().unwrap_or(false) {
+        setup_terminal(args.console_socket.as_ref())?;
+    }
+    if args.plan.new_mount {
+        rootfs::finish(spec).map_err(|e| e.to_string())?;
+    }
+    set_names(spec, args.plan)?;
+    write_sysctls(spec)?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("set oom_score_adj: {e}"))?;
+    }
+    let (late, mut notify) =
+        process::apply_identity(process, args.seccomp, !in_user_ns_denies_setgroups())?;
+    process::change_dir(process)?;
+    let exec = process::prepare_exec(process)?;
+    process::apply_lsm(process)?;
+    // Check the fifo is reachable through /proc before saying we are ready.
+    let fifo_path = syscall::fd_path(args.fifo.as_fd());
+    if !fifo_path.exists() {
+        return Err("exec fifo is not reachable: the container needs /proc mounted".into());
+    }
+    process::set_umask(process);
+    // CVE-2024-21626: nothing but stdio and the preserved fds may reach the process.
+    syscall::cloexec_from(3 + args.preserve_fds).map_err(|e| format!("close fds: {e}"))?;
+    if let Some(n) = process::finish_security(process, late)? {
+        notify = Some(n);
+    }
+    if let Some(fd) = notify {
+        send_notify_fd(spec, fd, &state)?;
+    }
+    sync.send(&Message::Ready)
+        .map_err(|e| format!("sync socket: {e}"))?;
+    wait_for_start(&fifo_path)?;
+    drop(args.fifo);
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        if let Err(e) = hooks::run(h, state.as_bytes()) {
+            fail_after_start(&format!("error running startContainer hook: {e}"));
+        }
+    }
+    let err = process::execve(&exec);
+    fail_after_start(&format!(
+        "exec {:?}: {}",
+        exec.argv.first(),
+        process::io_text(&err)
+    ));
+}
+
+/// After `create` returned there is nobody to report to: say it on stderr and exit.
+fn fail_after_start(text: &str) -> ! {
+    eprintln!("berth-runtime init: {text}");
+    // SAFETY: _exit is always safe.
+    unsafe { libc::_exit(127) }
+}
+
+fn in_user_ns_denies_setgroups() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
+fn chroot(rootfs: &Path) -> Result<(), String> {
+    let c = syscall::cstring(rootfs).map_err(|e| e.to_string())?;
+    // SAFETY: valid C strings.
+    unsafe {
+        cvt(libc::chroot(c.as_ptr())).map_err(|e| format!("chroot: {e}"))?;
+        cvt(libc::chdir(c"/".as_ptr())).map_err(|e| format!("chdir /: {e}"))?;
+    }
+    Ok(())
+}
+
+fn setup_terminal(socket: Option<&OwnedFd>) -> Result<(), String> {
+    let socket = socket.ok_or("process.terminal is true but no --console-socket was given")?;
+    let (master, slave, name) = console::open_pty().map_err(|e| format!("open pty: {e}"))?;
+    // /dev/console is the container's terminal too (runc bind-mounts it).
+    if let Ok(target) = rootfs::path::create_in_root(
+        rootfs::open_root(Path::new("/"))
+            .map_err(|e| e.to_string())?
+            .as_fd(),
+        Path::new("/dev/console"),
+        false,
+    ) {
+        let _ = syscall::mount(
+            Some(Path::new(&name)),
+            &syscall::fd_path(target.as_fd()),
+            None,
+            libc::MS_BIND,
+            None,
+        );
+    }
+    console::send_fd(socket.as_fd(), master.as_fd(), &name)
+        .map_err(|e| format!("send pty master to console socket: {e}"))?;
+    drop(master);
+    console::make_controlling(slave.as_fd())
+        .map_err(|e| format!("make pty the controlling terminal: {e}"))?;
+    Ok(())
+}
+
+fn set_names(spec: &Spec, plan: &Plan) -> Result<(), String> {
+    for (name, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if !plan.new_uts {
+            return Err(format!(
+                "unable to set {name} without a private UTS namespace"
+            ));
+        }
+        // SAFETY: pointer and length of a valid buffer.
+        let r = unsafe {
+            if name == "hostname" {
+                libc::sethostname(value.as_ptr().cast(), value.len())
+            } else {
+                libc::setdomainname(value.as_ptr().cast(), value.len())
+            }
+        };
+        cvt(r).map_err(|e| format!("set {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn write_sysctls(spec: &Spec) -> Result<(), String> {
+    let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    let mut keys: Vec<_> = sysctls.iter().collect();
+    keys.sort();
+    for (key, value) in keys {
+        let rel = key.replace('.', "/");
+        if rel.contains("..") {
+            return Err(format!("invalid sysctl {key:?}"));
+        }
+        std::fs::write(Path::new("/proc/sys").join(&rel), value)
+            .map_err(|e| format!("write sysctl key {key}: {}", process::io_text(&e)))?;
+    }
+    Ok(())
+}
+
+fn send_notify_fd(spec: &Spec, fd: OwnedFd, state: &str) -> Result<(), String> {
+    let listener = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_path().clone())
+        .ok_or("seccomp notify action needs linux.seccomp.listenerPath")?;
+    seccomp::send_listener_fd(&listener, fd.as_fd(), state.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Blocks until `start` opens the fifo for reading, then tells it we are going.
+fn wait_for_start(fifo: &Path) -> Result<(), String> {
+    let fd = syscall::open(fifo, libc::O_WRONLY, 0).map_err(|e| format!("open exec fifo: {e}"))?;
+    let byte = [b'0'];
+    // SAFETY: writing one byte from a valid buffer.
+    let n = unsafe { libc::write(fd.as_raw_fd(), byte.as_ptr().cast(), 1) };
+    if n != 1 {
+        fail_after_start(&format!(
+            "write exec fifo: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}

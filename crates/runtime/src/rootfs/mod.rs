@@ -1,0 +1,141 @@
+//! The container's root filesystem, in runc's order: propagation of "/", the rootfs bound
+//! onto itself, spec.mounts, /dev, then (after the createRuntime hooks) pivot_root,
+//! masked and read-only paths and a read-only root.
+
+pub mod cgroupfs;
+pub mod devices;
+pub mod masked;
+pub mod mounts;
+pub mod path;
+pub mod pivot;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::syscall;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("error mounting {source_path:?} to rootfs at {dest:?} ({op}): {source}")]
+    Mount {
+        op: String,
+        source_path: PathBuf,
+        dest: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("device {path:?}: {reason}")]
+    Device { path: PathBuf, reason: String },
+    #[error("{op}: {source}")]
+    Pivot {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid rootfsPropagation {0:?}")]
+    Propagation(String),
+}
+
+fn pivot_err(op: &str) -> impl Fn(std::io::Error) -> RootfsError + '_ {
+    move |source| RootfsError::Pivot {
+        op: op.to_string(),
+        source,
+    }
+}
+
+/// Opens the rootfs as the anchor for every in-root path resolution.
+pub fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
+    syscall::open(rootfs, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(pivot_err("open rootfs"))
+}
+
+/// Everything before pivot_root: propagation, rootfs bind, mounts, devices.
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    in_user_ns: bool,
+) -> Result<(), RootfsError> {
+    let linux = spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
+        Some(p) => {
+            mounts::propagation_flag(p).ok_or_else(|| RootfsError::Propagation(p.to_string()))?
+        }
+    };
+    syscall::mount(None, Path::new("/"), None, propagation, None)
+        .map_err(pivot_err("set propagation of /"))?;
+    // pivot_root needs the new root to be a mount point.
+    syscall::mount(
+        Some(rootfs),
+        rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(pivot_err("bind mount rootfs"))?;
+    let root = open_root(rootfs)?;
+    let mut dev_is_bound = false;
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        mounts::mount_one(root.as_fd(), m, bundle, in_user_ns)?;
+        if m.destination() == Path::new("/dev") {
+            let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+            dev_is_bound |= opts.bind || m.typ().as_deref() == Some("bind");
+        }
+    }
+    // runc creates the default devices unless /dev comes from the host.
+    let mut nodes = if dev_is_bound {
+        Vec::new()
+    } else {
+        devices::default_devices()
+    };
+    for d in linux
+        .and_then(|l| l.devices().as_ref())
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        let node = devices::from_spec(d)?;
+        nodes.retain(|n| n.path != node.path);
+        nodes.push(node);
+    }
+    for node in &nodes {
+        devices::create(root.as_fd(), node, in_user_ns)?;
+    }
+    if !dev_is_bound {
+        devices::create_symlinks(root.as_fd())?;
+    }
+    Ok(())
+}
+
+/// Switches to the rootfs (pivot_root or, with `no_pivot`, MS_MOVE + chroot).
+pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    if no_pivot {
+        pivot::move_root(rootfs)
+    } else {
+        pivot::pivot_root(rootfs)
+    }
+}
+
+/// After pivot_root: masked and read-only paths, then the read-only root.
+pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
+    let root = open_root(Path::new("/"))?;
+    if let Some(linux) = spec.linux() {
+        if let Some(paths) = linux.masked_paths() {
+            masked::mask_paths(root.as_fd(), paths)?;
+        }
+        if let Some(paths) = linux.readonly_paths() {
+            masked::readonly_paths(root.as_fd(), paths)?;
+        }
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        mounts::remount(Path::new("/"), libc::MS_RDONLY)
+            .map_err(pivot_err("remount / read-only"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! Checked wrappers around the raw libc calls the runtime makes (mount, pivot_root,
+//! clone3, setns): each turns -1 into an `io::Error` carrying errno.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Turns a libc `-1` return into the current errno.
+pub fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A C string for a path or name; a nul byte inside is an invalid-input error.
+pub fn cstring(s: impl AsRef<OsStr>) -> io::Result<CString> {
+    CString::new(s.as_ref().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "string contains a nul byte"))
+}
+
+/// mount(2); `None` arguments are passed as NULL.
+pub fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let source = source.map(cstring).transpose()?;
+    let target = cstring(target)?;
+    let fstype = fstype.map(cstring).transpose()?;
+    let data = data.filter(|d| !d.is_empty()).map(cstring).transpose()?;
+    // SAFETY: every pointer is either NULL or a valid nul-terminated string that outlives the call.
+    cvt(unsafe {
+        libc::mount(
+            source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            target.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            data.as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr().cast()),
+        )
+    })
+    .map(drop)
+}
+
+/// The `/proc/self/fd/N` path that names an open fd, used as a mount target so the
+/// kernel acts on the exact inode we resolved (no path re-walk, no symlink race).
+pub fn fd_path(fd: BorrowedFd<'_>) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// open(2) with O_CLOEXEC.
+pub fn open(path: &Path, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let c = cstring(path)?;
+    // SAFETY: `c` is a valid C string; the returned fd is owned by us.
+    let fd = cvt(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    // SAFETY: `fd` was just returned by open and is not owned elsewhere.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// setns(2) into the namespace `fd` refers to.
+pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
+}
+
+/// The clone3 argument block (linux/sched.h, CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// What `fork_with_flags` returned in the calling process.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// clone3 without CLONE_VM: fork semantics (the child continues here with a copy of the
+/// address space) plus namespace flags. Only sound in a single-threaded process, which
+/// berth-runtime is (no threads are ever started before this).
+pub fn fork_with_flags(flags: u64) -> io::Result<Forked> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: args is a valid clone_args of the size we pass; without CLONE_VM the child
+    // gets its own copy of memory, exactly like fork(2).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// Sets FD_CLOEXEC on every fd from `first` up, so execve closes what the container must
+/// not inherit (CVE-2024-21626: leaked host directory fds).
+pub fn cloexec_from(first: RawFd) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// waitpid(2) that retries on EINTR; returns the raw status.
+pub fn waitpid(pid: libc::pid_t, options: libc::c_int) -> io::Result<(libc::pid_t, libc::c_int)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: status points at a valid int.
+        let ret = unsafe { libc::waitpid(pid, &mut status, options) };
+        if ret == -1 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        return Ok((ret, status));
+    }
+}
+
+/// The shell-style exit code for a wait status: the exit code, or 128+signal.
+pub fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_is_128_plus_signal_when_killed() {
+        // A wait status for "killed by signal 9" is the signal number in the low bits.
+        assert_eq!(exit_code(9), 137);
+        // "exited with 3" is 3 << 8.
+        assert_eq!(exit_code(3 << 8), 3);
+    }
+
+    #[test]
+    fn cstring_refuses_interior_nul() {
+        assert!(cstring("a\0b").is_err());
+        assert_eq!(
+            cstring("/x").map(|c| c.into_bytes()).ok(),
+            Some(b"/x".to_vec())
+        );
+    }
+}
