@@ -82,10 +82,11 @@ fn limits_are_written_to_the_real_v1_controllers_and_read_back() {
     let pid = g.children[0].id() as i32;
     g.manager.apply(pid).expect("apply");
     let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("proc cgroup");
-    assert!(
-        own.contains(&format!("memory:{}", cgroup_name("limits"))),
-        "{own}"
-    );
+    // Like runc: every v1 hierarchy, the named systemd one and the hybrid cgroup2 mount.
+    for key in ["memory", "pids", "cpu", "name=systemd", ""] {
+        let line = format!(":{key}:{}\n", cgroup_name("limits"));
+        assert!(own.contains(&line), "{line:?} not in {own}");
+    }
 
     let r = LinuxResourcesBuilder::default()
         .memory(

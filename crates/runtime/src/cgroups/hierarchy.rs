@@ -8,11 +8,29 @@ use std::path::{Component, Path, PathBuf};
 
 use super::CgroupError;
 
-/// The v1 controllers berth drives; hierarchies with none of them (name=systemd) are left alone.
+/// The v1 hierarchies a container joins, as runc's fs driver: the controllers it drives,
+/// plus perf_event, misc and the named systemd hierarchy, which are joined without limits.
 pub const V1_CONTROLLERS: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb",
-    "net_cls", "net_prio", "rdma",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "rdma",
+    "perf_event",
+    "misc",
+    "name=systemd",
 ];
+
+/// The "controller" name of a hybrid host's cgroup2 mount (its /proc/self/cgroup key is the
+/// empty string): runc joins it too, so the container's cgroup2 path matches its v1 paths.
+pub const HYBRID_UNIFIED: &str = "";
 
 /// One mounted v1 hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +104,11 @@ impl CgroupFs {
             }
             match m.fstype.as_str() {
                 "cgroup2" if m.mount_point == cgroup_root => v2_at_root = true,
+                "cgroup2" => mounts.push(V1Mount {
+                    mount_point: m.mount_point,
+                    root: m.root,
+                    controllers: vec![HYBRID_UNIFIED.to_string()],
+                }),
                 "cgroup" => {
                     let controllers: Vec<String> = m
                         .super_options
@@ -108,7 +131,10 @@ impl CgroupFs {
             Layout::V2 {
                 mount_point: cgroup_root.to_path_buf(),
             }
-        } else if mounts.is_empty() {
+        } else if mounts
+            .iter()
+            .all(|m| m.controllers.iter().all(|c| c == HYBRID_UNIFIED))
+        {
             return Err(CgroupError::NoCgroupfs {
                 root: cgroup_root.to_path_buf(),
             });
@@ -291,18 +317,41 @@ mod tests {
     }
 
     #[test]
-    fn hybrid_layout_is_v1_with_controller_mounts_only() {
+    fn hybrid_layout_joins_v1_controllers_systemd_and_the_unified_mount() {
         let fs = hybrid();
         let Layout::V1 { mounts } = &fs.layout else {
             panic!("expected v1, got {:?}", fs.layout);
         };
-        assert_eq!(mounts.len(), 2, "{mounts:?}");
-        assert_eq!(mounts[0].controllers, vec!["cpu", "cpuacct"]);
+        let names: Vec<Vec<String>> = mounts.iter().map(|m| m.controllers.clone()).collect();
+        assert_eq!(
+            names,
+            vec![
+                vec!["cpu".to_string(), "cpuacct".to_string()],
+                vec!["memory".to_string()],
+                vec!["name=systemd".to_string()],
+                vec![HYBRID_UNIFIED.to_string()],
+            ]
+        );
         assert_eq!(
             mounts[0].mount_point,
             Path::new("/sys/fs/cgroup/cpu,cpuacct")
         );
-        assert_eq!(mounts[1].controllers, vec!["memory"]);
+        let p = CgroupPath::new(Some("c1"), "x");
+        assert_eq!(
+            fs.v1_dir(&mounts[3], &p),
+            Path::new("/sys/fs/cgroup/unified/user.slice/s1/c1"),
+            "relative to our own cgroup2 path, as runc's fs driver"
+        );
+        assert_eq!(
+            fs.v1_dir(&mounts[2], &p),
+            Path::new("/sys/fs/cgroup/systemd/c1")
+        );
+    }
+
+    #[test]
+    fn a_cgroup2_mount_beside_nothing_else_is_not_a_v1_layout() {
+        let mi = "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        assert!(CgroupFs::parse(mi, "", Path::new("/sys/fs/cgroup"), Path::new("/r")).is_err());
     }
 
     #[test]

@@ -60,11 +60,14 @@ pub struct Throttling {
     pub throttled_time: u64,
 }
 
-/// runc fills this only from the cpuset controller's extended files; berth reports the
-/// zero values runc prints when those are absent.
+/// The cpuset controller's settings (v1 files; on v2 only the effective cpus and mems).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CpuSet {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
     pub cpu_exclusive: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
     pub mem_hardwall: u64,
     pub mem_exclusive: u64,
     pub memory_migrate: u64,
@@ -166,6 +169,20 @@ pub struct Hugetlb {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IntelRdt {}
 
+/// A kernel cpu or node list ("0-3,8,10-11") expanded; malformed parts are skipped (stats
+/// are best effort) and absurd ranges are bounded.
+pub(crate) fn parse_id_list(text: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (Ok(lo), Ok(hi)) = (lo.trim().parse::<u16>(), hi.trim().parse::<u16>()) else {
+            continue;
+        };
+        out.extend(lo..=hi.min(lo.saturating_add(8191)));
+    }
+    out
+}
+
 /// Page sizes with a hugetlb file ending in `suffix` in `dir` ("hugetlb.2MB.max" → "2MB").
 pub(crate) fn hugetlb_sizes(dir: &Path, suffix: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -260,6 +277,13 @@ mod tests {
             }
         );
         assert_eq!(e[2].op, "Total");
+    }
+
+    #[test]
+    fn cpu_lists_expand_ranges() {
+        assert_eq!(parse_id_list("0-2,5,7-8\n"), vec![0, 1, 2, 5, 7, 8]);
+        assert_eq!(parse_id_list("\n"), Vec::<u16>::new());
+        assert_eq!(parse_id_list("x,3"), vec![3]);
     }
 
     #[test]

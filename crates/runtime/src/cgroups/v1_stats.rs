@@ -27,6 +27,9 @@ pub(crate) fn stats(m: &V1Manager) -> Result<Stats, CgroupError> {
     if let Some(dir) = m.dir("memory") {
         memory(dir, &mut s)?;
     }
+    if let Some(dir) = m.dir("cpuset") {
+        cpuset(dir, &mut s)?;
+    }
     if let Some(dir) = m.dir("pids") {
         s.pids.current = read_u64_or_zero(dir, "pids.current")?;
         s.pids.limit = unlimited_is_zero(read_u64_or_zero(dir, "pids.max")?);
@@ -74,6 +77,24 @@ fn cpuacct(dir: &Path, s: &mut Stats) -> Result<(), CgroupError> {
     if let Some(t) = read_optional(dir, "cpuacct.stat")? {
         u.user = keyed_value(&t, "user") * NANOS_PER_TICK;
         u.kernel = keyed_value(&t, "system") * NANOS_PER_TICK;
+    }
+    Ok(())
+}
+
+fn cpuset(dir: &Path, s: &mut Stats) -> Result<(), CgroupError> {
+    let c = &mut s.cpuset;
+    c.cpus = stats::parse_id_list(&read_optional(dir, "cpuset.cpus")?.unwrap_or_default());
+    c.mems = stats::parse_id_list(&read_optional(dir, "cpuset.mems")?.unwrap_or_default());
+    c.cpu_exclusive = read_u64_or_zero(dir, "cpuset.cpu_exclusive")?;
+    c.mem_hardwall = read_u64_or_zero(dir, "cpuset.mem_hardwall")?;
+    c.mem_exclusive = read_u64_or_zero(dir, "cpuset.mem_exclusive")?;
+    c.memory_migrate = read_u64_or_zero(dir, "cpuset.memory_migrate")?;
+    c.memory_spread_page = read_u64_or_zero(dir, "cpuset.memory_spread_page")?;
+    c.memory_spread_slab = read_u64_or_zero(dir, "cpuset.memory_spread_slab")?;
+    c.memory_pressure = read_u64_or_zero(dir, "cpuset.memory_pressure")?;
+    c.sched_load_balance = read_u64_or_zero(dir, "cpuset.sched_load_balance")?;
+    if let Some(t) = read_optional(dir, "cpuset.sched_relax_domain_level")? {
+        c.sched_relax_domain_level = t.trim().parse().unwrap_or(0);
     }
     Ok(())
 }

@@ -460,7 +460,7 @@ fn pids_come_from_the_memory_hierarchy_including_sub_cgroups() {
 
 #[test]
 fn oom_kills_and_stats_are_read_from_v1_files() {
-    let t = FakeTree::v1(&["cpu", "cpuacct", "memory", "pids", "blkio"]);
+    let t = FakeTree::v1(&["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio"]);
     let m = applied(&t);
     let w = |f: &str, v: &str| t.write(f, v);
     w(
@@ -502,6 +502,12 @@ fn oom_kills_and_stats_are_read_from_v1_files() {
     assert_eq!(s.pids.limit, 0, "max is reported as 0");
     assert_eq!(s.blkio.io_serviced_recursive.len(), 1);
     assert_eq!(s.blkio.io_serviced_recursive[0].value, 5);
+    assert_eq!(
+        s.cpuset.cpus,
+        vec![0, 1],
+        "inherited from the parent at apply"
+    );
+    assert_eq!(s.cpuset.mems, vec![0]);
 }
 
 #[test]

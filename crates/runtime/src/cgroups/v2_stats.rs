@@ -20,6 +20,13 @@ pub(crate) fn stats(dir: &Path) -> Result<Stats, CgroupError> {
         th.throttled_time = keyed_value(&t, "throttled_usec") * 1000;
     }
     memory(dir, &mut s)?;
+    let effective = |f: &str| -> Result<Vec<u16>, CgroupError> {
+        Ok(stats::parse_id_list(
+            &read_optional(dir, f)?.unwrap_or_default(),
+        ))
+    };
+    s.cpuset.cpus = effective("cpuset.cpus.effective")?;
+    s.cpuset.mems = effective("cpuset.mems.effective")?;
     s.pids.current = read_u64_or_zero(dir, "pids.current")?;
     let limit = read_u64_or_zero(dir, "pids.max")?;
     s.pids.limit = if limit == u64::MAX { 0 } else { limit };

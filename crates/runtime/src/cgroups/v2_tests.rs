@@ -393,6 +393,7 @@ fn stats_and_oom_kills_come_from_v2_files() {
     );
     w("hugetlb.2MB.current", "2097152");
     w("hugetlb.2MB.events", "max 6\n");
+    w("cpuset.cpus.effective", "0-3\n");
     assert_eq!(m.oom_kill_count().expect("oom"), 4);
     let s = m.stats().expect("stats");
     assert_eq!(s.cpu.usage.total, 100_000);
@@ -414,6 +415,7 @@ fn stats_and_oom_kills_come_from_v2_files() {
     assert_eq!(s.blkio.io_serviced_recursive[1].op, "Write");
     assert_eq!(s.hugetlb["2MB"].usage, 2_097_152);
     assert_eq!(s.hugetlb["2MB"].failcnt, 6);
+    assert_eq!(s.cpuset.cpus, vec![0, 1, 2, 3]);
     let json = serde_json::to_value(&s).expect("json");
     assert_eq!(json["blkio"]["ioServiceBytesRecursive"][0]["op"], "Read");
     assert_eq!(json["memory"]["raw"]["anon"], 10);
