@@ -137,6 +137,58 @@ fn limits_are_written_to_the_real_v1_controllers_and_read_back() {
 }
 
 #[test]
+fn stats_from_real_v1_files_have_runc_events_shape() {
+    let mut g = guard("stats");
+    g.children.push(sleeper());
+    g.manager.apply(g.children[0].id() as i32).expect("apply");
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .build()
+                .expect("memory"),
+        )
+        .build()
+        .expect("resources");
+    g.manager.set(&r).expect("set");
+    let v = serde_json::to_value(g.manager.stats().expect("stats")).expect("json");
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "blkio",
+        "cpu",
+        "cpuset",
+        "hugetlb",
+        "intel_rdt",
+        "memory",
+        "network_interfaces",
+        "pids",
+    ];
+    want.sort();
+    let mut got = keys.clone();
+    got.sort();
+    assert_eq!(got, want, "runc's `events --stats` data keys");
+    assert_eq!(v["memory"]["usage"]["limit"], 64u64 << 20);
+    // No usage check: v1 does not move a process's existing charges when it moves in.
+    assert!(v["memory"]["raw"].get("total_rss").is_some(), "{v}");
+    assert!(v["memory"].get("kernelTCP").is_some());
+    let cpus = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
+    assert_eq!(
+        v["cpuset"]["cpus"].as_array().map(Vec::len),
+        Some(cpus),
+        "{v}"
+    );
+    assert_eq!(v["pids"]["current"], 1);
+    assert!(v["network_interfaces"].is_null());
+}
+
+#[test]
 fn freeze_and_thaw_settle_on_the_real_freezer() {
     let mut g = guard("freeze");
     g.children.push(sleeper());
