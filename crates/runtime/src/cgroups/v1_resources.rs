@@ -401,11 +401,9 @@ fn set_devices(
     list: &[oci_spec::runtime::LinuxDeviceCgroup],
 ) -> Result<(), CgroupError> {
     let rules = devices::container_rules(list)?;
+    // Like runc, a missing devices controller is fatal even for the default rules: the
+    // container would otherwise get every host device.
     let Some(dir) = m.dir("devices") else {
-        if list.is_empty() {
-            // Only runc's defaults were asked for and the host cannot enforce any.
-            return Ok(());
-        }
         return Err(CgroupError::MissingController {
             resource: "linux.resources.devices",
             controller: "devices",

@@ -357,6 +357,32 @@ fn devices_end_with_runc_default_allowed_devices() {
 }
 
 #[test]
+fn device_rules_without_a_devices_controller_are_refused() {
+    let t = FakeTree::v1(&["memory"]);
+    let m = applied(&t);
+    let err = m
+        .set(
+            &LinuxResourcesBuilder::default()
+                .devices(vec![])
+                .build()
+                .expect("r"),
+        )
+        .expect_err("the default rules cannot be enforced");
+    assert!(
+        matches!(
+            err,
+            CgroupError::MissingController {
+                controller: "devices",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    m.set(&LinuxResourcesBuilder::default().build().expect("r"))
+        .expect("no device rules asked for");
+}
+
+#[test]
 fn net_cls_and_net_prio_are_written_or_reported_missing() {
     let with = FakeTree::v1(&["net_cls", "net_prio"]);
     let without = FakeTree::v1(&["memory"]);
