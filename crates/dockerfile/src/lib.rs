@@ -4,8 +4,13 @@
 //!
 //! Pure logic: no file, network or process I/O. Building images belongs to `berth-build`.
 
+pub mod directives;
+mod line_parsers;
+pub mod parser;
 pub mod quote;
 pub mod shell;
+
+pub use parser::{parse, parse_bytes, Dockerfile, Heredoc, Node, ParseError, ParseErrorKind};
 
 #[cfg(test)]
 mod test_fixtures;

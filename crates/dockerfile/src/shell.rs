@@ -12,10 +12,7 @@ use crate::quote::go_quote;
 pub enum ShellError {
     /// Wraps every failure with the source word, as BuildKit's `failed to process %q`.
     #[error("failed to process {}: {}", go_quote(.source_word), .reason)]
-    Process {
-        source_word: String,
-        reason: String,
-    },
+    Process { source_word: String, reason: String },
 }
 
 /// Where variables come from during expansion.
@@ -32,7 +29,10 @@ impl EnvLookup for BTreeMap<String, String> {
 
 impl EnvLookup for [(String, String)] {
     fn lookup(&self, name: &str) -> Option<String> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -233,7 +233,10 @@ impl ShellWord<'_> {
         out
     }
 
-    fn process_stop_on_inner(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), String> {
+    fn process_stop_on_inner(
+        &mut self,
+        stop: Option<char>,
+    ) -> Result<(String, Vec<String>), String> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(ch) = self.peek() {
@@ -433,15 +436,27 @@ impl ShellWord<'_> {
         }
         let empty = |v: &Option<String>| v.as_deref().is_none_or(|v| null_is_unset && v.is_empty());
         match ch {
-            Some('-') => Ok(if empty(&value) { word } else { value.unwrap_or_default() }),
+            Some('-') => Ok(if empty(&value) {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
             Some('+') => Ok(if empty(&value) { String::new() } else { word }),
             Some('?') => match value {
                 None => {
-                    let msg = if word.is_empty() { "is not allowed to be unset" } else { &word };
+                    let msg = if word.is_empty() {
+                        "is not allowed to be unset"
+                    } else {
+                        &word
+                    };
                     Err(format!("{name}: {msg}"))
                 }
                 Some(v) if null_is_unset && v.is_empty() => {
-                    let msg = if word.is_empty() { "is not allowed to be empty" } else { &word };
+                    let msg = if word.is_empty() {
+                        "is not allowed to be empty"
+                    } else {
+                        &word
+                    };
                     Err(format!("{name}: {msg}"))
                 }
                 Some(v) => Ok(v),
@@ -452,7 +467,8 @@ impl ShellWord<'_> {
                     None => (false, word),
                 };
                 let value = value.unwrap_or_default();
-                let invalid = |e: String| format!("invalid pattern ({pattern}) in substitution: {e}");
+                let invalid =
+                    |e: String| format!("invalid pattern ({pattern}) in substitution: {e}");
                 if c == '%' {
                     trim_suffix(&pattern, &value, greedy).map_err(invalid)
                 } else {

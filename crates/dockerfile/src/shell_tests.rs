@@ -34,7 +34,11 @@ fn expands_modifiers_like_buildkit() {
         ("\\$A", "$A"),
     ];
     for (input, want) in cases {
-        assert_eq!(lex.process_word(input, &env).unwrap(), want, "input {input:?}");
+        assert_eq!(
+            lex.process_word(input, &env).unwrap(),
+            want,
+            "input {input:?}"
+        );
     }
 }
 
@@ -44,13 +48,29 @@ fn mandatory_variables_report_their_message() {
     let set = env_from_pairs(["VAR=plain", "ARG=x"]);
     let empty = env_from_pairs(["VAR=", "ARG=x"]);
     let unset = env_from_pairs(["ARG=x"]);
-    assert_eq!(lex.process_word("${VAR:?message here$ARG}", &set).unwrap(), "plain");
-    let err = lex.process_word("${VAR:?message here$ARG}", &empty).unwrap_err();
-    assert_eq!(err.to_string(), r#"failed to process "${VAR:?message here$ARG}": VAR: message herex"#);
-    assert!(lex.process_word("${VAR:?message here$ARG}", &unset).is_err());
-    assert_eq!(lex.process_word("${VAR?message here$ARG}", &empty).unwrap(), "");
+    assert_eq!(
+        lex.process_word("${VAR:?message here$ARG}", &set).unwrap(),
+        "plain"
+    );
+    let err = lex
+        .process_word("${VAR:?message here$ARG}", &empty)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"failed to process "${VAR:?message here$ARG}": VAR: message herex"#
+    );
+    assert!(lex
+        .process_word("${VAR:?message here$ARG}", &unset)
+        .is_err());
+    assert_eq!(
+        lex.process_word("${VAR?message here$ARG}", &empty).unwrap(),
+        ""
+    );
     let err = lex.process_word("${VAR?}", &unset).unwrap_err();
-    assert!(err.to_string().ends_with("VAR: is not allowed to be unset"), "{err}");
+    assert!(
+        err.to_string().ends_with("VAR: is not allowed to be unset"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,7 +85,10 @@ fn skip_unset_env_keeps_unset_references() {
     let mut lex = Lexer::new('\\');
     lex.skip_unset_env = true;
     let env = env_from_pairs(["A=1"]);
-    assert_eq!(lex.process_word("$A $B ${C} ${D:-x}", &env).unwrap(), "1 $B ${C} ${D:-x}");
+    assert_eq!(
+        lex.process_word("$A $B ${C} ${D:-x}", &env).unwrap(),
+        "1 $B ${C} ${D:-x}"
+    );
 }
 
 #[test]
@@ -113,10 +136,16 @@ fn buildkit_env_var_fixture_passes() {
             _ => false,
         };
         if !ok {
-            failures.push(format!("line {}: {source:?} => {got:?}, want {expected:?}", n + 1));
+            failures.push(format!(
+                "line {}: {source:?} => {got:?}, want {expected:?}",
+                n + 1
+            ));
         }
     }
-    println!("envVarTest: {} of {checked} cases pass", checked - failures.len());
+    println!(
+        "envVarTest: {} of {checked} cases pass",
+        checked - failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked > 100, "only {checked} cases found");
 }
@@ -142,13 +171,21 @@ fn buildkit_words_fixture_passes() {
         let input = parts[0].trim();
         let expected: Vec<&str> = parts[1].trim_start_matches(' ').split(',').collect();
         let env = env_from_pairs(&envs);
-        let got = lex.process_words(input, &env).unwrap_or_else(|_| vec!["error".to_string()]);
+        let got = lex
+            .process_words(input, &env)
+            .unwrap_or_else(|_| vec!["error".to_string()]);
         checked += 1;
         if got != expected {
-            failures.push(format!("line {}: {input:?} => {got:?}, want {expected:?}", n + 1));
+            failures.push(format!(
+                "line {}: {input:?} => {got:?}, want {expected:?}",
+                n + 1
+            ));
         }
     }
-    println!("wordsTest: {} of {checked} cases pass", checked - failures.len());
+    println!(
+        "wordsTest: {} of {checked} cases pass",
+        checked - failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked > 20, "only {checked} cases found");
 }
