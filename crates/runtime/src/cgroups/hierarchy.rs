@@ -104,11 +104,18 @@ impl CgroupFs {
             }
             match m.fstype.as_str() {
                 "cgroup2" if m.mount_point == cgroup_root => v2_at_root = true,
-                "cgroup2" => mounts.push(V1Mount {
-                    mount_point: m.mount_point,
-                    root: m.root,
-                    controllers: vec![HYBRID_UNIFIED.to_string()],
-                }),
+                "cgroup2" => {
+                    let seen = mounts
+                        .iter()
+                        .any(|m: &V1Mount| m.controllers.iter().any(|c| c == HYBRID_UNIFIED));
+                    if !seen {
+                        mounts.push(V1Mount {
+                            mount_point: m.mount_point,
+                            root: m.root,
+                            controllers: vec![HYBRID_UNIFIED.to_string()],
+                        });
+                    }
+                }
                 "cgroup" => {
                     let controllers: Vec<String> = m
                         .super_options
@@ -116,7 +123,11 @@ impl CgroupFs {
                         .filter(|o| V1_CONTROLLERS.contains(o))
                         .map(str::to_string)
                         .collect();
-                    if !controllers.is_empty() {
+                    // A hierarchy mounted twice (bind mounts) is used where it was seen first.
+                    let seen = mounts
+                        .iter()
+                        .any(|m: &V1Mount| m.controllers.iter().any(|c| controllers.contains(c)));
+                    if !controllers.is_empty() && !seen {
                         mounts.push(V1Mount {
                             mount_point: m.mount_point,
                             root: m.root,
@@ -346,6 +357,19 @@ mod tests {
             fs.v1_dir(&mounts[2], &p),
             Path::new("/sys/fs/cgroup/systemd/c1")
         );
+    }
+
+    #[test]
+    fn a_hierarchy_mounted_twice_is_used_once() {
+        let mi = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                  36 31 0:32 / /sys/fs/cgroup/memory-again rw - cgroup cgroup rw,memory\n";
+        let fs =
+            CgroupFs::parse(mi, "", Path::new("/sys/fs/cgroup"), Path::new("/r")).expect("parse");
+        let Layout::V1 { mounts } = &fs.layout else {
+            panic!()
+        };
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(mounts[0].mount_point, Path::new("/sys/fs/cgroup/memory"));
     }
 
     #[test]
