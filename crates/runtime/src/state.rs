@@ -193,13 +193,14 @@ impl ContainerState {
         }
     }
 
-    /// The state passed to hooks on stdin.
-    pub fn hook_state(&self, status: Status) -> Vec<u8> {
+    /// The state passed to hooks on stdin; `status` is a runtime-spec status name
+    /// ("creating" during create, as runc reports it to prestart/createRuntime hooks).
+    pub fn hook_state(&self, status: &str) -> Vec<u8> {
         let s = HookState {
             oci_version: OCI_VERSION,
             id: &self.id,
-            status: status.as_str(),
-            pid: (self.init_pid > 0 && status != Status::Stopped).then_some(self.init_pid),
+            status,
+            pid: (self.init_pid > 0 && status != "stopped").then_some(self.init_pid),
             bundle: self.bundle.display().to_string(),
             annotations: &self.annotations,
         };

@@ -11,7 +11,7 @@ use crate::cgroups::Manager;
 use crate::error::{IoContext, RuntimeError};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Plan};
-use crate::state::{proc_stat, rfc3339_nano, ContainerState, Status, EXEC_FIFO};
+use crate::state::{proc_stat, rfc3339_nano, ContainerState, EXEC_FIFO};
 use crate::sync::{Message, SyncSocket};
 use crate::syscall::{self, cvt, Forked};
 use crate::{console, hooks, logging, seccomp, spec};
@@ -231,7 +231,7 @@ fn drive_setup(sock: &SyncSocket, state: &ContainerState) -> Result<(), RuntimeE
     loop {
         match sock.recv().context("sync with container init")? {
             Some(Message::Hooks) => {
-                let json = state.hook_state(Status::Created);
+                let json = state.hook_state("creating");
                 if let Some(h) = state.config.hooks().as_ref() {
                     // prestart is deprecated but still run first, in the runtime namespace.
                     for (name, list) in [

@@ -81,7 +81,7 @@ pub fn destroy(ctx: &Context, state: &ContainerState) -> Result<(), RuntimeError
         .as_ref()
         .and_then(|h| h.poststop().as_ref())
     {
-        if let Err(e) = hooks::run(list, &state.hook_state(Status::Stopped)) {
+        if let Err(e) = hooks::run(list, &state.hook_state(Status::Stopped.as_str())) {
             logging::warn(&format!("error running poststop hook: {e}"));
         }
     }

@@ -34,9 +34,7 @@ type NsPath = (PathBuf, libc::c_int);
 /// The namespaces of the container's init to join, in order: (path, flag).
 /// pid and time are entered by the parent (they apply to its children); the rest by the
 /// child, user first and mount last.
-fn namespace_paths(
-    state: &ContainerState,
-) -> (Vec<NsPath>, Vec<NsPath>) {
+fn namespace_paths(state: &ContainerState) -> (Vec<NsPath>, Vec<NsPath>) {
     let types: Vec<LinuxNamespaceType> = state
         .config
         .linux()

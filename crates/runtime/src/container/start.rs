@@ -69,7 +69,7 @@ pub fn run_poststart(state: &ContainerState) {
         .as_ref()
         .and_then(|h| h.poststart().as_ref())
     {
-        if let Err(e) = hooks::run(list, &state.hook_state(Status::Running)) {
+        if let Err(e) = hooks::run(list, &state.hook_state(Status::Running.as_str())) {
             logging::warn(&format!("error running poststart hook: {e}"));
         }
     }
