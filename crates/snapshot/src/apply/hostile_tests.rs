@@ -370,3 +370,74 @@ fn overlay_xattrs_from_the_layer_are_never_set() {
         }]
     );
 }
+
+mod random_hostile_layers {
+    //! Structured fuzzing inside `cargo test`: random layers built from hostile name parts
+    //! never write outside the root and never panic, whatever apply decides.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PARTS: &[&str] = &[
+        "..",
+        ".",
+        "a",
+        "b",
+        "",
+        ".wh.a",
+        ".wh..wh..opq",
+        ".wh...",
+        "OUTSIDE",
+        "/",
+    ];
+
+    fn name() -> impl Strategy<Value = Vec<usize>> {
+        proptest::collection::vec(0..PARTS.len(), 1..5)
+    }
+
+    fn render(parts: &[usize], outside: &str) -> String {
+        parts
+            .iter()
+            .map(|i| {
+                if PARTS[*i] == "OUTSIDE" {
+                    outside
+                } else {
+                    PARTS[*i]
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_hostile_layers_stay_inside_the_root(
+            entries in proptest::collection::vec((0u8..6, name(), name()), 1..10)
+        ) {
+            let sb = Sandbox::new();
+            let outside = sb.outside.display().to_string();
+            let mut layer = LayerTar::new();
+            for (kind, n, target) in &entries {
+                let name = render(n, &outside);
+                let target = render(target, &outside);
+                if name.len() > 99 || target.len() > 99 {
+                    continue;
+                }
+                match kind {
+                    0 => layer.file(&name, b"pwned"),
+                    1 => layer.dir(&name, 0o755, 1),
+                    2 => layer.symlink(&name, &target),
+                    3 => layer.hardlink(&name, &target),
+                    4 => layer.node(&name, EntryType::Fifo, 0, 0),
+                    _ => layer.file(&format!("{name}/.wh.passwd"), b""),
+                };
+            }
+            let bytes = layer.finish();
+            let _ = apply_layer(bytes.as_slice(), &sb.root, &ApplyOptions::unprivileged());
+            sb.assert_outside_untouched();
+        }
+    }
+}
