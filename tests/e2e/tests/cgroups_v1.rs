@@ -464,3 +464,113 @@ fn v2_freezer_and_destroy_work_on_a_real_cgroup2_mount() {
     assert!(!dir.exists());
     assert!(Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists());
 }
+
+/// Removes a runc container (and so its cgroups) whatever happened.
+struct RuncContainer {
+    root: PathBuf,
+    id: String,
+}
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "--force", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The resources both runtimes get in the differential test.
+const DIFF_RESOURCES: &str = r#"{
+    "devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+        {"allow": false, "type": "c", "major": 1, "minor": 9, "access": "w"}
+    ],
+    "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 10},
+    "cpu": {"shares": 512, "quota": 50000, "period": 200000, "cpus": "0", "mems": "0"},
+    "pids": {"limit": 16}
+}"#;
+
+const DIFF_FILES: &[&str] = &[
+    "memory/memory.limit_in_bytes",
+    "memory/memory.soft_limit_in_bytes",
+    "memory/memory.memsw.limit_in_bytes",
+    "memory/memory.swappiness",
+    "cpu/cpu.shares",
+    "cpu/cpu.cfs_quota_us",
+    "cpu/cpu.cfs_period_us",
+    "cpuset/cpuset.cpus",
+    "cpuset/cpuset.mems",
+    "pids/pids.max",
+    "devices/devices.list",
+];
+
+fn read_diff_files(cgroup: &str) -> Vec<(String, String)> {
+    DIFF_FILES
+        .iter()
+        .map(|f| {
+            let (ctrl, file) = f.split_once('/').expect("ctrl/file");
+            let dir = Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(cgroup.trim_start_matches('/'));
+            (f.to_string(), read(&dir, file))
+        })
+        .collect()
+}
+
+#[test]
+fn v1_files_match_what_runc_writes_for_the_same_resources() {
+    berth_e2e::require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bundle = tmp.path().join("bundle");
+    fs::create_dir_all(bundle.join("rootfs/bin")).expect("rootfs");
+    fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox")).expect("busybox");
+    std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/sleep")).expect("sleep");
+    let spec = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(&bundle)
+        .status()
+        .expect("runc spec");
+    assert!(spec.success());
+    let runc_cgroup = cgroup_name("runc");
+    let config_path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&fs::read(&config_path).expect("config")).expect("json");
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    config["linux"]["cgroupsPath"] = runc_cgroup.clone().into();
+    config["linux"]["resources"] = serde_json::from_str(DIFF_RESOURCES).expect("resources");
+    fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("write config");
+
+    let runc = RuncContainer {
+        root: tmp.path().join("runc-state"),
+        id: format!("berth-test-{}", std::process::id()),
+    };
+    let created = Command::new("runc")
+        .arg("--root")
+        .arg(&runc.root)
+        .args(["create", "--bundle"])
+        .arg(&bundle)
+        .arg(&runc.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("runc create");
+    assert!(created.success(), "runc create failed");
+    let theirs = read_diff_files(&runc_cgroup);
+    drop(runc);
+
+    let mut g = guard("ours");
+    g.children.push(sleeper());
+    g.manager.apply(g.children[0].id() as i32).expect("apply");
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_str(DIFF_RESOURCES).expect("resources");
+    g.manager.set(&resources).expect("set");
+    let ours = read_diff_files(&cgroup_name("ours"));
+    assert_eq!(ours, theirs, "berth vs runc, file by file");
+}

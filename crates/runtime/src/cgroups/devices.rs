@@ -150,18 +150,33 @@ pub(crate) fn container_rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, C
     Ok(rules)
 }
 
-/// The v1 writes, in order: (interface file, value).
+/// The v1 writes, in order: (interface file, value). Rather than replaying the rule list,
+/// the state it leads to is written: the default, then each exception, sorted by type and
+/// number (wildcards first). The kernel reaches the same state either way, and this is what
+/// runc writes, so devices.list reads the same under both runtimes.
 pub(crate) fn v1_writes(rules: &[Rule]) -> Vec<(&'static str, String)> {
-    rules
-        .iter()
-        .map(|r| {
-            let file = if r.allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
-            (file, r.v1_text())
-        })
+    let effective = Effective::from_rules(rules);
+    let (default_file, exception_file) = if effective.default_allow {
+        ("devices.allow", "devices.deny")
+    } else {
+        ("devices.deny", "devices.allow")
+    };
+    let mut exceptions = effective.exceptions;
+    let order = |k: Kind| match k {
+        Kind::All => 0,
+        Kind::Block => 1,
+        Kind::Char => 2,
+    };
+    exceptions.sort_by_key(|x| (order(x.kind), x.major, x.minor));
+    let all = Rule {
+        allow: effective.default_allow,
+        kind: Kind::All,
+        major: None,
+        minor: None,
+        access: ACC_ALL,
+    };
+    std::iter::once((default_file, all.v1_text()))
+        .chain(exceptions.iter().map(|x| (exception_file, x.v1_text())))
         .collect()
 }
 
@@ -257,16 +272,52 @@ mod tests {
     }
 
     #[test]
-    fn v1_writes_deny_all_then_spec_rules_then_runc_defaults() {
-        let spec = vec![spec_rule(true, LinuxDeviceType::C, 10, 229, "rw")];
+    fn v1_writes_deny_all_then_the_allowed_devices_sorted_as_runc() {
+        let spec = vec![
+            spec_rule(true, LinuxDeviceType::C, 10, 229, "rw"),
+            spec_rule(false, LinuxDeviceType::B, 8, 0, "rwm"),
+        ];
         let writes = v1_writes(&container_rules(&spec).expect("rules"));
-        assert_eq!(writes[0], ("devices.deny", "a *:* rwm".to_string()));
-        assert_eq!(writes[1], ("devices.allow", "c 10:229 rw".to_string()));
-        assert_eq!(writes[2], ("devices.allow", "c *:* m".to_string()));
-        assert_eq!(writes[3], ("devices.allow", "b *:* m".to_string()));
-        assert!(writes.contains(&("devices.allow", "c 1:3 rwm".to_string())));
-        assert!(writes.contains(&("devices.allow", "c 136:* rwm".to_string())));
-        assert_eq!(writes.len(), 2 + default_allowed().len());
+        let text: Vec<String> = writes.iter().map(|(f, v)| format!("{f} {v}")).collect();
+        assert_eq!(
+            text,
+            vec![
+                "devices.deny a *:* rwm",
+                "devices.allow b *:* m",
+                "devices.allow c *:* m",
+                "devices.allow c 1:3 rwm",
+                "devices.allow c 1:5 rwm",
+                "devices.allow c 1:7 rwm",
+                "devices.allow c 1:8 rwm",
+                "devices.allow c 1:9 rwm",
+                "devices.allow c 5:0 rwm",
+                "devices.allow c 5:2 rwm",
+                "devices.allow c 10:200 rwm",
+                "devices.allow c 10:229 rw",
+                "devices.allow c 136:* rwm",
+            ]
+        );
+    }
+
+    #[test]
+    fn v1_writes_of_a_blacklist_allow_all_then_deny_the_exceptions() {
+        let all = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .access("rwm")
+            .build()
+            .expect("all");
+        let rules = vec![
+            Rule::from_spec(&all).expect("rule"),
+            Rule::from_spec(&spec_rule(false, LinuxDeviceType::C, 1, 9, "w")).expect("rule"),
+        ];
+        let writes = v1_writes(&rules);
+        assert_eq!(
+            writes,
+            vec![
+                ("devices.allow", "a *:* rwm".to_string()),
+                ("devices.deny", "c 1:9 w".to_string())
+            ]
+        );
     }
 
     #[test]
