@@ -83,6 +83,14 @@ fn create_options(a: &cli::CreateArgs) -> CreateOptions {
         console_socket: a.console_socket.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds + listen_fds,
+        extra_env: if listen_fds > 0 {
+            vec![
+                format!("LISTEN_FDS={listen_fds}"),
+                "LISTEN_PID=1".to_string(),
+            ]
+        } else {
+            Vec::new()
+        },
     }
 }
 

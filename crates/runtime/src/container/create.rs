@@ -26,6 +26,8 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: i32,
+    /// Extra environment for the process (LISTEN_FDS/LISTEN_PID for socket activation).
+    pub extra_env: Vec<String>,
 }
 
 /// Undoes a half-made container unless disarmed: kills the init, removes the cgroup and
@@ -65,7 +67,14 @@ pub struct Created {
 /// Creates the container `id`. The init is left blocked on the exec fifo.
 pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, RuntimeError> {
     validate_id(id)?;
-    let bundle = spec::load(&opts.bundle)?;
+    let mut bundle = spec::load(&opts.bundle)?;
+    if !opts.extra_env.is_empty() {
+        if let Some(p) = bundle.spec.process_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.extend(opts.extra_env.iter().cloned());
+            p.set_env(Some(env));
+        }
+    }
     let spec = &bundle.spec;
     let plan = Plan::from_spec(spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
     if !plan.new_mount
@@ -160,6 +169,9 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
         config: spec.clone(),
     };
 
+    // Saved before anything else exists so that `delete` can clean up (cgroup included)
+    // after a crash of this process half way through create.
+    state.save(&ctx.root)?;
     let (parent_sock, child_sock) = SyncSocket::pair().context("create sync socket")?;
     let joined =
         namespaces::enter_for_clone(&plan, spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
@@ -213,7 +225,14 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
     parent_sock
         .send(&Message::Go)
         .context("sync with container init")?;
-    drive_setup(&parent_sock, &state)?;
+    if let Err(e) = drive_setup(&parent_sock, &state) {
+        if matches!(e, RuntimeError::Hook(_)) {
+            // runtime-spec: a failing prestart/createRuntime/createContainer hook stops
+            // the container and continues with delete, which runs poststop.
+            run_poststop(&state);
+        }
+        return Err(e);
+    }
 
     let stat = proc_stat(pid)
         .ok_or_else(|| RuntimeError::Init("container init exited during setup".into()))?;
@@ -224,6 +243,19 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
     }
     cleanup.armed = false;
     Ok(Created { state, pid })
+}
+
+fn run_poststop(state: &ContainerState) {
+    if let Some(list) = state
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().as_ref())
+    {
+        if let Err(e) = hooks::run(list, &state.hook_state("stopped")) {
+            logging::warn(&format!("error running poststop hook: {e}"));
+        }
+    }
 }
 
 /// Answers the init's requests until it is ready or fails.
@@ -250,6 +282,11 @@ fn drive_setup(sock: &SyncSocket, state: &ContainerState) -> Result<(), RuntimeE
                     .context("sync with container init")?;
             }
             Some(Message::Ready) => return Ok(()),
+            Some(Message::Error(text))
+                if text.starts_with("error running createContainer hook") =>
+            {
+                return Err(RuntimeError::Hook(text))
+            }
             Some(Message::Error(text)) => return Err(RuntimeError::Init(text)),
             Some(other) => {
                 return Err(RuntimeError::Init(format!(
