@@ -492,7 +492,11 @@ const DIFF_RESOURCES: &str = r#"{
     ],
     "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 10},
     "cpu": {"shares": 512, "quota": 50000, "period": 200000, "cpus": "0", "mems": "0"},
-    "pids": {"limit": 16}
+    "pids": {"limit": 16},
+    "blockIO": {
+        "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]
+    }
 }"#;
 
 const DIFF_FILES: &[&str] = &[
@@ -507,6 +511,9 @@ const DIFF_FILES: &[&str] = &[
     "cpuset/cpuset.mems",
     "pids/pids.max",
     "devices/devices.list",
+    // 254:0 is this host's /dev/vda.
+    "blkio/blkio.throttle.read_bps_device",
+    "blkio/blkio.throttle.write_iops_device",
 ];
 
 fn read_diff_files(cgroup: &str) -> Vec<(String, String)> {
@@ -563,6 +570,10 @@ fn v1_files_match_what_runc_writes_for_the_same_resources() {
         .expect("runc create");
     assert!(created.success(), "runc create failed");
     let theirs = read_diff_files(&runc_cgroup);
+    assert!(
+        theirs.iter().all(|(_, v)| !v.is_empty()),
+        "runc set every file: {theirs:?}"
+    );
     drop(runc);
 
     let mut g = guard("ours");
