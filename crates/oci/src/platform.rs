@@ -367,6 +367,12 @@ fn os_version_matches(want: &Platform, candidate: &Platform) -> bool {
     prefix(&want.os_version) == prefix(&candidate.os_version)
 }
 
+/// Highest amd64 micro-architecture level and arm variant that exist; fallbacks are only
+/// generated up to these, so `linux/arm/v9999999` cannot make a huge vector (containerd
+/// loops down from any number: found by the `platform_parse` fuzz target).
+const MAX_AMD64_LEVEL: u32 = 4;
+const MAX_ARM_VARIANT: u32 = 8;
+
 /// containerd's `platformVector`: the wanted platform then the compatible fallbacks.
 fn platform_vector(p: Platform) -> Vec<Platform> {
     let mut vector = vec![p.clone()];
@@ -378,7 +384,7 @@ fn platform_vector(p: Platform) -> Vec<Platform> {
     match p.architecture.as_str() {
         "amd64" => {
             if let Some(version) = level(&p.variant).filter(|v| *v > 1) {
-                for lower in (1..version).rev() {
+                for lower in (1..version.min(MAX_AMD64_LEVEL + 1)).rev() {
                     let variant = if lower == 1 {
                         String::new()
                     } else {
@@ -398,7 +404,7 @@ fn platform_vector(p: Platform) -> Vec<Platform> {
         }
         "arm" => {
             if let Some(version) = level(&p.variant).filter(|v| *v > 5) {
-                for lower in (5..version).rev() {
+                for lower in (5..version.min(MAX_ARM_VARIANT + 1)).rev() {
                     vector.push(Platform {
                         variant: format!("v{lower}"),
                         ..p.clone()

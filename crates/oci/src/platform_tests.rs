@@ -261,3 +261,18 @@ fn serde_uses_oci_field_names() {
             .expect("parse");
     assert_eq!(minimal, Platform::new("linux", "arm64", "v8"));
 }
+
+/// Regression from the `platform_parse` fuzz target: a huge variant number made a fallback
+/// list with millions of entries. Fallbacks stop at the highest real variant.
+#[test]
+fn huge_variants_do_not_explode_the_fallback_list() {
+    let arm = PlatformMatcher::only(&Platform::parse("S/arm/v7792287").expect("valid"));
+    assert_eq!(arm.ordered.len(), 1 + 4, "itself, then v8 down to v5");
+    assert!(arm.matches(&Platform::new("s", "arm", "v5")));
+    let amd64 = PlatformMatcher::only(&Platform::new("linux", "amd64", "v4294967295"));
+    assert_eq!(
+        amd64.ordered.len(),
+        1 + 4 + 1,
+        "itself, v4 down to v1, then 386"
+    );
+}

@@ -468,6 +468,25 @@ fn normalized_errors_use_dockers_messages() {
     assert!(Reference::parse_normalized(&"a".repeat(237)).is_ok());
 }
 
+/// Regression from the `reference_parse` fuzz target: Docker's familiar form of a Hub
+/// repository whose namespace looks like a domain names another registry. We keep
+/// Docker's output (`docker images` shows `licker.io/byb`); the full form is unambiguous.
+#[test]
+fn familiar_form_of_a_domain_like_hub_namespace_matches_docker() {
+    let hub = Reference::parse_normalized("docker.io/licker.io/byb").expect("valid");
+    assert_eq!((hub.domain(), hub.path()), ("docker.io", "licker.io/byb"));
+    assert_eq!(hub.familiar_string(), "licker.io/byb");
+    let other = Reference::parse_normalized(&hub.familiar_string()).expect("valid");
+    assert_eq!((other.domain(), other.path()), ("licker.io", "byb"));
+    assert_eq!(Reference::parse_normalized(&hub.to_string()), Ok(hub));
+    let id_like = Reference::parse_normalized(&format!("library/{}", f64())).expect("valid");
+    assert_eq!(id_like.familiar_name(), f64());
+    assert!(matches!(
+        Reference::parse_normalized(&id_like.familiar_string()),
+        Err(ReferenceError::HexadecimalName { .. })
+    ));
+}
+
 #[test]
 fn parse_docker_ref_adds_latest_or_keeps_only_the_digest() {
     let sha = format!("sha256:{}", f64());
