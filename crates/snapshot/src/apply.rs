@@ -7,6 +7,7 @@
 
 mod entry;
 mod metadata;
+mod sparse;
 pub(crate) mod whiteout;
 
 #[cfg(test)]
@@ -155,6 +156,14 @@ pub enum ApplyError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A header, PAX record or sparse map that cannot be right.
+    #[error("layer entry {entry:?} is malformed: {reason}")]
+    Malformed {
+        /// The entry.
+        entry: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A hardlink target climbs above the root.
     #[error("layer entry {entry:?} is a hardlink to {target:?}, which escapes the root")]
     HardlinkEscape {
@@ -282,12 +291,17 @@ pub(crate) struct Applier<'a> {
 
 impl Applier<'_> {
     fn apply_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ApplyError> {
-        let raw_name = entry.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&raw_name).into_owned();
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() {
             return Ok(());
         }
+        let header_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let sparse = sparse::PaxSparse::read(entry, &header_name)?;
+        let raw_name = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(real) => real,
+            None => entry.path_bytes().into_owned(),
+        };
+        let name = String::from_utf8_lossy(&raw_name).into_owned();
         self.entries += 1;
         let path = CleanPath::parse(&raw_name).map_err(|e| match e {
             PathError::Escape => ApplyError::Escape {
@@ -305,7 +319,7 @@ impl Applier<'_> {
         if let Some(rest) = whiteout::whiteout_target(&path) {
             return self.apply_whiteout(&name, &path, rest);
         }
-        self.apply_file_entry(entry, &name, &path)
+        self.apply_file_entry(entry, &name, &path, sparse.as_ref())
     }
 
     /// Records `path` and its parents as written by this layer.

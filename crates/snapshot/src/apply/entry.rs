@@ -11,6 +11,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use tar::EntryType;
 
 use super::metadata::{EntryMeta, Node};
+use super::sparse::PaxSparse;
 use super::{errno_error, io_error, Applier, ApplyError, DevicePolicy, SkipReason};
 use crate::path::CleanPath;
 use crate::root::{is_dir, lstat_at, remove_all_at};
@@ -25,6 +26,7 @@ impl Applier<'_> {
         entry: &mut tar::Entry<'_, R>,
         name: &str,
         path: &CleanPath,
+        pax_sparse: Option<&PaxSparse>,
     ) -> Result<(), ApplyError> {
         let kind = entry.header().entry_type();
         let meta = EntryMeta::read(entry, name)?;
@@ -94,7 +96,7 @@ impl Applier<'_> {
                     return Ok(());
                 }
             }
-            _ => self.create_file(entry, name, kind, &parent, leaf, &meta)?,
+            _ => self.create_file(entry, name, &parent, leaf, &meta, pax_sparse)?,
         }
         self.mark_unpacked(path);
         Ok(())
@@ -244,13 +246,13 @@ impl Applier<'_> {
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         name: &str,
-        kind: EntryType,
         parent: &OwnedFd,
         leaf: &OsStr,
         meta: &EntryMeta,
+        pax_sparse: Option<&PaxSparse>,
     ) -> Result<(), ApplyError> {
         let expected = entry.size();
-        let sparse = kind == EntryType::GNUSparse;
+        let sparse = entry.header().entry_type() == EntryType::GNUSparse;
         if sparse && expected > MAX_SPARSE_SIZE {
             return Err(ApplyError::SparseTooLarge {
                 entry: name.to_string(),
@@ -266,6 +268,10 @@ impl Applier<'_> {
         )
         .map_err(errno_error(name, "create file"))?;
         let mut file = File::from(fd);
+        if let Some(pax_sparse) = pax_sparse {
+            pax_sparse.write(entry, &mut file, name)?;
+            return self.set_metadata(name, Node::Fd(file.as_fd()), meta, false);
+        }
         let written = copy_data(entry, &mut file, sparse, name)?;
         if written != expected {
             return Err(ApplyError::Truncated {

@@ -33,7 +33,7 @@ impl EntryMeta {
         entry: &mut tar::Entry<'_, R>,
         name: &str,
     ) -> Result<Self, ApplyError> {
-        let bad = |what: &'static str| ApplyError::InvalidName {
+        let bad = |what: &'static str| ApplyError::Malformed {
             entry: name.to_string(),
             reason: what,
         };

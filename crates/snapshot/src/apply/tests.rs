@@ -299,3 +299,68 @@ fn remapped_ownership_reports_unmapped_ids() {
         r#"layer entry "f" is owned by id 0, which the id mapping does not cover"#
     );
 }
+
+#[test]
+fn pax_sparse_files_from_gnu_tar_keep_name_content_and_holes() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let path = src.path().join("holes");
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::create(&path).expect("create");
+        f.set_len(8 << 20).expect("extend");
+        f.write_all_at(b"head", 0).expect("write");
+        f.write_all_at(&[9u8; 5000], 4 << 20).expect("write");
+        f.write_all_at(b"tail", (8 << 20) - 4).expect("write");
+    }
+    let want = std::fs::read(&path).expect("read source");
+    for version in ["0.0", "0.1", "1.0"] {
+        let out = std::process::Command::new("tar")
+            .args([
+                "--format=posix",
+                "--sparse",
+                &format!("--sparse-version={version}"),
+                "-cf",
+                "-",
+                "-C",
+            ])
+            .arg(src.path())
+            .arg("holes")
+            .output()
+            .expect("GNU tar runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.len() < 1 << 20, "GNU tar wrote a sparse archive");
+        let sb = Sandbox::new();
+        let summary = apply_native(&sb, &out.stdout);
+        assert_eq!(summary.entries, 1, "version {version}");
+        let got = std::fs::read(sb.path("holes")).expect("real name used");
+        assert!(got == want, "version {version}: content differs");
+        let blocks = lstat(&sb.path("holes")).expect("meta").blocks();
+        assert!(
+            blocks * 512 < 1 << 20,
+            "version {version}: holes preserved ({blocks} blocks)"
+        );
+    }
+}
+
+#[test]
+fn pax_sparse_chunks_beyond_the_real_size_are_refused() {
+    let sb = Sandbox::new();
+    let layer = LayerTar::new()
+        .pax(&[
+            ("GNU.sparse.map", b"0,4,100,4"),
+            ("GNU.sparse.realsize", b"50"),
+            ("GNU.sparse.name", b"s"),
+        ])
+        .file("GNUSparseFile.0/s", b"abcdefgh")
+        .finish();
+    let err = apply_layer(layer.as_slice(), &sb.root, &ApplyOptions::unprivileged())
+        .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        r#"layer entry "s" is malformed: sparse chunks overlap or exceed the file size"#
+    );
+}
