@@ -68,6 +68,11 @@ pub enum ContentError {
     LeaseExists { id: String },
     #[error("invalid lease id {id:?}: it must be 1 to 1024 bytes")]
     InvalidLeaseId { id: String },
+    #[error("garbage collection could not list its roots")]
+    Roots {
+        #[source]
+        source: BoxError,
+    },
     #[error("garbage collection could not list the children of blob {digest}")]
     Children {
         digest: Digest,
@@ -118,9 +123,11 @@ impl ContentError {
             | E::DigestMismatch { .. }
             | E::Poisoned { .. } => ContentErrorKind::FailedPrecondition,
             E::IngestLocked { .. } | E::NoSpace { .. } => ContentErrorKind::Unavailable,
-            E::Corrupted { .. } | E::Children { .. } | E::Io { .. } | E::Metadata { .. } => {
-                ContentErrorKind::Internal
-            }
+            E::Corrupted { .. }
+            | E::Roots { .. }
+            | E::Children { .. }
+            | E::Io { .. }
+            | E::Metadata { .. } => ContentErrorKind::Internal,
         }
     }
 }

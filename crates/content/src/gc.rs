@@ -45,25 +45,28 @@ pub struct GcReport {
 }
 
 impl Store {
-    /// Mark and sweep. `roots` are what images, containers and build cache reference;
+    /// Mark and sweep. `roots` returns what images, containers and build cache reference;
+    /// it is called under the exclusive lock *after* the leases are read, so a caller that
+    /// records a new root before releasing the lease that protected it can never lose it;
     /// `children` returns what a blob references (manifest -> config and layers, index ->
     /// manifests; an empty list for layers and anything it does not know). Children that
     /// are not in the store are skipped. If `children` fails, GC stops and deletes nothing.
     ///
     /// Holds the store lock exclusively: commits and lease updates wait, open writers keep
     /// streaming, and an ingest held by a writer is never touched.
-    pub fn gc<C>(
+    pub fn gc<R, C>(
         &self,
-        roots: impl IntoIterator<Item = Digest>,
+        roots: R,
         mut children: C,
         options: &GcOptions,
     ) -> Result<GcReport, ContentError>
     where
+        R: FnOnce() -> Result<Vec<Digest>, BoxError>,
         C: FnMut(&Digest, &mut BlobReader) -> Result<Vec<Digest>, BoxError>,
     {
         let _exclusive = StoreLock::exclusive(&self.lock_path())?;
         let mut report = GcReport::default();
-        let mut pending: Vec<Digest> = roots.into_iter().collect();
+        let mut pending = Vec::new();
         let mut leased_ingests = BTreeSet::new();
         for lease in self.leases()? {
             if lease.is_expired(options.now) {
@@ -74,6 +77,7 @@ impl Store {
             pending.extend(lease.content);
             leased_ingests.extend(lease.ingests);
         }
+        pending.extend(roots().map_err(|source| ContentError::Roots { source })?);
         let marked = self.mark(pending, &mut children)?;
         self.sweep_blobs(&marked, &mut report)?;
         self.sweep_ingests(&leased_ingests, options, &mut report)?;

@@ -28,7 +28,11 @@ fn unreferenced_blobs_go_and_everything_reachable_stays() {
         &index_of(&[&manifest, &Digest::sha256_of(b"not pulled")]),
     );
     let report = store
-        .gc([index.clone()], toy_children, &keep_fresh_ingests())
+        .gc(
+            || Ok(vec![index.clone()]),
+            toy_children,
+            &keep_fresh_ingests(),
+        )
         .expect("gc");
     assert_eq!(report.removed_blobs, vec![garbage.clone()]);
     assert_eq!(report.freed_bytes, 7);
@@ -51,13 +55,19 @@ fn leased_content_survives_until_the_lease_expires() {
         .expect("add before commit");
     put(&store, b"in flight");
     let report = store
-        .gc([], toy_children, &GcOptions::with_default_expiry(now))
+        .gc(
+            || Ok(Vec::new()),
+            toy_children,
+            &GcOptions::with_default_expiry(now),
+        )
         .expect("gc");
     assert!(report.removed_blobs.is_empty());
     assert!(store.contains(&pending));
 
     let later = GcOptions::with_default_expiry(now + Duration::from_secs(61));
-    let report = store.gc([], toy_children, &later).expect("gc");
+    let report = store
+        .gc(|| Ok(Vec::new()), toy_children, &later)
+        .expect("gc");
     assert_eq!(report.expired_leases, vec!["pull".to_owned()]);
     assert_eq!(report.removed_blobs, vec![pending]);
     assert!(store.leases().expect("leases").is_empty());
@@ -70,7 +80,7 @@ fn a_failing_children_function_deletes_nothing() {
     let garbage = put(&store, b"garbage");
     let err = store
         .gc(
-            [root],
+            || Ok(vec![root]),
             |_: &Digest, _: &mut BlobReader| Err("unreadable manifest".into()),
             &keep_fresh_ingests(),
         )
@@ -97,7 +107,7 @@ fn stale_ingests_go_unless_leased_or_open() {
     let open = store.writer("open", Expected::none()).expect("hold open");
 
     let fresh = store
-        .gc([], toy_children, &keep_fresh_ingests())
+        .gc(|| Ok(Vec::new()), toy_children, &keep_fresh_ingests())
         .expect("gc");
     assert!(
         fresh.removed_ingests.is_empty(),
@@ -105,7 +115,9 @@ fn stale_ingests_go_unless_leased_or_open() {
     );
 
     let late = GcOptions::with_default_expiry(far_future());
-    let report = store.gc([], toy_children, &late).expect("gc");
+    let report = store
+        .gc(|| Ok(Vec::new()), toy_children, &late)
+        .expect("gc");
     assert_eq!(report.removed_ingests, vec!["abandoned".to_owned()]);
     let left: Vec<String> = store
         .ingests()
@@ -115,7 +127,9 @@ fn stale_ingests_go_unless_leased_or_open() {
         .collect();
     assert_eq!(left, vec!["leased".to_owned(), "open".to_owned()]);
     drop(open);
-    let report = store.gc([], toy_children, &late).expect("gc");
+    let report = store
+        .gc(|| Ok(Vec::new()), toy_children, &late)
+        .expect("gc");
     assert_eq!(report.removed_ingests, vec!["open".to_owned()]);
 }
 
@@ -127,7 +141,7 @@ fn leftovers_of_interrupted_writes_are_swept() {
     fs::create_dir(&orphan).expect("orphan ingest dir without meta");
     let report = store
         .gc(
-            [],
+            || Ok(Vec::new()),
             toy_children,
             &GcOptions::with_default_expiry(far_future()),
         )
@@ -135,4 +149,74 @@ fn leftovers_of_interrupted_writes_are_swept() {
     assert_eq!(report.removed_temp_files, 1);
     assert_eq!(report.removed_ingests, vec!["0123".to_owned()]);
     assert!(!orphan.exists());
+}
+
+#[test]
+fn failing_roots_delete_nothing() {
+    let (_dir, store) = temp_store();
+    let garbage = put(&store, b"garbage");
+    let err = store.gc(
+        || Err("image store unavailable".into()),
+        toy_children,
+        &keep_fresh_ingests(),
+    );
+    assert_eq!(
+        err.expect_err("must fail").to_string(),
+        "garbage collection could not list its roots"
+    );
+    assert!(store.contains(&garbage));
+}
+
+/// The caller protocol (lease the digest, commit, record it as a root, release the lease)
+/// never loses content to a GC running concurrently, whatever the interleaving.
+#[test]
+fn concurrent_gc_never_collects_content_committed_under_a_lease() {
+    let (_dir, store) = temp_store();
+    let roots = std::sync::Mutex::new(Vec::<Digest>::new());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..60u32 {
+                let bytes = format!("image {i}").into_bytes();
+                let digest = Digest::sha256_of(&bytes);
+                let lease = format!("pull-{i}");
+                store
+                    .create_lease(&lease, None, BTreeMap::new())
+                    .expect("lease");
+                store
+                    .lease_add_content(&lease, &digest)
+                    .expect("lease content");
+                let mut w = store.writer(&lease, Expected::none()).expect("writer");
+                w.append(&bytes).expect("append");
+                w.commit(Expected::digest(digest.clone())).expect("commit");
+                roots.lock().expect("roots").push(digest);
+                store.delete_lease(&lease).expect("release");
+                put(&store, format!("garbage {i}").as_bytes());
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        scope.spawn(|| {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || runs == 0 {
+                let snapshot = || Ok(roots.lock().expect("roots").clone());
+                store
+                    .gc(snapshot, toy_children, &keep_fresh_ingests())
+                    .expect("gc");
+                runs += 1;
+            }
+        });
+    });
+    let roots = roots.into_inner().expect("roots");
+    assert_eq!(roots.len(), 60);
+    for digest in &roots {
+        store.verify(digest).expect("root survived every gc");
+    }
+    let report = store
+        .gc(|| Ok(roots.clone()), toy_children, &keep_fresh_ingests())
+        .expect("gc");
+    assert_eq!(
+        store.list().expect("list").len(),
+        60,
+        "only roots remain: {report:?}"
+    );
 }

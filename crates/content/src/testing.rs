@@ -12,8 +12,20 @@ use crate::sink::{Sink, SinkFactory};
 use crate::store::{BlobReader, Store};
 use crate::writer::Expected;
 
+/// A scratch directory, on tmpfs when there is one: these tests check what the store
+/// does, not how fast the disk syncs, and fsync on a shared disk is slow.
+pub(crate) fn scratch_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().expect("tempdir")
+}
+
 pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = scratch_dir();
     let store = Store::open(dir.path().join("content")).expect("open store");
     (dir, store)
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::testing::{put, temp_store, FailingSinks};
+use crate::testing::{put, scratch_dir, temp_store, FailingSinks};
 use crate::ContentErrorKind;
 
 fn data(n: usize) -> Vec<u8> {
@@ -234,7 +234,7 @@ fn sha512_expectations_hash_with_sha512() {
 
 #[test]
 fn a_full_disk_fails_clearly_and_the_ingest_resumes_afterwards() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = scratch_dir();
     let root = dir.path().join("content");
     let bytes = data(5000);
     let digest = Digest::sha256_of(&bytes);
@@ -274,7 +274,7 @@ fn a_full_disk_fails_clearly_and_the_ingest_resumes_afterwards() {
 
 #[test]
 fn a_failing_fsync_commits_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = scratch_dir();
     let root = dir.path().join("content");
     let sinks = Arc::new(FailingSinks {
         capacity: u64::MAX,

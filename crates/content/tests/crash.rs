@@ -159,13 +159,19 @@ fn child_gc(store: &Store, root: &Path, name: &str) {
             &format!("garbage-{name}-{j}"),
         );
     }
-    let roots = read_log(root).roots;
+    let log_root = root.to_owned();
     let options = GcOptions {
         now: SystemTime::now() + Duration::from_secs(3600),
         ingest_expiry: Duration::ZERO,
     };
     say("gc-start");
-    store.gc(roots, toy_children, &options).expect("gc");
+    store
+        .gc(
+            move || Ok(read_log(&log_root).roots),
+            toy_children,
+            &options,
+        )
+        .expect("gc");
     say("gc-end");
 }
 
