@@ -148,11 +148,13 @@ impl Ownership {
             text.push_str(&path.to_string_lossy());
             text.push('\n');
         }
+        // Atomic by rename. No fsync: the record only has to outlive the processes of this
+        // boot, like the cgroups it describes (a power loss takes both), and fsync on a disk
+        // backed /run would cost every `create` milliseconds.
         let tmp = self.record.with_extension("tmp");
         let write = || -> io::Result<()> {
             let mut f = fs::File::create(&tmp)?;
             f.write_all(text.as_bytes())?;
-            f.sync_all()?;
             fs::rename(&tmp, &self.record)
         };
         write().map_err(|source| CgroupError::io("write", &self.record, source))
