@@ -38,6 +38,13 @@ pub enum ContentError {
         expected: u64,
         actual: u64,
     },
+    #[error("ingest {reference:?} refused {attempted} more bytes at offset {offset}: it must be {expected} bytes")]
+    TooLarge {
+        reference: String,
+        expected: u64,
+        offset: u64,
+        attempted: u64,
+    },
     #[error("ingest {reference:?} has {actual} bytes, more than the expected {expected}: it was discarded")]
     SizeMismatch {
         reference: String,
@@ -119,6 +126,7 @@ impl ContentError {
             | E::InvalidLeaseId { .. }
             | E::TruncateBeyondEnd { .. } => ContentErrorKind::InvalidArgument,
             E::Incomplete { .. }
+            | E::TooLarge { .. }
             | E::SizeMismatch { .. }
             | E::DigestMismatch { .. }
             | E::Poisoned { .. } => ContentErrorKind::FailedPrecondition,

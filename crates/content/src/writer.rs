@@ -331,8 +331,23 @@ impl Writer {
                 reference: self.reference.clone(),
             });
         }
+        self.check_room(bytes.len())?;
         self.write_all(bytes)
             .map_err(|e| io_error("write", &self.data_path, e))
+    }
+
+    /// Refuses bytes past the expected size before anything reaches the disk, so a hostile
+    /// or broken source cannot fill it beyond the size it announced.
+    fn check_room(&self, len: usize) -> Result<(), ContentError> {
+        match self.expected.size {
+            Some(size) if self.offset + len as u64 > size => Err(ContentError::TooLarge {
+                reference: self.reference.clone(),
+                expected: size,
+                offset: self.offset,
+                attempted: len as u64,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Cuts the ingest back to `size` bytes (0 restarts it) and re-hashes what remains.
@@ -474,6 +489,7 @@ impl Write for Writer {
                 reference: self.reference.clone(),
             }));
         }
+        self.check_room(buf.len()).map_err(io::Error::other)?;
         match self.sink.write(buf) {
             Ok(n) => {
                 self.digester.update(&buf[..n]);

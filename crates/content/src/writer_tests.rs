@@ -343,3 +343,37 @@ fn concurrent_commits_of_the_same_content_both_succeed() {
     store.verify(&digest).expect("verify");
     assert!(store.ingests().expect("ingests").is_empty());
 }
+
+#[test]
+fn bytes_beyond_the_expected_size_are_refused_before_reaching_disk() {
+    let (_dir, store) = temp_store();
+    let digest = Digest::sha256_of(b"12345");
+    let mut w = store
+        .writer("capped", Expected::exact(digest.clone(), 5))
+        .expect("writer");
+    w.append(b"123").expect("append");
+    let err = w.append(b"4567").expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            ContentError::TooLarge {
+                expected: 5,
+                offset: 3,
+                attempted: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ContentErrorKind::FailedPrecondition);
+    assert_eq!(w.offset(), 3, "nothing of the refused write was kept");
+    let io_err = io::Write::write(&mut w, b"xyz").expect_err("too large through io::Write");
+    assert!(
+        io_err
+            .to_string()
+            .contains("refused 3 more bytes at offset 3"),
+        "{io_err}"
+    );
+    w.append(b"45").expect("the writer stays usable");
+    assert_eq!(w.commit(Expected::none()).expect("commit").digest, digest);
+}

@@ -19,6 +19,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 use crate::digest::{Digest, DigestError};
@@ -261,6 +262,22 @@ impl FromStr for Reference {
     /// Same as [`Reference::parse_normalized`], what users type.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Reference::parse_normalized(s)
+    }
+}
+
+impl Serialize for Reference {
+    /// As the full string (`docker.io/library/busybox:latest`).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reference {
+    /// With [`Reference::parse`] (no normalisation), so that what was stored comes back
+    /// exactly; normalised references are stored in full form and so stay normalised.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Reference::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

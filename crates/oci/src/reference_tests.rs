@@ -554,6 +554,21 @@ fn repository_and_digest_helpers() {
     );
 }
 
+#[test]
+fn serde_stores_the_full_form_and_reads_it_back_exactly() {
+    for input in ["busybox", "localhost:5000/a/b:1", "foo_bar.com/x"] {
+        let r = Reference::parse_normalized(input).expect("valid");
+        let json = serde_json::to_string(&r).expect("serialize");
+        assert_eq!(json, format!("\"{r}\""));
+        assert_eq!(
+            serde_json::from_str::<Reference>(&json).expect("deserialize"),
+            r
+        );
+    }
+    let err = serde_json::from_str::<Reference>("\"Bad/Name\"").expect_err("invalid");
+    assert_eq!(err.to_string(), "repository name must be lowercase");
+}
+
 proptest::proptest! {
     #[test]
     fn parsers_never_panic(s in "\\PC{0,300}") {
