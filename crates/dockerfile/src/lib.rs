@@ -5,6 +5,7 @@
 //! Pure logic: no file, network or process I/O. Building images belongs to `berth-build`.
 
 pub mod directives;
+pub mod dockerignore;
 pub mod instructions;
 mod line_parsers;
 pub mod parser;

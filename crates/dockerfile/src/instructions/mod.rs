@@ -4,6 +4,7 @@
 mod expand;
 mod flags;
 pub mod mount;
+pub mod scope;
 mod suggest;
 mod types;
 pub mod values;
