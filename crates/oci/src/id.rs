@@ -7,7 +7,9 @@ use thiserror::Error;
 pub enum IdError {
     #[error("container id cannot be empty")]
     Empty,
-    #[error("invalid container id {id:?}: only letters, digits, '_', '+', '-' and '.' are allowed")]
+    #[error(
+        "invalid container id {id:?}: only letters, digits, '_', '+', '-' and '.' are allowed"
+    )]
     InvalidCharacter { id: String },
     #[error("invalid container id {id:?}: \".\" and \"..\" are not allowed")]
     Dots { id: String },
@@ -48,9 +50,21 @@ mod tests {
     #[test]
     fn ids_that_could_escape_the_state_root_are_refused() {
         assert_eq!(validate_container_id(""), Err(IdError::Empty));
-        assert!(matches!(validate_container_id(".."), Err(IdError::Dots { .. })));
-        assert!(matches!(validate_container_id("a/b"), Err(IdError::InvalidCharacter { .. })));
-        assert!(matches!(validate_container_id("a b"), Err(IdError::InvalidCharacter { .. })));
-        assert!(matches!(validate_container_id("é"), Err(IdError::InvalidCharacter { .. })));
+        assert!(matches!(
+            validate_container_id(".."),
+            Err(IdError::Dots { .. })
+        ));
+        assert!(matches!(
+            validate_container_id("a/b"),
+            Err(IdError::InvalidCharacter { .. })
+        ));
+        assert!(matches!(
+            validate_container_id("a b"),
+            Err(IdError::InvalidCharacter { .. })
+        ));
+        assert!(matches!(
+            validate_container_id("é"),
+            Err(IdError::InvalidCharacter { .. })
+        ));
     }
 }
