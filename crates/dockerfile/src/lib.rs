@@ -16,3 +16,6 @@ pub use parser::{parse, parse_bytes, Dockerfile, Heredoc, Node, ParseError, Pars
 
 #[cfg(test)]
 mod test_fixtures;
+
+#[cfg(test)]
+mod no_panic_tests;
