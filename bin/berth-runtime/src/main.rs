@@ -99,7 +99,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         root: cli.root.clone(),
         systemd_cgroup: cli.systemd_cgroup,
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     match cli.command {
         Command::Create(a) => {
             create(&ctx, &a.id, &create_options(&a))?;

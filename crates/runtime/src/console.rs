@@ -43,6 +43,18 @@ pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd, String)> {
     Ok((master, slave, format!("/dev/pts/{number}")))
 }
 
+/// Sets the window size of a pty (process.consoleSize); failures are harmless.
+pub fn set_size(master: BorrowedFd<'_>, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: ioctl with a valid winsize.
+    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+}
+
 /// Sends `fd` over the connected unix socket `socket` with `name` as the payload.
 pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     let raw: RawFd = fd.as_raw_fd();

@@ -105,11 +105,20 @@ pub fn exec(
     }
     proc_setup::check_lsm(process).map_err(RuntimeError::Init)?;
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(RuntimeError::Init(
             "cannot allocate tty if runc will detach without setting console socket".into(),
         ));
     }
+    // Foreground with a terminal and no console socket: we proxy the pty ourselves.
+    let listener = (terminal && opts.console_socket.is_none())
+        .then(|| super::tty::ConsoleListener::new(&ctx.root, id))
+        .transpose()
+        .map_err(|e| RuntimeError::io("create console socket", e))?;
+    let socket_path = listener
+        .as_ref()
+        .map(|l| l.path.clone())
+        .or(opts.console_socket.clone());
     let filter = state
         .config
         .linux()
@@ -118,8 +127,7 @@ pub fn exec(
         .map(seccomp::Filter::compile)
         .transpose()
         .map_err(|e| RuntimeError::Init(e.to_string()))?;
-    let console_socket = opts
-        .console_socket
+    let console_socket = socket_path
         .as_deref()
         .map(|p| console::connect(p).context(format!("connect to console socket {}", p.display())))
         .transpose()?;
@@ -128,6 +136,22 @@ pub fn exec(
     let child_fds = open_all(&child_paths)?;
     let manager = ctx.cgroup(&state)?;
     let (parent_sock, child_sock) = SyncSocket::pair().context("create sync socket")?;
+    // pid and time namespaces apply to our children only; we go back to our own right
+    // after the fork (threads cannot be created across pid namespaces).
+    let own: Vec<(OwnedFd, libc::c_int)> = parent_paths
+        .iter()
+        .map(|(_, flag)| {
+            let name = if *flag == libc::CLONE_NEWPID {
+                "pid"
+            } else {
+                "time"
+            };
+            std::fs::File::open(format!("/proc/self/ns/{name}_for_children"))
+                .or_else(|_| std::fs::File::open(format!("/proc/self/ns/{name}")))
+                .map(|f| (OwnedFd::from(f), *flag))
+                .context("open own namespace")
+        })
+        .collect::<Result<_, _>>()?;
     for (fd, flag) in &parent_fds {
         syscall::setns(fd.as_fd(), *flag).context("join the container's pid namespace")?;
     }
@@ -155,6 +179,9 @@ pub fn exec(
         }
         Forked::Parent(pid) => pid,
     };
+    for (fd, flag) in &own {
+        let _ = syscall::setns(fd.as_fd(), *flag);
+    }
     drop(child_sock);
     drop(console_socket);
     let fail = |e: RuntimeError| {
@@ -189,7 +216,21 @@ pub fn exec(
     if opts.detach {
         return Ok(0);
     }
-    Ok(wait_forwarding(pid, mask.as_ref()))
+    let master = match listener.as_ref().map(|l| l.receive_master()).transpose() {
+        Ok(m) => m,
+        Err(e) => return Err(fail(RuntimeError::io("receive the exec pty", e))),
+    };
+    drop(listener);
+    let resize = master.as_ref().and_then(|m| m.try_clone().ok());
+    let proxy = master
+        .map(super::tty::start_proxy)
+        .transpose()
+        .map_err(|e| RuntimeError::io("proxy the exec terminal", e))?;
+    let code = wait_forwarding(pid, mask.as_ref(), resize.as_ref());
+    if let Some(p) = proxy {
+        p.finish();
+    }
+    Ok(code)
 }
 
 fn exec_child(

@@ -10,6 +10,7 @@ pub mod pause;
 pub mod ps;
 pub mod run;
 pub mod start;
+pub mod tty;
 pub mod update;
 
 use std::path::PathBuf;

@@ -22,7 +22,25 @@ pub fn run(
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let created = create(ctx, id, opts)?;
+    // runc: a foreground container with a terminal gets its pty proxied by runc itself.
+    let terminal = !detach && opts.console_socket.is_none() && wants_terminal(&opts.bundle);
+    let listener = terminal
+        .then(|| super::tty::ConsoleListener::new(&ctx.root, id))
+        .transpose()
+        .map_err(|e| RuntimeError::io("create console socket", e))?;
+    let mut opts = opts.clone();
+    if let Some(l) = &listener {
+        opts.console_socket = Some(l.path.clone());
+    }
+    let created = create(ctx, id, &opts)?;
+    let master = match listener.as_ref().map(|l| l.receive_master()).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = destroy(ctx, &created.state);
+            return Err(RuntimeError::io("receive the container's pty", e));
+        }
+    };
+    drop(listener);
     let mask = if detach { None } else { Some(block_signals()) };
     if let Err(e) = release(ctx, &created.state) {
         let _ = destroy(ctx, &created.state);
@@ -32,9 +50,24 @@ pub fn run(
     if detach {
         return Ok(0);
     }
-    let code = wait_forwarding(created.pid, mask.as_ref());
+    let resize = master.as_ref().and_then(|m| m.try_clone().ok());
+    let proxy = master
+        .map(super::tty::start_proxy)
+        .transpose()
+        .map_err(|e| RuntimeError::io("proxy the container's terminal", e))?;
+    let code = wait_forwarding(created.pid, mask.as_ref(), resize.as_ref());
+    if let Some(p) = proxy {
+        p.finish();
+    }
     destroy(ctx, &created.state)?;
     Ok(code)
+}
+
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    crate::spec::load(bundle)
+        .ok()
+        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 /// Blocks every forwarded signal and SIGCHLD so they are taken with sigwaitinfo.
@@ -54,7 +87,11 @@ pub fn block_signals() -> libc::sigset_t {
 
 /// Forwards signals to `pid` until it exits; reaps every child meanwhile. Returns the
 /// shell-style exit code of `pid`.
-pub fn wait_forwarding(pid: i32, set: Option<&libc::sigset_t>) -> i32 {
+pub fn wait_forwarding(
+    pid: i32,
+    set: Option<&libc::sigset_t>,
+    pty: Option<&std::os::fd::OwnedFd>,
+) -> i32 {
     loop {
         loop {
             match syscall::waitpid(-1, libc::WNOHANG) {
@@ -72,6 +109,13 @@ pub fn wait_forwarding(pid: i32, set: Option<&libc::sigset_t>) -> i32 {
         };
         // SAFETY: set is a valid sigset; info may be NULL.
         let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if sig == libc::SIGWINCH {
+            if let Some(m) = pty {
+                // Resizing the pty signals its foreground process group itself.
+                super::tty::copy_window_size(std::os::fd::AsFd::as_fd(m));
+                continue;
+            }
+        }
         if sig > 0 && sig != libc::SIGCHLD {
             // SAFETY: plain syscall.
             unsafe { libc::kill(pid, sig) };

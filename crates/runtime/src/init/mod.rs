@@ -108,7 +108,7 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         chroot(args.rootfs)?;
     }
     if process.terminal().unwrap_or(false) {
-        setup_terminal(args.console_socket.as_ref())?;
+        setup_terminal(args.console_socket.as_ref(), process.console_size())?;
     }
     if args.plan.new_mount {
         rootfs::finish(spec).map_err(|e| e.to_string())?;
@@ -180,9 +180,15 @@ fn chroot(rootfs: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn setup_terminal(socket: Option<&OwnedFd>) -> Result<(), String> {
+fn setup_terminal(
+    socket: Option<&OwnedFd>,
+    size: Option<oci_spec::runtime::Box>,
+) -> Result<(), String> {
     let socket = socket.ok_or("process.terminal is true but no --console-socket was given")?;
     let (master, slave, name) = console::open_pty().map_err(|e| format!("open pty: {e}"))?;
+    if let Some(size) = size {
+        console::set_size(master.as_fd(), size.height() as u16, size.width() as u16);
+    }
     // /dev/console is the container's terminal too (runc bind-mounts it).
     if let Ok(target) = rootfs::path::create_in_root(
         rootfs::open_root(Path::new("/"))
