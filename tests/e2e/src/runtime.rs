@@ -29,9 +29,10 @@ pub enum Subject {
     Berth,
 }
 
-/// The runtime under test. Switching every e2e test to berth-runtime is this one line;
-/// `BERTH_E2E_SUBJECT=runc|berth` overrides it for a local run.
-pub const SUBJECT: Subject = Subject::Runc;
+/// The runtime under test. Switching the e2e tests between runc and berth-runtime is this one
+/// line; `BERTH_E2E_SUBJECT=runc|berth` overrides it (and [`crate::probe::DIFFERENTIAL_SUBJECT`])
+/// for a local run.
+pub const SUBJECT: Subject = Subject::Berth;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
@@ -69,11 +70,16 @@ impl Runtime {
 
     /// The runtime under test ([`SUBJECT`], or `BERTH_E2E_SUBJECT` when set).
     pub fn subject() -> Runtime {
+        Runtime::subject_or(SUBJECT)
+    }
+
+    /// `BERTH_E2E_SUBJECT` when set, else `default`.
+    pub fn subject_or(default: Subject) -> Runtime {
         let subject = match std::env::var("BERTH_E2E_SUBJECT").as_deref() {
             Ok("runc") => Subject::Runc,
             Ok("berth") => Subject::Berth,
             Ok(other) => panic!("BERTH_E2E_SUBJECT must be runc or berth, not {other:?}"),
-            Err(_) => SUBJECT,
+            Err(_) => default,
         };
         match subject {
             Subject::Runc => Runtime::runc(),

@@ -90,3 +90,27 @@ fn failed_run_leaves_nothing() -> Result<()> {
     ensure!(left.is_empty(), "left behind by a failed run: {left:?}");
     Ok(())
 }
+
+#[test]
+fn bad_seccomp_action_or_architecture_is_refused_and_leaves_nothing() -> Result<()> {
+    let rt = Runtime::subject();
+    for (seccomp, word) in [
+        (
+            json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [ { "names": ["mkdir"], "action": "SCMP_ACT_NOPE" } ] }),
+            "scmp_act_nope",
+        ),
+        (
+            json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"],
+                    "syscalls": [ { "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" } ] }),
+            "scmp_arch_nope",
+        ),
+    ] {
+        let mut config = base_config(&["true"]);
+        config["linux"]["seccomp"] = seccomp;
+        let bundle = Bundle::busybox(&config)?;
+        let c = rt.container("badseccomp");
+        refused(&c, &bundle, &[word])?;
+    }
+    Ok(())
+}

@@ -294,3 +294,19 @@ fn seccomp_profile_without_close_range_still_starts_like_runc() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn seccomp_names_unknown_to_libseccomp_are_ignored_like_runc() -> Result<()> {
+    // runc (and Docker profiles that list newer syscalls) skip names libseccomp does not know.
+    let mut config = base_config(&[]);
+    config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            { "names": ["no_such_syscall_e2e", "mkdir", "mkdirat"],
+              "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }
+        ]
+    });
+    let obs = differential(&config, &["--mkdir", "/tmp/denied"])?;
+    check(&obs, "mkdir /tmp/denied err EPERM")?;
+    Ok(())
+}

@@ -333,25 +333,22 @@ fn events_stats_reports_the_container_cgroup() -> Result<()> {
 }
 
 #[test]
-fn update_changes_the_limits_the_container_sees() -> Result<()> {
+fn update_changes_the_limits_in_the_container_cgroup() -> Result<()> {
     let rt = Runtime::subject();
     let bundle = sleeper()?;
     let c = rt.container("update");
     c.run_detached(&bundle, &[])?.success()?;
     c.op("update", &["--pids-limit", "42", "--memory", "100M"], &[])?
         .success()?;
-    let read = |file: &str| -> Result<String> {
-        let ran = c.op("exec", &[], &["cat", file])?.success()?;
-        Ok(ran.stdout.trim().to_string())
-    };
+    let ran = c.op("events", &["--stats"], &[])?.success()?;
+    let event: Value = serde_json::from_str(ran.stdout.trim()).context("events json")?;
     ensure!(
-        read("/sys/fs/cgroup/pids/pids.max")? == "42",
-        "pids.max after update"
+        event["data"]["pids"]["limit"].as_u64() == Some(42),
+        "pids limit after update: {event}"
     );
-    let memory = read("/sys/fs/cgroup/memory/memory.limit_in_bytes")?;
     ensure!(
-        memory == (100 * 1024 * 1024).to_string(),
-        "memory limit after update: {memory}"
+        event["data"]["memory"]["usage"]["limit"].as_u64() == Some(100 * 1024 * 1024),
+        "memory limit after update: {event}"
     );
     Ok(())
 }
