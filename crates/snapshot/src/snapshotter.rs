@@ -226,6 +226,12 @@ impl Snapshotter {
         self.store.remove(key)
     }
 
+    /// Deletes what an interrupted prepare, commit or remove left behind (run at startup,
+    /// before any other operation); returns how many records and directories went.
+    pub fn cleanup(&self) -> Result<usize, SnapshotError> {
+        self.store.cleanup()
+    }
+
     /// Every snapshot.
     pub fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
         self.store.list()

@@ -65,7 +65,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         f.write_all(data)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory entry is.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -91,7 +96,7 @@ impl Store {
         self.root.join("snapshots").join(id).join("work")
     }
 
-    fn key_file(&self, key: &str) -> PathBuf {
+    pub(super) fn key_file(&self, key: &str) -> PathBuf {
         let digest = Sha256::digest(key.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         self.root.join("keys").join(hex)
@@ -127,7 +132,54 @@ impl Store {
             }
             Err(e) => return Err(io_err("read", &key_file)(e)),
         };
-        self.read_info(id.trim())
+        let info = self.read_info(id.trim())?;
+        // A crash inside commit can leave the old key's record behind: the snapshot's own
+        // info names the key that is current.
+        if info.key != key {
+            return Err(SnapshotError::NotFound {
+                key: key.to_string(),
+            });
+        }
+        Ok(info)
+    }
+
+    /// Deletes what a crash can leave behind: key records naming another key's snapshot,
+    /// snapshot directories no key names, and `l/` links to nothing. Returns how many.
+    pub(super) fn cleanup(&self) -> Result<usize, SnapshotError> {
+        let mut removed = 0;
+        let mut live = std::collections::HashSet::new();
+        let keys = self.root.join("keys");
+        for entry in std::fs::read_dir(&keys).map_err(io_err("read", &keys))? {
+            let path = entry.map_err(io_err("read", &keys))?.path();
+            let id = std::fs::read_to_string(&path).unwrap_or_default();
+            let current = path.extension().is_none()
+                && self
+                    .read_info(id.trim())
+                    .is_ok_and(|info| self.key_file(&info.key) == path);
+            if current {
+                live.insert(id.trim().to_string());
+            } else {
+                std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+                removed += 1;
+            }
+        }
+        let snapshots = self.root.join("snapshots");
+        for entry in std::fs::read_dir(&snapshots).map_err(io_err("read", &snapshots))? {
+            let entry = entry.map_err(io_err("read", &snapshots))?;
+            if !live.contains(entry.file_name().to_string_lossy().as_ref()) {
+                std::fs::remove_dir_all(entry.path()).map_err(io_err("remove", &entry.path()))?;
+                removed += 1;
+            }
+        }
+        let links = self.root.join("l");
+        for entry in std::fs::read_dir(&links).map_err(io_err("read", &links))? {
+            let path = entry.map_err(io_err("read", &links))?.path();
+            if !path.exists() {
+                std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn read_info(&self, id: &str) -> Result<SnapshotInfo, SnapshotError> {
@@ -247,7 +299,11 @@ impl Store {
                 continue;
             }
             let id = std::fs::read_to_string(&path).map_err(io_err("read", &path))?;
-            out.push(self.read_info(id.trim())?);
+            let info = self.read_info(id.trim())?;
+            // Skip a stale record an interrupted commit left (see `lookup`).
+            if self.key_file(&info.key) == path {
+                out.push(info);
+            }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)

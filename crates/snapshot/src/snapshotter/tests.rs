@@ -160,3 +160,29 @@ fn deep_overlay_stacks_switch_to_relative_link_names_within_one_page() {
         .all(|l| l.starts_with("l/") && dir.path().join(l).join("..").exists()));
     assert!(m.options.join(",").len() <= MOUNT_DATA_MAX);
 }
+
+#[test]
+fn cleanup_removes_what_interrupted_operations_left_behind() {
+    let (dir, s) = open(Driver::Overlay);
+    s.prepare("k", None).expect("prepare");
+    s.commit("c", "k").expect("commit");
+    let info = s.stat("c").expect("stat");
+    // A prepare that died before writing its key record, and a commit that died before
+    // deleting the old key record.
+    std::fs::create_dir_all(dir.path().join("snapshots/orphan/fs")).expect("mkdir");
+    std::os::unix::fs::symlink("../snapshots/orphan/fs", dir.path().join("l/ORPHAN"))
+        .expect("link");
+    std::fs::remove_dir_all(dir.path().join("snapshots/orphan")).expect("rm");
+    std::fs::create_dir_all(dir.path().join("snapshots/orphan2/fs")).expect("mkdir");
+    let stale_key = s.store.key_file("k");
+    std::fs::write(&stale_key, info.id.as_bytes()).expect("stale key");
+    assert!(
+        matches!(s.stat("k"), Err(SnapshotError::NotFound { .. })),
+        "stale key is not visible"
+    );
+    assert_eq!(s.cleanup().expect("cleanup"), 3);
+    assert!(!stale_key.exists());
+    assert!(!dir.path().join("snapshots/orphan2").exists());
+    assert_eq!(s.stat("c").expect("kept"), info);
+    assert_eq!(s.cleanup().expect("idempotent"), 0);
+}
