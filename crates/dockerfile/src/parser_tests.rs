@@ -213,3 +213,77 @@ fn byte_order_mark_and_crlf_are_ignored() {
     let df = parse("\u{feff}FROM a\r\nRUN b \\\r\n c\r\n").unwrap();
     assert_eq!(df.dump(), "(from \"a\")\n(run \"b  c\")\n");
 }
+
+/// Delimiter quoting decides the name and whether the body expands, as BuildKit's lexer does.
+#[test]
+fn heredoc_delimiters_follow_buildkit_quoting() {
+    let cases: [(&str, &str, bool, bool); 11] = [
+        ("<<A", "A", true, false),
+        ("<<-A", "A", true, true),
+        ("<<'A'", "A", false, false),
+        ("<<\"A\"", "A", false, false),
+        ("<<A\"B\"", "AB", false, false),
+        ("<<a\\'b", "a'b", true, false),
+        ("<<'a'b\\'c", "ab'c", false, false),
+        ("<<'x y'", "x y", false, false),
+        ("<<$V", "$V", true, false),
+        ("<<- A", "A", true, true),
+        ("<<  A", "A", true, false),
+    ];
+    for (word, name, expand, chomp) in cases {
+        let doc = parse_heredoc(word)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{word}: not a heredoc"));
+        assert_eq!(
+            (doc.name.as_str(), doc.expand, doc.chomp),
+            (name, expand, chomp),
+            "{word}"
+        );
+    }
+    for not_heredoc in ["", "A", "<<", "<<-", "<A", "<<<A", "<<A sh"] {
+        assert_eq!(parse_heredoc(not_heredoc).unwrap(), None, "{not_heredoc:?}");
+    }
+    for invalid in ["<<'A", "<<\"A", "<<A'", "<<A\""] {
+        assert!(parse_heredoc(invalid).is_err(), "{invalid:?}");
+    }
+}
+
+#[test]
+fn heredoc_names_found_on_a_line() {
+    let cases: [(&str, &[&str]); 5] = [
+        ("RUN << -A", &["-A"]),
+        ("RUN <<A <<B cat", &["A", "B"]),
+        ("RUN \"<<A\"", &[]),
+        ("RUN <<A > out", &["A"]),
+        ("RUN --mount=type=cache,target=/x <<A", &["A"]),
+    ];
+    for (line, names) in cases {
+        let mut text = format!("FROM a\n{line}\n");
+        for name in names {
+            text.push_str(&format!("{name}\n"));
+        }
+        let df = parse(&text).unwrap();
+        let got: Vec<_> = df.children[1]
+            .heredocs
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(got, *names, "{line}");
+    }
+}
+
+#[test]
+fn heredoc_bodies_are_raw_lines() {
+    let df =
+        parse("FROM a\nCOPY <<X <<Y /d\nY\nX\nX\nY\nRUN <<C\n# not a comment\n  $keep \\\nC\n")
+            .unwrap();
+    let copy = &df.children[1].heredocs;
+    assert_eq!(
+        (copy[0].content.as_str(), copy[1].content.as_str()),
+        ("Y\n", "X\n")
+    );
+    assert_eq!(
+        df.children[2].heredocs[0].content,
+        "# not a comment\n  $keep \\\n"
+    );
+}

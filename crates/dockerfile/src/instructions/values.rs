@@ -76,12 +76,17 @@ pub fn parse_go_duration(input: &str) -> Result<i64, ValueError> {
         } else {
             int_part.parse().map_err(|_| invalid())?
         };
-        let mut value = whole.checked_mul(scale).ok_or_else(invalid)?;
-        if !frac_part.is_empty() {
-            // Go truncates the fraction to what fits; 30 digits are plenty for nanoseconds.
-            let digits = &frac_part[..frac_part.len().min(30)];
-            let frac: u128 = digits.parse().map_err(|_| invalid())?;
-            value += frac * scale / 10u128.pow(digits.len() as u32);
+        if whole > (1u128 << 63) / scale {
+            return Err(invalid());
+        }
+        let mut value = whole * scale;
+        let (frac, frac_scale) = leading_fraction(frac_part);
+        if frac > 0 {
+            // Go: float64 keeps fractions of hours nanosecond-accurate.
+            value += (frac as f64 * (scale as f64 / frac_scale)) as u128;
+            if value > 1u128 << 63 {
+                return Err(invalid());
+            }
         }
         total = total.checked_add(value).ok_or_else(invalid)?;
         if total > 1u128 << 63 {
@@ -93,6 +98,24 @@ pub fn parse_go_duration(input: &str) -> Result<i64, ValueError> {
     }
     let total = total as i128;
     Ok((if negative { -total } else { total }) as i64)
+}
+
+/// Go's `leadingFraction`: digits until the value would overflow, and the matching scale.
+fn leading_fraction(digits: &str) -> (u64, f64) {
+    let mut x: u64 = 0;
+    let mut scale = 1.0;
+    for b in digits.bytes() {
+        if x > (i64::MAX as u64) / 10 {
+            break;
+        }
+        let y = x * 10 + u64::from(b - b'0');
+        if y > 1 << 63 {
+            break;
+        }
+        x = y;
+        scale *= 10.0;
+    }
+    (x, scale)
 }
 
 /// Go's `strconv.ParseInt(s, 10, bits)`.
@@ -220,6 +243,11 @@ mod tests {
             r#"time: unknown unit "x" in duration "5x""#
         );
         assert!(parse_go_duration("99999999999h").is_err());
+        let long_fraction = format!("1.{}h", "9".repeat(60));
+        assert_eq!(
+            parse_go_duration(&long_fraction).unwrap(),
+            7_200_000_000_000
+        );
     }
 
     #[test]
