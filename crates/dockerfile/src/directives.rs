@@ -19,6 +19,61 @@ pub enum DirectiveError {
     Duplicate { name: String },
     #[error("invalid escape token '{value}' does not match ` or \\")]
     InvalidEscape { value: String },
+    #[error("invalid check option {}", crate::quote::go_quote(.0))]
+    InvalidCheckOption(String),
+    #[error("failed to parse check option {}: strconv.ParseBool: parsing {}: invalid syntax", crate::quote::go_quote(.option), crate::quote::go_quote(.value))]
+    CheckBool { option: String, value: String },
+}
+
+/// The `# check=` directive: which lint rules to skip or enable and whether warnings fail the
+/// build, as BuildKit's `linter.ParseLintOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub skip_all: bool,
+    pub skip_rules: Vec<String>,
+    pub experimental_all: bool,
+    pub experimental_rules: Vec<String>,
+    pub error_on_warn: bool,
+}
+
+/// Parses `skip=A,B;error=true;experimental=all`.
+pub fn parse_check_options(value: &str) -> Result<CheckOptions, DirectiveError> {
+    let mut out = CheckOptions::default();
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(out);
+    }
+    let rules = |v: &str| -> (bool, Vec<String>) {
+        let v = v.trim();
+        if v == "all" {
+            (true, Vec::new())
+        } else {
+            (false, v.split(',').map(|r| r.trim().to_string()).collect())
+        }
+    };
+    for part in value.splitn(3, ';') {
+        let Some((key, v)) = part.split_once('=') else {
+            return Err(DirectiveError::InvalidCheckOption(part.to_string()));
+        };
+        match key.trim() {
+            "skip" => (out.skip_all, out.skip_rules) = rules(v),
+            "experimental" => (out.experimental_all, out.experimental_rules) = rules(v),
+            "error" => {
+                out.error_on_warn = match v.trim() {
+                    "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+                    "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+                    other => {
+                        return Err(DirectiveError::CheckBool {
+                            option: part.to_string(),
+                            value: other.to_string(),
+                        })
+                    }
+                }
+            }
+            other => return Err(DirectiveError::InvalidCheckOption(other.to_string())),
+        }
+    }
+    Ok(out)
 }
 
 const VALID: [&str; 3] = ["syntax", "escape", "check"];
@@ -155,6 +210,24 @@ mod tests {
         let mut p = DirectiveParser::default();
         assert!(p.parse_line("# foo=bar").unwrap().is_none());
         assert!(p.parse_line("# escape=`").unwrap().is_none());
+    }
+
+    #[test]
+    fn check_directive_options_parse_like_buildkit() {
+        let c =
+            parse_check_options("skip=JSONArgsRecommended, StageNameCasing;error=true").unwrap();
+        assert_eq!(c.skip_rules, ["JSONArgsRecommended", "StageNameCasing"]);
+        assert!(c.error_on_warn && !c.skip_all);
+        assert!(parse_check_options("skip=all").unwrap().skip_all);
+        assert_eq!(parse_check_options("").unwrap(), CheckOptions::default());
+        assert_eq!(
+            parse_check_options("nope").unwrap_err().to_string(),
+            "invalid check option \"nope\""
+        );
+        assert_eq!(
+            parse_check_options("error=maybe").unwrap_err().to_string(),
+            "failed to parse check option \"error=maybe\": strconv.ParseBool: parsing \"maybe\": invalid syntax"
+        );
     }
 
     #[test]

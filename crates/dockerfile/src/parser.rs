@@ -374,6 +374,14 @@ impl Node {
 }
 
 impl Dockerfile {
+    /// The value of a parser directive (`syntax`, `escape`, `check`), if given.
+    pub fn directive(&self, name: &str) -> Option<&str> {
+        self.directives
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.value.as_str())
+    }
+
     /// Every instruction dumped as `(keyword args...)`, one per line, as BuildKit's tests print.
     pub fn dump(&self) -> String {
         let mut out = String::new();

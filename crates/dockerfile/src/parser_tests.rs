@@ -98,6 +98,8 @@ fn escape_directive_switches_continuation_token() {
     assert_eq!(df.escape_token, '`');
     assert_eq!(df.children[1].args, ["dir c:\\   /b"]);
     assert_eq!(df.directives[0].name, "escape");
+    assert_eq!(df.directive("escape"), Some("`"));
+    assert_eq!(df.directive("syntax"), None);
 }
 
 #[test]
