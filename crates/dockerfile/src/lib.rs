@@ -3,6 +3,21 @@
 //! expansion (`shell`) and `.dockerignore` matching (`dockerignore`).
 //!
 //! Pure logic: no file, network or process I/O. Building images belongs to `berth-build`.
+//!
+//! ```
+//! use berth_dockerfile::instructions::{expand_instruction, parse_stages, Expander, Instruction};
+//! use berth_dockerfile::shell::env_from_pairs;
+//!
+//! let df = berth_dockerfile::parse("ARG BASE=alpine\nFROM $BASE AS app\nWORKDIR /srv/$NAME\n")?;
+//! assert_eq!(df.dump(), "(arg \"BASE=alpine\")\n(from \"$BASE\" \"AS\" \"app\")\n(workdir \"/srv/$NAME\")\n");
+//! let (stages, meta_args) = parse_stages(&df)?;
+//! assert_eq!((stages[0].from.name.as_str(), meta_args.len()), ("app", 1));
+//! let env = env_from_pairs(["NAME=web"]);
+//! let mut workdir = stages[0].commands[0].instruction.clone();
+//! expand_instruction(&mut workdir, &Expander::new(df.escape_token, &env))?;
+//! assert_eq!(workdir, Instruction::Workdir("/srv/web".to_string()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod directives;
 pub mod dockerignore;
