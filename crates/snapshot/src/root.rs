@@ -9,7 +9,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::path::CleanPath;
 
@@ -38,6 +40,9 @@ impl Root {
 
     /// Opens `rel` inside the root with `flags`, resolving every symlink inside the root.
     pub(crate) fn open_at(&self, rel: &CleanPath, flags: OFlags) -> io::Result<OwnedFd> {
+        if !openat2_usable() {
+            return resolve_walk(self.fd.as_fd(), rel, flags);
+        }
         let bytes = rel.to_bytes();
         loop {
             match rustix::fs::openat2(
@@ -49,6 +54,12 @@ impl Root {
             ) {
                 // openat2 returns EAGAIN when a concurrent rename raced the lookup.
                 Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+                // Kernels before 5.6, or seccomp profiles (older Docker ones among them)
+                // that do not know the syscall: resolve component by component instead.
+                Err(rustix::io::Errno::NOSYS) => {
+                    OPENAT2_MISSING.store(true, Ordering::Relaxed);
+                    return resolve_walk(self.fd.as_fd(), rel, flags);
+                }
                 other => return other.map_err(io::Error::from),
             }
         }
@@ -85,6 +96,111 @@ impl Root {
         }
         Ok(dir)
     }
+}
+
+/// Set once `openat2` answered ENOSYS.
+static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
+
+#[cfg(test)]
+thread_local! {
+    /// Tests run the hostile suite against the fallback walk too.
+    pub(crate) static FORCE_WALK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn openat2_usable() -> bool {
+    #[cfg(test)]
+    if FORCE_WALK.with(std::cell::Cell::get) {
+        return false;
+    }
+    !OPENAT2_MISSING.load(Ordering::Relaxed)
+}
+
+/// Symlinks followed before giving up, as the kernel's MAXSYMLINKS.
+const MAX_SYMLINKS: usize = 40;
+
+/// `RESOLVE_IN_ROOT` done by hand: walks `rel` from `root` one component at a time with
+/// `O_NOFOLLOW`, reading each symlink and continuing from the root (absolute target) or the
+/// current directory (relative target); `..` never climbs above the root. A component swapped
+/// for a symlink between the `lstat` and the open fails the open instead of being followed.
+fn resolve_walk(root: BorrowedFd<'_>, rel: &CleanPath, flags: OFlags) -> io::Result<OwnedFd> {
+    use std::collections::VecDeque;
+    let root_dir = || {
+        rustix::fs::openat(
+            root,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let mut stack: Vec<OwnedFd> = vec![root_dir()?];
+    let mut pending: VecDeque<Vec<u8>> = rel
+        .components()
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+    let mut links = 0;
+    while let Some(component) = pending.pop_front() {
+        match component.as_slice() {
+            b"" | b"." => continue,
+            b".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let name = OsStr::from_bytes(&component);
+        let current = stack
+            .last()
+            .ok_or_else(|| io::Error::from(rustix::io::Errno::NOENT))?;
+        let st = rustix::fs::statat(current, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(rustix::io::Errno::LOOP.into());
+            }
+            let target = rustix::fs::readlinkat(current, name, Vec::new())?;
+            let target = target.as_bytes();
+            if target.starts_with(b"/") {
+                stack.truncate(1);
+            }
+            for part in target.split(|b| *b == b'/').rev() {
+                pending.push_front(part.to_vec());
+            }
+            continue;
+        }
+        if pending.iter().all(|p| p.is_empty() || p.as_slice() == b".") {
+            // A trailing `/` or `/.` (left by a symlink target) demands a directory.
+            let must_be_dir = if pending.is_empty() {
+                OFlags::empty()
+            } else {
+                OFlags::DIRECTORY
+            };
+            return Ok(rustix::fs::openat(
+                current,
+                name,
+                flags | must_be_dir | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?);
+        }
+        let next = rustix::fs::openat(
+            current,
+            name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        stack.push(next);
+    }
+    let current = stack
+        .last()
+        .ok_or_else(|| io::Error::from(rustix::io::Errno::NOENT))?;
+    Ok(rustix::fs::openat(
+        current,
+        ".",
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// `lstat` of `name` in `dir`, or `None` when it does not exist.
@@ -171,4 +287,71 @@ pub(crate) fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
         p.push(name);
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// (dev, ino) of what `rel` opens to, or the errno.
+    fn identity(root: &Root, rel: &str, walk: bool) -> Result<(u64, u64), i32> {
+        FORCE_WALK.with(|force| force.set(walk));
+        let path = CleanPath::parse(rel.as_bytes()).expect("clean");
+        let result = root.open_at(&path, OFlags::PATH);
+        FORCE_WALK.with(|force| force.set(false));
+        match result {
+            Ok(fd) => {
+                let st = rustix::fs::fstat(&fd).expect("fstat");
+                Ok((st.st_dev, st.st_ino))
+            }
+            Err(e) => Err(e.raw_os_error().unwrap_or(0)),
+        }
+    }
+
+    #[test]
+    fn component_walk_resolves_exactly_like_openat2_in_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path().join("root");
+        std::fs::create_dir_all(r.join("usr/lib/x")).expect("mkdir");
+        std::fs::write(r.join("usr/lib/x/file"), b"f").expect("write");
+        std::fs::write(dir.path().join("outside"), b"o").expect("write");
+        symlink("usr/lib", r.join("lib")).expect("symlink");
+        symlink("/usr/lib/x", r.join("abs")).expect("symlink");
+        symlink("../../../../..", r.join("usr/up")).expect("symlink");
+        symlink("../outside", r.join("out")).expect("symlink");
+        symlink(dir.path().join("outside"), r.join("host")).expect("symlink");
+        symlink("loop2", r.join("loop1")).expect("symlink");
+        symlink("loop1", r.join("loop2")).expect("symlink");
+        symlink("x/file/", r.join("usr/lib/trailing")).expect("symlink");
+        symlink("missing/deeper", r.join("dangling")).expect("symlink");
+        symlink("../../..", r.join("usr/lib/x/dd")).expect("symlink");
+        let root = Root::open(&r).expect("open root");
+        for rel in [
+            ".",
+            "usr",
+            "lib",
+            "lib/x/file",
+            "abs",
+            "abs/file",
+            "usr/up",
+            "usr/up/usr/lib",
+            "out",
+            "host",
+            "loop1",
+            "usr/lib/trailing",
+            "dangling",
+            "nope",
+            "usr/lib/x/file/extra",
+            "usr/lib/x/dd/usr",
+            "abs/dd/lib/x/dd/..",
+            "lib/../lib/x",
+        ] {
+            assert_eq!(
+                identity(&root, rel, true),
+                identity(&root, rel, false),
+                "{rel}"
+            );
+        }
+    }
 }
