@@ -103,7 +103,7 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
             .map_err(|e| format!("error running createContainer hook: {e}"))?;
     }
     if args.plan.new_mount {
-        rootfs::switch_root(args.rootfs, args.no_pivot).map_err(|e| e.to_string())?;
+        rootfs::switch_root(spec, args.rootfs, args.no_pivot).map_err(|e| e.to_string())?;
     } else {
         chroot(args.rootfs)?;
     }

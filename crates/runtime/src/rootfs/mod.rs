@@ -16,6 +16,33 @@ use oci_spec::runtime::Spec;
 
 use crate::syscall;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_mount_is_the_longest_containing_prefix_with_its_sharing() {
+        let info = "\
+1 0 0:1 / / rw shared:1 - ext4 /dev/vda rw
+2 1 0:2 / /tmp rw shared:2 - tmpfs tmpfs rw
+3 1 0:3 / /tmpx rw shared:3 - tmpfs tmpfs rw
+";
+        assert_eq!(
+            parent_mount(info, Path::new("/tmp/b/rootfs")),
+            Some((PathBuf::from("/tmp"), true))
+        );
+        assert_eq!(
+            parent_mount(info, Path::new("/var/lib")),
+            Some((PathBuf::from("/"), true))
+        );
+        let private = "1 0 0:1 / / rw - ext4 /dev/vda rw\n";
+        assert_eq!(
+            parent_mount(private, Path::new("/x")),
+            Some((PathBuf::from("/"), false))
+        );
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     #[error("error mounting {source_path:?} to rootfs at {dest:?} ({op}): {source}")]
@@ -66,6 +93,14 @@ pub fn prepare(
     };
     syscall::mount(None, Path::new("/"), None, propagation, None)
         .map_err(pivot_err("set propagation of /"))?;
+    // pivot_root refuses a new root whose parent mount is shared, and a shared parent
+    // would propagate the rootfs bind to the host: make it private, as runc does.
+    if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+        if let Some((parent, true)) = parent_mount(&info, rootfs) {
+            syscall::mount(None, &parent, None, libc::MS_PRIVATE, None)
+                .map_err(pivot_err("make the rootfs parent mount private"))?;
+        }
+    }
     // pivot_root needs the new root to be a mount point.
     syscall::mount(
         Some(rootfs),
@@ -108,13 +143,42 @@ pub fn prepare(
     Ok(())
 }
 
-/// Switches to the rootfs (pivot_root or, with `no_pivot`, MS_MOVE + chroot).
-pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+/// The mount (from mountinfo text) that contains `path`, the longest prefix, and
+/// whether it is shared.
+pub fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, _) = l.split_once(" - ")?;
+            let fields: Vec<&str> = left.split_whitespace().collect();
+            let mount_point = PathBuf::from(fields.get(4)?);
+            let shared = fields.iter().skip(6).any(|f| f.starts_with("shared:"));
+            Some((mount_point, shared))
+        })
+        .filter(|(m, _)| path.starts_with(m))
+        .max_by_key(|(m, _)| m.as_os_str().len())
+}
+
+/// Switches to the rootfs (pivot_root or, with `no_pivot`, MS_MOVE + chroot), then gives
+/// "/" the requested rootfsPropagation again.
+pub fn switch_root(spec: &Spec, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     if no_pivot {
-        pivot::move_root(rootfs)
+        pivot::move_root(rootfs)?;
     } else {
-        pivot::pivot_root(rootfs)
+        pivot::pivot_root(rootfs)?;
     }
+    let requested = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref());
+    if let Some(flag) = requested
+        .filter(|p| !p.is_empty())
+        .and_then(mounts::propagation_flag)
+    {
+        syscall::mount(None, Path::new("/"), None, flag, None)
+            .map_err(pivot_err("set rootfsPropagation"))?;
+    }
+    Ok(())
 }
 
 /// After pivot_root: masked and read-only paths, then the read-only root.
