@@ -289,3 +289,26 @@ fn heredoc_bodies_are_raw_lines() {
         "# not a comment\n  $keep \\\n"
     );
 }
+
+#[test]
+fn spans_cover_blank_and_comment_lines_inside_continuations() {
+    let input = "# top\n\n\nFROM x\n\nENV A \\\n/b\n\nRUN one \\\n\t&& two \\\n\n# inside\n    && three \\\n\n\t&& four\n\n";
+    let df = parse(input).unwrap();
+    let spans: Vec<_> = df
+        .children
+        .iter()
+        .map(|n| (n.start_line, n.end_line))
+        .collect();
+    assert_eq!(spans, [(4, 4), (6, 7), (9, 15)]);
+    assert_eq!(df.children[2].args, ["one \t&& two     && three \t&& four"]);
+    assert_eq!(df.warnings.len(), 1);
+    let warned: Vec<_> = df.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(warned, [15]);
+}
+
+#[test]
+fn comment_inside_continuation_is_not_an_empty_line() {
+    let df = parse("FROM x\nRUN a \\\n# c\n  b \\\n    # indented\n  c\n").unwrap();
+    assert!(df.warnings.is_empty());
+    assert_eq!(df.children[1].args, ["a   b   c"]);
+}
