@@ -110,11 +110,13 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     if process.terminal().unwrap_or(false) {
         setup_terminal(args.console_socket.as_ref(), process.console_size())?;
     }
+    // runc's order: hostname and sysctls while /proc/sys is still writable, then the
+    // read-only and masked paths.
+    set_names(spec, args.plan)?;
+    write_sysctls(spec)?;
     if args.plan.new_mount {
         rootfs::finish(spec).map_err(|e| e.to_string())?;
     }
-    set_names(spec, args.plan)?;
-    write_sysctls(spec)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("set oom_score_adj: {e}"))?;
