@@ -6,7 +6,7 @@
 //! set last) with the whiteout handling of its overlay2 driver or of its native differ.
 
 mod entry;
-mod metadata;
+pub(crate) mod metadata;
 mod sparse;
 pub(crate) mod whiteout;
 

@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::apply::metadata::OVERLAY_XATTR_PREFIXES;
 use crate::apply::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::compression::sha256_string;
 use info::{FileInfo, Kind};
@@ -179,7 +180,7 @@ impl<W: Write> Walk<W> {
             let mut clean = info.clone();
             clean
                 .xattrs
-                .retain(|(k, _)| !k.starts_with(b"trusted.overlay."));
+                .retain(|(k, _)| !OVERLAY_XATTR_PREFIXES.iter().any(|p| k.starts_with(p)));
             self.writer
                 .add(&layer_name, &clean, &path)
                 .map_err(DiffError::Write)?;

@@ -358,16 +358,25 @@ fn unsupported_entry_types_are_refused_by_name() {
 fn overlay_xattrs_from_the_layer_are_never_set() {
     let sb = Sandbox::new();
     let layer = LayerTar::new()
-        .pax(&[("SCHILY.xattr.trusted.overlay.redirect", b"/etc")])
+        .pax(&[
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+            ("SCHILY.xattr.user.overlay.opaque", b"y"),
+        ])
         .dir("d", 0o755, 1)
         .finish();
     let summary = apply_native(&sb, &layer).expect("apply");
     assert_eq!(
         summary.skipped,
-        vec![SkippedEntry {
-            entry: "d".into(),
-            reason: SkipReason::Xattr("trusted.overlay.redirect".into())
-        }]
+        vec![
+            SkippedEntry {
+                entry: "d".into(),
+                reason: SkipReason::Xattr("trusted.overlay.redirect".into())
+            },
+            SkippedEntry {
+                entry: "d".into(),
+                reason: SkipReason::Xattr("user.overlay.opaque".into())
+            },
+        ]
     );
 }
 

@@ -23,10 +23,11 @@ pub(crate) struct EntryMeta {
 
 const XATTR_PAX_PREFIX: &[u8] = b"SCHILY.xattr.";
 
-/// Extended attributes a layer may not set: overlayfs reads `trusted.overlay.*` on its
+/// Extended attributes a layer may not set: overlayfs reads `trusted.overlay.*` (and
+/// `user.overlay.*` when mounted with `userxattr`, as rootless setups do) on its
 /// layers (`redirect` and `metacopy` would let a layer point at files outside its own
 /// path, `opaque` is only ever set from `.wh..wh..opq`).
-const FORBIDDEN_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
+pub(crate) const OVERLAY_XATTR_PREFIXES: [&[u8]; 2] = [b"trusted.overlay.", b"user.overlay."];
 
 impl EntryMeta {
     pub(crate) fn read<R: Read>(
@@ -173,7 +174,7 @@ impl Applier<'_> {
         value: &[u8],
     ) -> Result<(), ApplyError> {
         let key_text = String::from_utf8_lossy(key).into_owned();
-        if key.starts_with(FORBIDDEN_XATTR_PREFIX) || key.contains(&0) {
+        if OVERLAY_XATTR_PREFIXES.iter().any(|p| key.starts_with(p)) || key.contains(&0) {
             self.skip(name, SkipReason::Xattr(key_text));
             return Ok(());
         }
