@@ -1,6 +1,9 @@
 //! Variable expansion of typed instructions at build time, as BuildKit's dispatcher does:
 //! which fields each instruction expands, with which lexer settings.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use super::mount::{self, MountError};
 use super::types::{Instruction, KeyValue, SourcesAndDest};
 use crate::shell::{EnvLookup, Lexer, NoEnv, ShellError};
@@ -16,10 +19,13 @@ pub enum ExpandError {
     CopyFrom,
 }
 
-/// Expands words against an environment with the Dockerfile's escape token.
+/// Expands words against an environment with the Dockerfile's escape token, remembering
+/// which variables were referenced (build-arg use for cache keys and "not consumed" warnings).
 pub struct Expander<'a> {
     lexer: Lexer,
     env: &'a dyn EnvLookup,
+    matched: RefCell<BTreeSet<String>>,
+    unmatched: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> Expander<'a> {
@@ -27,24 +33,47 @@ impl<'a> Expander<'a> {
         Expander {
             lexer: Lexer::new(escape),
             env,
+            matched: RefCell::default(),
+            unmatched: RefCell::default(),
         }
+    }
+
+    fn run(&self, lexer: &Lexer, word: &str) -> Result<crate::shell::Expansion, ShellError> {
+        let expansion = lexer.process(word, self.env)?;
+        self.matched
+            .borrow_mut()
+            .extend(expansion.matched.iter().cloned());
+        self.unmatched
+            .borrow_mut()
+            .extend(expansion.unmatched.iter().cloned());
+        Ok(expansion)
     }
 
     /// One word (`ProcessWord`).
     pub fn word(&self, word: &str) -> Result<String, ShellError> {
-        self.lexer.process_word(word, self.env)
+        self.run(&self.lexer, word).map(|e| e.word)
     }
 
     /// Split words (`ProcessWords`), for EXPOSE.
     pub fn words(&self, word: &str) -> Result<Vec<String>, ShellError> {
-        self.lexer.process_words(word, self.env)
+        self.run(&self.lexer, word).map(|e| e.words)
     }
 
     /// Heredoc bodies: `\` escapes, quotes kept as text (`SkipProcessQuotes`).
     pub fn raw(&self, word: &str) -> Result<String, ShellError> {
         let mut lexer = Lexer::new('\\');
         lexer.skip_process_quotes = true;
-        lexer.process_word(word, self.env)
+        self.run(&lexer, word).map(|e| e.word)
+    }
+
+    /// Variables referenced so far that were set.
+    pub fn matched(&self) -> BTreeSet<String> {
+        self.matched.borrow().clone()
+    }
+
+    /// Variables referenced so far that were unset.
+    pub fn unmatched(&self) -> BTreeSet<String> {
+        self.unmatched.borrow().clone()
     }
 }
 

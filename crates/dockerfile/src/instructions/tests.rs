@@ -361,6 +361,8 @@ fn expansion_follows_buildkit_per_instruction() {
     assert_eq!(c.files.contents[0].data, "1 \"q\"\n");
     assert_eq!(c.files.contents[1].data, "$A\n");
     assert!(expands_variables("WORKDIR") && !expands_variables("cmd"));
+    assert!(ex.matched().contains("DIR") && ex.matched().contains("A"));
+    assert!(ex.unmatched().contains("B"));
 }
 
 #[test]
