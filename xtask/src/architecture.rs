@@ -28,7 +28,13 @@ const LAYERS: &[(&str, u8)] = &[
 ];
 
 /// Packages that are leaves of the graph (binaries, tests, tooling): they may use any library.
-const LEAVES: &[&str] = &["berth-runtime-bin", "xtask", "berth-e2e", "berth-fuzz"];
+const LEAVES: &[&str] = &[
+    "berth-runtime-bin",
+    "berth-registry-bin",
+    "xtask",
+    "berth-e2e",
+    "berth-fuzz",
+];
 
 /// Crates that must never appear anywhere in `berth-runtime`'s dependency tree.
 const ASYNC_RUNTIMES: &[&str] = &["tokio", "async-std", "smol", "async-executor"];
@@ -93,20 +99,33 @@ impl Graph {
             "cargo metadata failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let meta: Metadata = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+        let meta: Metadata =
+            serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
         Ok(Self::from_metadata(meta))
     }
 
     fn from_metadata(meta: Metadata) -> Self {
-        let names: BTreeMap<&str, &str> =
-            meta.packages.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
-        let name_of = |id: &str| names.get(id).map_or_else(|| id.to_owned(), |n| (*n).to_owned());
-        let members = meta.workspace_members.iter().map(|id| name_of(id)).collect();
+        let names: BTreeMap<&str, &str> = meta
+            .packages
+            .iter()
+            .map(|p| (p.id.as_str(), p.name.as_str()))
+            .collect();
+        let name_of = |id: &str| {
+            names
+                .get(id)
+                .map_or_else(|| id.to_owned(), |n| (*n).to_owned())
+        };
+        let members = meta
+            .workspace_members
+            .iter()
+            .map(|id| name_of(id))
+            .collect();
         let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for node in &meta.resolve.nodes {
-            let shipped = node.deps.iter().filter(|d| {
-                d.dep_kinds.iter().any(|k| k.kind.as_deref() != Some("dev"))
-            });
+            let shipped = node
+                .deps
+                .iter()
+                .filter(|d| d.dep_kinds.iter().any(|k| k.kind.as_deref() != Some("dev")));
             deps.entry(name_of(&node.id))
                 .or_default()
                 .extend(shipped.map(|d| name_of(&d.pkg)));
@@ -151,27 +170,37 @@ pub fn violations(graph: &Graph) -> Vec<String> {
     let mut out = Vec::new();
     for member in &graph.members {
         if layer(member).is_none() && !LEAVES.contains(&member.as_str()) {
-            out.push(format!("package {member} has no layer in xtask's LAYERS table"));
+            out.push(format!(
+                "package {member} has no layer in xtask's LAYERS table"
+            ));
         }
     }
     for (from, to) in graph.internal_edges() {
         if LEAVES.contains(&to.as_str()) {
-            out.push(format!("{from} depends on {to}, which is a leaf (binary, test or tool)"));
+            out.push(format!(
+                "{from} depends on {to}, which is a leaf (binary, test or tool)"
+            ));
         }
         if let (Some(lf), Some(lt)) = (layer(&from), layer(&to)) {
             if lt >= lf {
-                out.push(format!("{from} (L{lf}) depends on {to} (L{lt}): edges point down only"));
+                out.push(format!(
+                    "{from} (L{lf}) depends on {to} (L{lt}): edges point down only"
+                ));
             }
         }
     }
-    if graph.members.contains("berth-engine") && graph.closure("berth-engine").contains("berth-runtime") {
+    if graph.members.contains("berth-engine")
+        && graph.closure("berth-engine").contains("berth-runtime")
+    {
         out.push("berth-engine depends on berth-runtime: containers belong to shims".into());
     }
     if graph.members.contains("berth-runtime") {
         let closure = graph.closure("berth-runtime");
         for rt in ASYNC_RUNTIMES {
             if closure.contains(*rt) {
-                out.push(format!("berth-runtime depends on {rt}: the runtime stays synchronous"));
+                out.push(format!(
+                    "berth-runtime depends on {rt}: the runtime stays synchronous"
+                ));
             }
         }
     }
@@ -185,7 +214,10 @@ mod tests {
     #[test]
     fn workspace_follows_the_layering_in_architecture_md() {
         let graph = Graph::load().expect("cargo metadata");
-        assert!(graph.members.contains("berth-runtime"), "berth-runtime is a workspace member");
+        assert!(
+            graph.members.contains("berth-runtime"),
+            "berth-runtime is a workspace member"
+        );
         let violations = violations(&graph);
         assert!(violations.is_empty(), "{violations:#?}");
     }
@@ -205,7 +237,9 @@ mod tests {
         let mut members = BTreeSet::new();
         for (f, t) in edges {
             members.insert((*f).to_owned());
-            deps.entry((*f).to_owned()).or_default().insert((*t).to_owned());
+            deps.entry((*f).to_owned())
+                .or_default()
+                .insert((*t).to_owned());
         }
         Graph { members, deps }
     }
@@ -215,15 +249,24 @@ mod tests {
         let mut g = graph(&[("berth-oci", "berth-runtime"), ("berth-runtime", "tokio")]);
         g.members.insert("berth-runtime".into());
         let v = violations(&g);
-        assert!(v.iter().any(|s| s.contains("edges point down only")), "{v:?}");
+        assert!(
+            v.iter().any(|s| s.contains("edges point down only")),
+            "{v:?}"
+        );
         assert!(v.iter().any(|s| s.contains("stays synchronous")), "{v:?}");
     }
 
     #[test]
     fn engine_reaching_runtime_is_reported() {
-        let mut g = graph(&[("berth-engine", "berth-image"), ("berth-image", "berth-runtime")]);
+        let mut g = graph(&[
+            ("berth-engine", "berth-image"),
+            ("berth-image", "berth-runtime"),
+        ]);
         g.members.insert("berth-image".into());
         let v = violations(&g);
-        assert!(v.iter().any(|s| s.contains("containers belong to shims")), "{v:?}");
+        assert!(
+            v.iter().any(|s| s.contains("containers belong to shims")),
+            "{v:?}"
+        );
     }
 }

@@ -17,7 +17,11 @@ fn main() -> anyhow::Result<()> {
             for v in &violations {
                 eprintln!("violation: {v}");
             }
-            anyhow::ensure!(violations.is_empty(), "{} layering violation(s)", violations.len());
+            anyhow::ensure!(
+                violations.is_empty(),
+                "{} layering violation(s)",
+                violations.len()
+            );
             Ok(())
         }
         other => anyhow::bail!("unknown task {other:?}; tasks: architecture"),
