@@ -7,6 +7,7 @@
 
 pub mod digest;
 pub mod id;
+pub mod media_type;
 pub mod platform;
 pub mod reference;
 
