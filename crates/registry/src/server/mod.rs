@@ -361,3 +361,7 @@ mod route_tests {
         assert_eq!(percent_encode("a/b:c"), "a%2Fb%3Ac");
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -230,7 +230,12 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// Checks that a chunk continues the upload where it stands (the spec's 416 otherwise).
-fn check_chunk(headers: &HeaderMap, name: &str, id: &str, offset: u64) -> Result<(), Box<Response>> {
+fn check_chunk(
+    headers: &HeaderMap,
+    name: &str,
+    id: &str,
+    offset: u64,
+) -> Result<(), Box<Response>> {
     let Ok(Some((start, end))) = content_range(headers) else {
         return match content_range(headers) {
             Err(e) => Err(Box::new(range_error(e, name, id, offset))),
