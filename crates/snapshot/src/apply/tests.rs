@@ -364,3 +364,51 @@ fn pax_sparse_chunks_beyond_the_real_size_are_refused() {
         r#"layer entry "s" is malformed: sparse chunks overlap or exceed the file size"#
     );
 }
+
+#[test]
+fn gnu_long_names_and_long_link_targets_from_gnu_tar_apply() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let long_dir = "d".repeat(120);
+    let long_file = format!("{long_dir}/{}", "f".repeat(130));
+    std::fs::create_dir(src.path().join(&long_dir)).expect("mkdir");
+    std::fs::write(src.path().join(&long_file), b"long").expect("write");
+    std::os::unix::fs::symlink(&long_file, src.path().join("link")).expect("symlink");
+    let out = std::process::Command::new("tar")
+        .args(["--format=gnu", "-cf", "-", "-C"])
+        .arg(src.path())
+        .args([long_dir.as_str(), "link"])
+        .output()
+        .expect("GNU tar runs");
+    assert!(out.status.success());
+    let sb = Sandbox::new();
+    apply_native(&sb, &out.stdout);
+    assert_eq!(
+        std::fs::read(sb.path(&long_file)).expect("long name"),
+        b"long"
+    );
+    assert_eq!(
+        std::fs::read_link(sb.path("link")).expect("link").to_str(),
+        Some(long_file.as_str())
+    );
+}
+
+#[test]
+fn global_pax_headers_like_git_archive_writes_are_not_entries() {
+    let sb = Sandbox::new();
+    let global = crate::test_tar::raw_header(
+        b"pax_global_header",
+        tar::EntryType::XGlobalHeader,
+        52,
+        b"",
+        0o666,
+    );
+    let record = b"52 comment=0123456789abcdef0123456789abcdef01234567\n";
+    let layer = LayerTar::new()
+        .header(&global, record)
+        .file("a", b"x")
+        .finish();
+    let summary = apply_native(&sb, &layer);
+    assert_eq!(summary.entries, 1);
+    assert!(lstat(&sb.path("pax_global_header")).is_none());
+    assert_eq!(std::fs::read(sb.path("a")).expect("a"), b"x");
+}
