@@ -58,6 +58,24 @@ const HEX: &[u8] = b"0123456789abcdef";
 const LINK_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const LINK_LEN: usize = 16;
 
+/// Creates `path` holding `data` only if it does not exist yet (a hard link of a complete
+/// temp file, so readers never see a partial record and two writers cannot both win).
+fn create_exclusive(path: &Path, data: &[u8], tag: &str) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{tag}"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    std::fs::remove_file(&tmp)?;
+    linked?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
@@ -268,8 +286,20 @@ impl Store {
         self.write_info(&info)?;
         // The key record last: until it exists the snapshot is garbage, never half-visible.
         let key_file = self.key_file(key);
-        write_atomic(&key_file, id.as_bytes()).map_err(io_err("write", &key_file))?;
-        Ok(info)
+        match create_exclusive(&key_file, id.as_bytes(), &id) {
+            Ok(()) => Ok(info),
+            Err(e) => {
+                // Lost a race for the key (or failed): nothing else references this snapshot.
+                let _ = std::fs::remove_file(&link_path);
+                let _ = std::fs::remove_dir_all(&dir);
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    return Err(SnapshotError::AlreadyExists {
+                        key: key.to_string(),
+                    });
+                }
+                Err(io_err("write", &key_file)(e))
+            }
+        }
     }
 
     pub(super) fn commit(&self, name: &str, key: &str) -> Result<SnapshotInfo, SnapshotError> {
@@ -281,10 +311,20 @@ impl Store {
                 key: name.to_string(),
             });
         }
+        // Claim the name first: a name record whose info still names the old key is stale
+        // and invisible (see `lookup`), so a crash here loses nothing.
+        match create_exclusive(&name_file, info.id.as_bytes(), &info.id) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(SnapshotError::AlreadyExists {
+                    key: name.to_string(),
+                })
+            }
+            Err(e) => return Err(io_err("write", &name_file)(e)),
+        }
         info.kind = SnapshotKind::Committed;
         info.key = name.to_string();
         self.write_info(&info)?;
-        write_atomic(&name_file, info.id.as_bytes()).map_err(io_err("write", &name_file))?;
         let key_file = self.key_file(key);
         std::fs::remove_file(&key_file).map_err(io_err("remove", &key_file))?;
         Ok(info)

@@ -186,3 +186,32 @@ fn cleanup_removes_what_interrupted_operations_left_behind() {
     assert_eq!(s.stat("c").expect("kept"), info);
     assert_eq!(s.cleanup().expect("idempotent"), 0);
 }
+
+#[test]
+fn concurrent_prepares_of_one_key_have_exactly_one_winner() {
+    let (dir, s) = open(Driver::Overlay);
+    let s = std::sync::Arc::new(s);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&s);
+            std::thread::spawn(move || s.prepare("same", None).is_ok())
+        })
+        .collect();
+    let wins = handles
+        .into_iter()
+        .filter(|_| true)
+        .map(|h| h.join().expect("thread"))
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(wins, 1);
+    let left = std::fs::read_dir(dir.path().join("snapshots"))
+        .expect("read")
+        .count();
+    assert_eq!(left, 1, "losers removed their directories");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("l"))
+            .expect("read")
+            .count(),
+        1
+    );
+}
