@@ -38,6 +38,10 @@ pub fn flag_and_name(t: LinuxNamespaceType) -> (libc::c_int, &'static str) {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub clone_flags: u64,
+    /// With a new user namespace: the other new namespaces, unshared by the child once it
+    /// is root in the user namespace (runc's nsexec order, so e.g. the ipc namespace's
+    /// mqueue gets the same owner as under runc).
+    pub unshare_flags: u64,
     pub parent_joins: Vec<(PathBuf, libc::c_int)>,
     pub child_joins: Vec<(PathBuf, libc::c_int)>,
     pub new_user: bool,
@@ -115,6 +119,11 @@ impl Plan {
         }
         if let Some(join) = user_join {
             plan.child_joins.insert(0, join);
+        }
+        if plan.new_user {
+            let keep = (libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64;
+            plan.unshare_flags = plan.clone_flags & !keep;
+            plan.clone_flags &= keep;
         }
         Ok(plan)
     }

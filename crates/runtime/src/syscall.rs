@@ -130,8 +130,19 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
             CLOSE_RANGE_CLOEXEC,
         )
     };
-    if ret == -1 {
-        return Err(io::Error::last_os_error());
+    if ret == 0 {
+        return Ok(());
+    }
+    // close_range missing or blocked by the container's seccomp profile: walk the fds
+    // (runc does the same).
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| *fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl on an fd number; a stale one (the read_dir fd) fails harmlessly.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }

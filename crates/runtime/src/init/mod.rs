@@ -62,12 +62,17 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         other => return Err(format!("unexpected sync message {other:?}")),
     }
     if args.plan.new_user {
-        // SAFETY: plain id syscalls; uid/gid 0 are mapped by the parent.
+        // Become root in the new user namespace, then create the other namespaces, then
+        // take gid 0: runc's order, so the ipc namespace's mqueue is owned 0:65534 as
+        // under runc.
+        // SAFETY: plain syscalls; uid and gid 0 are mapped by the parent.
         unsafe {
-            cvt(libc::setresgid(0, 0, 0))
-                .map_err(|e| format!("setresgid(0) in user namespace: {e}"))?;
             cvt(libc::setresuid(0, 0, 0))
                 .map_err(|e| format!("setresuid(0) in user namespace: {e}"))?;
+            cvt(libc::unshare(args.plan.unshare_flags as libc::c_int))
+                .map_err(|e| format!("unshare namespaces: {e}"))?;
+            cvt(libc::setresgid(0, 0, 0))
+                .map_err(|e| format!("setresgid(0) in user namespace: {e}"))?;
         }
     }
     namespaces::join_in_child(args.plan).map_err(|e| e.to_string())?;
@@ -85,8 +90,15 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
             .child_joins
             .iter()
             .any(|(_, f)| *f == libc::CLONE_NEWUSER);
+    let cgroup_ns = args.plan.new_cgroup
+        || args
+            .plan
+            .child_joins
+            .iter()
+            .any(|(_, f)| *f == libc::CLONE_NEWCGROUP);
     if args.plan.new_mount {
-        rootfs::prepare(spec, args.rootfs, args.bundle, in_user_ns).map_err(|e| e.to_string())?;
+        rootfs::prepare(spec, args.rootfs, args.bundle, in_user_ns, cgroup_ns)
+            .map_err(|e| e.to_string())?;
     }
     sync.send(&Message::Hooks)
         .map_err(|e| format!("sync socket: {e}"))?;

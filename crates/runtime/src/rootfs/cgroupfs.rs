@@ -19,6 +19,8 @@ pub struct HostHierarchy {
     pub fstype: String,
     /// Controller and name= options to pass to a new mount.
     pub data: String,
+    /// The mount's root inside the hierarchy (mountinfo field 4).
+    pub root: String,
 }
 
 /// Parses /proc/self/mountinfo lines into the host's cgroup hierarchies.
@@ -28,6 +30,7 @@ pub fn parse_hierarchies(mountinfo: &str) -> Vec<HostHierarchy> {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
+        let mount_root = left.split_whitespace().nth(3).unwrap_or("/");
         let mount_point = left.split_whitespace().nth(4).unwrap_or("");
         let mut r = right.split_whitespace();
         let fstype = r.next().unwrap_or("");
@@ -57,17 +60,35 @@ pub fn parse_hierarchies(mountinfo: &str) -> Vec<HostHierarchy> {
             } else {
                 data
             },
+            root: mount_root.to_string(),
         });
     }
     out
 }
 
+/// The calling process's cgroup path in the v1 hierarchy with `data`'s controllers
+/// (from /proc/self/cgroup text).
+pub fn own_path<'a>(proc_cgroup: &'a str, data: &str) -> Option<&'a str> {
+    let opts: Vec<&str> = data.split(',').collect();
+    proc_cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        (!controllers.is_empty() && controllers.split(',').all(|c| opts.contains(&c)))
+            .then_some(path)
+    })
+}
+
 /// Mounts the container's view of the cgroup filesystems at `dest` inside the root.
+///
+/// Like runc on a v1 host: a tmpfs with one directory per v1 hierarchy; inside a cgroup
+/// namespace each is a fresh cgroup mount (rooted at the namespace), otherwise a bind of
+/// the container's own cgroup directory. On a pure v2 host, a cgroup2 mount.
 pub fn mount_cgroup_tree(
     root: BorrowedFd<'_>,
     dest: &Path,
     opts: &MountOptions,
     in_user_ns: bool,
+    cgroup_ns: bool,
 ) -> io::Result<()> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
     let hierarchies = parse_hierarchies(&mountinfo);
@@ -93,26 +114,52 @@ pub fn mount_cgroup_tree(
         base_flags & !libc::MS_RDONLY,
         Some("mode=755"),
     )?;
-    for h in &hierarchies {
-        if h.name.is_empty() {
-            continue;
-        }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for h in hierarchies
+        .iter()
+        .filter(|h| h.fstype == "cgroup" && !h.name.is_empty())
+    {
         let sub = dest.join(&h.name);
         let fd = create_in_root(root, &sub, true)?;
-        let data = (!h.data.is_empty()).then_some(h.data.as_str());
-        let r = syscall::mount(
-            Some(Path::new(&h.fstype)),
-            &fd_path(fd.as_fd()),
-            Some(&h.fstype),
-            base_flags,
-            data,
-        );
+        let target = fd_path(fd.as_fd());
+        let fresh = || {
+            let data = (!h.data.is_empty()).then_some(h.data.as_str());
+            syscall::mount(
+                // runc names a named hierarchy's mount after it ("systemd").
+                Some(Path::new(
+                    h.data
+                        .split(',')
+                        .find_map(|o| o.strip_prefix("name="))
+                        .unwrap_or("cgroup"),
+                )),
+                &target,
+                Some("cgroup"),
+                base_flags,
+                data,
+            )
+        };
+        let host_dir = own_path(&own, &h.data).map(|p| {
+            let rel = p.strip_prefix(h.root.trim_end_matches('/')).unwrap_or(p);
+            Path::new("/sys/fs/cgroup")
+                .join(&h.name)
+                .join(rel.trim_start_matches('/'))
+        });
+        let r = match (&host_dir, cgroup_ns) {
+            (Some(dir), false) => {
+                syscall::mount(Some(dir), &target, None, libc::MS_BIND | libc::MS_REC, None)
+                    .and_then(|()| {
+                        let mounted = open_in_root(root, &sub, rustix::fs::OFlags::PATH)?;
+                        super::mounts::remount(&fd_path(mounted.as_fd()), base_flags)
+                    })
+            }
+            _ => fresh(),
+        };
         match r {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) && in_user_ns => {
                 let host = Path::new("/sys/fs/cgroup").join(&h.name);
                 syscall::mount(
                     Some(&host),
-                    &fd_path(fd.as_fd()),
+                    &target,
                     None,
                     libc::MS_BIND | libc::MS_REC,
                     None,
@@ -135,16 +182,6 @@ pub fn mount_cgroup_tree(
                 }
             }
         }
-    }
-    if opts.flags & libc::MS_RDONLY != 0 {
-        let mounted = open_in_root(root, dest, rustix::fs::OFlags::PATH)?;
-        syscall::mount(
-            None,
-            &fd_path(mounted.as_fd()),
-            None,
-            libc::MS_REMOUNT | libc::MS_RDONLY | base_flags,
-            Some("mode=755"),
-        )?;
     }
     Ok(())
 }

@@ -83,6 +83,7 @@ pub fn prepare(
     rootfs: &Path,
     bundle: &Path,
     in_user_ns: bool,
+    cgroup_ns: bool,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -113,7 +114,7 @@ pub fn prepare(
     let root = open_root(rootfs)?;
     let mut dev_is_bound = false;
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
-        mounts::mount_one(root.as_fd(), m, bundle, in_user_ns)?;
+        mounts::mount_one(root.as_fd(), m, bundle, in_user_ns, cgroup_ns)?;
         if m.destination() == Path::new("/dev") {
             let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
             dev_is_bound |= opts.bind || m.typ().as_deref() == Some("bind");

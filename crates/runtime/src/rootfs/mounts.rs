@@ -115,6 +115,7 @@ pub fn mount_one(
     m: &Mount,
     bundle: &Path,
     in_user_ns: bool,
+    cgroup_ns: bool,
 ) -> Result<(), RootfsError> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("none");
@@ -134,7 +135,7 @@ pub fn mount_one(
         source,
     };
     if typ == "cgroup" {
-        return super::cgroupfs::mount_cgroup_tree(root, dest, &opts, in_user_ns)
+        return super::cgroupfs::mount_cgroup_tree(root, dest, &opts, in_user_ns, cgroup_ns)
             .map_err(|e| err("mount cgroup", e));
     }
     let is_dir = match (&source, bind) {
