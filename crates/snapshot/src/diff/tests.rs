@@ -214,7 +214,8 @@ fn gnu_tar_reads_the_diff_as_written() {
     write(&dir.path().join(&long), b"long", 6_000);
     set_mtime(&dir.path().join("b"), 4_000);
     let (layer, _) = tar_tree(dir.path(), Vec::new()).expect("tar");
-    let tar_file = dir.path().join("../layer-under-test.tar");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let tar_file = scratch.path().join("layer.tar");
     std::fs::write(&tar_file, &layer).expect("write tar");
     let output = std::process::Command::new("tar")
         .args(["--numeric-owner", "--full-time", "-tvf"])
@@ -222,7 +223,6 @@ fn gnu_tar_reads_the_diff_as_written() {
         .env("TZ", "UTC")
         .output()
         .expect("GNU tar runs");
-    std::fs::remove_file(&tar_file).expect("cleanup");
     assert!(
         output.status.success(),
         "{}",
