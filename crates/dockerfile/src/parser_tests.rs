@@ -312,3 +312,14 @@ fn comment_inside_continuation_is_not_an_empty_line() {
     assert!(df.warnings.is_empty());
     assert_eq!(df.children[1].args, ["a   b   c"]);
 }
+
+#[test]
+fn instructions_are_case_insensitive_and_keep_their_spelling() {
+    let df = parse("from a\nRun echo\nrUN [\"x\"]\nonbuild copy --from=b . /\n").unwrap();
+    assert_eq!(
+        df.dump(),
+        "(from \"a\")\n(run \"echo\")\n(run \"x\")\n(onbuild (copy [\"--from=b\"] \".\" \"/\"))\n"
+    );
+    assert_eq!(df.children[1].value, "Run");
+    assert!(df.children[2].json);
+}
