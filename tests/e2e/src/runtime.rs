@@ -158,13 +158,18 @@ impl Container<'_> {
 
     /// `run [extra...] --bundle B ID` in the foreground with captured stdio.
     pub fn run_with(&self, bundle: &Bundle, extra: &[&str]) -> Result<Ran> {
+        run_bounded(self.run_command(bundle, extra))
+    }
+
+    /// The `run [extra...] --bundle B ID` command, for tests that adjust it (extra fds).
+    pub fn run_command(&self, bundle: &Bundle, extra: &[&str]) -> Command {
         let mut cmd = self.runtime.command();
         cmd.arg("run")
             .args(extra)
             .arg("--bundle")
             .arg(bundle.path())
             .arg(&self.id);
-        run_bounded(cmd)
+        cmd
     }
 
     /// `create --bundle B ID`; the container's stdio goes to files read by [`Self::output`].

@@ -105,12 +105,22 @@ fn run_of_a_killed_container_exits_137() -> Result<()> {
 #[test]
 fn kill_accepts_signal_names_and_numbers() -> Result<()> {
     let rt = Runtime::subject();
-    let script = "trap 'exit 0' USR1; while true; do sleep 0.05; done";
+    // pid 1 ignores signals it has no handler for: signal only once the trap is installed.
+    let script = "trap 'exit 0' USR1; touch /tmp/ready; while true; do sleep 0.05; done";
     let bundle = Bundle::busybox(&base_config(&["sh", "-c", script]))?;
+    let ready = bundle.rootfs().join("tmp/ready");
     for signal in ["USR1", "SIGUSR1", "10"] {
+        let _ = std::fs::remove_file(&ready);
         let c = rt.container("signal");
         c.run_detached(&bundle, &[])?.success()?;
-        c.wait_for_status("running")?;
+        let deadline = std::time::Instant::now() + berth_e2e::runtime::COMMAND_TIMEOUT;
+        while !ready.exists() {
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the trap was never installed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         c.op("kill", &[], &[signal])?.success()?;
         c.wait_for_status("stopped")?;
     }
@@ -349,6 +359,57 @@ fn update_changes_the_limits_in_the_container_cgroup() -> Result<()> {
     ensure!(
         event["data"]["memory"]["usage"]["limit"].as_u64() == Some(100 * 1024 * 1024),
         "memory limit after update: {event}"
+    );
+    Ok(())
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() -> Result<()> {
+    let rt = Runtime::subject();
+    let mut config = base_config(&["sleep", "1000"]);
+    let bundle = Bundle::busybox(&config)?;
+    let log = bundle.scratch("hooks.log");
+    let hook = |name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("printf '{name} ' >> {0}; cat >> {0}; echo >> {0}", log.display())]
+        })
+    };
+    config["hooks"] = serde_json::json!({
+        "createRuntime": [hook("createRuntime")],
+        "prestart": [hook("prestart")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")]
+    });
+    bundle.write_config(&config)?;
+    let c = rt.container("hooks");
+    c.create(&bundle)?.success()?;
+    c.op("start", &[], &[])?.success()?;
+    c.op("delete", &["--force"], &[])?.success()?;
+    let text = std::fs::read_to_string(&log).context("no hook ran")?;
+    let mut order = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let (name, json) = line.split_once(' ').context("hook log line")?;
+        let state: Value = serde_json::from_str(json).with_context(|| format!("{name}: {json}"))?;
+        ensure!(state["id"] == c.id(), "{name} state id: {state}");
+        ensure!(
+            state["bundle"] == *bundle.path().to_string_lossy(),
+            "{name}: {state}"
+        );
+        order.push((
+            name.to_string(),
+            state["status"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
+    // runc runs the (deprecated) prestart hooks just before createRuntime, both at create.
+    ensure!(
+        names == ["prestart", "createRuntime", "poststart", "poststop"],
+        "hook order: {order:?}"
+    );
+    ensure!(
+        order[0].1 == "creating" && order[1].1 == "creating",
+        "create-time status: {order:?}"
     );
     Ok(())
 }
