@@ -11,7 +11,7 @@ pub mod values;
 
 pub use expand::{expand_instruction, expands_variables, ExpandError, Expander};
 pub use flags::FlagError;
-pub use mount::{CacheSharing, Mount, MountError, MountType, NetworkMode, Security};
+pub use mount::{CacheSharing, Device, Mount, MountError, MountType, NetworkMode, Security};
 pub use types::*;
 pub use values::ValueError;
 
@@ -422,6 +422,7 @@ impl Request<'_> {
             ("mount", FlagKind::Strings),
             ("network", FlagKind::String),
             ("security", FlagKind::String),
+            ("device", FlagKind::Strings),
         ])?;
         let mount_specs = f.strings("mount");
         for spec in &mount_specs {
@@ -437,6 +438,11 @@ impl Request<'_> {
             mounts_resolved: mounts.len() == mount_specs.len(),
             mounts,
             mount_specs,
+            devices: f
+                .strings("device")
+                .iter()
+                .map(|d| mount::parse_device(d))
+                .collect::<Result<_, _>>()?,
             network: mount::parse_network(&f.string("network"))?,
             security: mount::parse_security(&f.string("security"))?,
             flags_used: f.used_names(),

@@ -54,6 +54,45 @@ pub enum MountError {
     Network(String),
     #[error("security {} is not valid", crate::quote::go_quote(.0))]
     Security(String),
+    #[error("device name already set to {0}")]
+    DeviceName(String),
+}
+
+/// One `RUN --device=` (CDI device name, optionally required).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Device {
+    pub name: String,
+    pub required: bool,
+}
+
+/// Parses a `--device` value as BuildKit's `ParseDevice`: `name[,required[=bool]]` or
+/// `name=...,required=...`.
+pub fn parse_device(value: &str) -> Result<Device, MountError> {
+    let mut d = Device::default();
+    for field in csv_split(value)? {
+        let (key, val) = match field.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
+            None => (field.to_ascii_lowercase(), None),
+        };
+        match (key.as_str(), val) {
+            ("required", None) => d.required = true,
+            (_, None) if d.name.is_empty() => d.name = field,
+            (_, None) => return Err(MountError::NotKeyValue { field }),
+            ("name", Some(_)) if !d.name.is_empty() => return Err(MountError::DeviceName(d.name)),
+            ("name", Some(v)) => d.name = v,
+            ("required", Some(v)) => d.required = parse_bool(&key, &v)?,
+            _ if d.name.is_empty() => d.name = field,
+            _ => {
+                let suggestion = search(&key, &["name", "required"], true);
+                return Err(MountError::UnknownKey {
+                    key,
+                    field,
+                    suggestion,
+                });
+            }
+        }
+    }
+    Ok(d)
 }
 
 /// The kind of a RUN mount.
@@ -478,6 +517,22 @@ mod tests {
         assert_eq!(
             parse_security("x").unwrap_err().to_string(),
             "security \"x\" is not valid"
+        );
+    }
+
+    #[test]
+    fn devices_parse_like_buildkit() {
+        let d = parse_device("vendor.com/gpu=all,required").unwrap();
+        assert_eq!((d.name.as_str(), d.required), ("vendor.com/gpu=all", true));
+        let d = parse_device("name=nvidia.com/gpu,required=false").unwrap();
+        assert_eq!((d.name.as_str(), d.required), ("nvidia.com/gpu", false));
+        assert_eq!(
+            parse_device("a,name=b").unwrap_err().to_string(),
+            "device name already set to a"
+        );
+        assert_eq!(
+            parse_device("a,nmae=b").unwrap_err().to_string(),
+            "unexpected key 'nmae' in 'nmae=b' (did you mean name?)"
         );
     }
 

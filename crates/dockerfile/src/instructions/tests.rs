@@ -124,6 +124,16 @@ fn run_shell_and_exec_forms_with_mounts() {
         (NetworkMode::None, Security::Insecure)
     );
     assert_eq!(run.flags_used, ["mount", "network", "security"]);
+    let Instruction::Run(run) = one("RUN --device=vendor.com/gpu,required true") else {
+        panic!()
+    };
+    assert_eq!(
+        run.devices,
+        [Device {
+            name: "vendor.com/gpu".into(),
+            required: true
+        }]
+    );
     let Instruction::Run(run) = one("RUN [\"echo\", \"a b\"]") else {
         panic!()
     };

@@ -1,6 +1,6 @@
 //! The typed instructions and build stages produced from the AST.
 
-use super::mount::{Mount, NetworkMode, Security};
+use super::mount::{Device, Mount, NetworkMode, Security};
 
 /// A build stage: its FROM and the commands after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +169,8 @@ pub struct RunCommand {
     pub mounts_resolved: bool,
     /// The `--mount` values as written.
     pub mount_specs: Vec<String>,
+    /// `--device` CDI devices.
+    pub devices: Vec<Device>,
     pub network: NetworkMode,
     pub security: Security,
     /// Names of the flags given, sorted.
