@@ -147,6 +147,15 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Clears FD_CLOEXEC on fds `first..first+count` (the --preserve-fds range), so they
+/// reach the container even if the caller marked them close-on-exec.
+pub fn keep_open(first: RawFd, count: i32) {
+    for fd in first..first + count {
+        // SAFETY: fcntl on an fd number; a closed one fails harmlessly.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+}
+
 /// waitpid(2) that retries on EINTR; returns the raw status.
 pub fn waitpid(pid: libc::pid_t, options: libc::c_int) -> io::Result<(libc::pid_t, libc::c_int)> {
     loop {

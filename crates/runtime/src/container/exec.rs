@@ -265,6 +265,7 @@ fn exec_child(
     let exec = proc_setup::prepare_exec(process)?;
     proc_setup::apply_lsm(process)?;
     proc_setup::set_umask(process);
+    syscall::keep_open(3, preserve_fds);
     syscall::cloexec_from(3 + preserve_fds).map_err(|e| format!("close fds: {e}"))?;
     proc_setup::finish_security(process, late)?;
     let err = proc_setup::execve(&exec);

@@ -145,6 +145,7 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     }
     process::set_umask(process);
     // CVE-2024-21626: nothing but stdio and the preserved fds may reach the process.
+    syscall::keep_open(3, args.preserve_fds);
     syscall::cloexec_from(3 + args.preserve_fds).map_err(|e| format!("close fds: {e}"))?;
     if let Some(n) = process::finish_security(process, late)? {
         notify = Some(n);

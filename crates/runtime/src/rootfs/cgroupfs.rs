@@ -217,7 +217,8 @@ mod tests {
             HostHierarchy {
                 name: "unified".into(),
                 fstype: "cgroup2".into(),
-                data: String::new()
+                data: String::new(),
+                root: "/".into()
             }
         );
         assert_eq!(h[1].data, "cpu,cpuacct");
@@ -233,7 +234,8 @@ mod tests {
             vec![HostHierarchy {
                 name: String::new(),
                 fstype: "cgroup2".into(),
-                data: String::new()
+                data: String::new(),
+                root: "/".into()
             }]
         );
     }
