@@ -288,11 +288,26 @@ mod tests {
             r#"[{"type":"pid"},{"type":"network"},{"type":"mount"},{"type":"cgroup"},{"type":"time"},{"type":"user"}]"#,
         ))
         .expect("plan");
-        let want =
-            (libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWUSER)
-                as u64;
-        assert_eq!(plan.clone_flags, want);
+        // With a new user namespace only user and pid come from clone3; the child
+        // unshares the rest once it is root in the user namespace.
+        assert_eq!(plan.clone_flags, (libc::CLONE_NEWPID | libc::CLONE_NEWUSER) as u64);
+        assert_eq!(plan.unshare_flags, (libc::CLONE_NEWNET | libc::CLONE_NEWNS) as u64);
         assert!(plan.new_cgroup && plan.new_time && plan.new_user && plan.new_mount);
+    }
+
+    #[test]
+    fn without_a_user_namespace_every_new_namespace_is_a_clone_flag() {
+        let plan = Plan::from_namespaces(&parse(
+            r#"[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]"#,
+        ))
+        .expect("plan");
+        let want = libc::CLONE_NEWPID
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWNS;
+        assert_eq!(plan.clone_flags, want as u64);
+        assert_eq!(plan.unshare_flags, 0);
     }
 
     #[test]
