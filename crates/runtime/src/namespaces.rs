@@ -290,8 +290,14 @@ mod tests {
         .expect("plan");
         // With a new user namespace only user and pid come from clone3; the child
         // unshares the rest once it is root in the user namespace.
-        assert_eq!(plan.clone_flags, (libc::CLONE_NEWPID | libc::CLONE_NEWUSER) as u64);
-        assert_eq!(plan.unshare_flags, (libc::CLONE_NEWNET | libc::CLONE_NEWNS) as u64);
+        assert_eq!(
+            plan.clone_flags,
+            (libc::CLONE_NEWPID | libc::CLONE_NEWUSER) as u64
+        );
+        assert_eq!(
+            plan.unshare_flags,
+            (libc::CLONE_NEWNET | libc::CLONE_NEWNS) as u64
+        );
         assert!(plan.new_cgroup && plan.new_time && plan.new_user && plan.new_mount);
     }
 
