@@ -82,6 +82,7 @@ fn create_options(a: &cli::CreateArgs) -> CreateOptions {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds + listen_fds,
         extra_env: if listen_fds > 0 {
             vec![

@@ -25,6 +25,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
+    /// --no-new-keyring: keep the caller's session keyring.
+    pub no_new_keyring: bool,
     pub preserve_fds: i32,
     /// Extra environment for the process (LISTEN_FDS/LISTEN_PID for socket activation).
     pub extra_env: Vec<String>,
@@ -186,6 +188,7 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
                     rootfs: &bundle.rootfs,
                     plan: &plan,
                     no_pivot: opts.no_pivot,
+                    keyring: (!opts.no_new_keyring).then(|| format!("_ses.{id}")),
                     console_socket,
                     fifo,
                     preserve_fds: opts.preserve_fds,

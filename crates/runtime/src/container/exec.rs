@@ -259,8 +259,10 @@ fn exec_child(
         console::make_controlling(slave.as_fd())
             .map_err(|e| format!("set controlling terminal: {e}"))?;
     }
-    let in_user_ns = namespaces.iter().any(|(_, f)| *f == libc::CLONE_NEWUSER);
-    let (late, _notify) = proc_setup::apply_identity(process, filter, !in_user_ns)?;
+    // setgroups is refused only where the user namespace says "deny".
+    let setgroups_denied =
+        std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    let (late, _notify) = proc_setup::apply_identity(process, filter, !setgroups_denied)?;
     proc_setup::change_dir(process)?;
     let exec = proc_setup::prepare_exec(process)?;
     proc_setup::apply_lsm(process)?;

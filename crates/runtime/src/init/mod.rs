@@ -21,6 +21,8 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
     pub no_pivot: bool,
+    /// Join a new session keyring with this name (runc's default, `_ses.<id>`).
+    pub keyring: Option<String>,
     pub console_socket: Option<OwnedFd>,
     /// O_PATH fd of <state dir>/exec.fifo.
     pub fifo: OwnedFd,
@@ -80,6 +82,9 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         // SAFETY: plain syscall.
         cvt(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
             .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    }
+    if let Some(name) = &args.keyring {
+        join_session_keyring(name)?;
     }
     // Setup creates files with exact modes; the process's umask is set before exec.
     // SAFETY: umask cannot fail.
@@ -172,6 +177,22 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         exec.argv.first(),
         process::io_text(&err)
     ));
+}
+
+/// A fresh session keyring so containers do not share the host's keys; kernels without
+/// keyrings are fine, as in runc.
+fn join_session_keyring(name: &str) -> Result<(), String> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let c = syscall::cstring(name).map_err(|e| e.to_string())?;
+    // SAFETY: keyctl with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(format!("unable to join session keyring: {e}"));
+        }
+    }
+    Ok(())
 }
 
 /// After `create` returned there is nobody to report to: say it on stderr and exit.
