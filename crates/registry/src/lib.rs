@@ -5,6 +5,7 @@
 //! It does not unpack layers or keep image records (berth-image does), and it depends on
 //! berth-oci and berth-content only.
 
+pub mod client;
 pub mod error;
 pub mod gc;
 pub mod manifest;
