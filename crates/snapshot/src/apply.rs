@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::compression::{decompress, sha256_string, Compression, DigestReader};
+use crate::compression::{sha256_string, spawn_pump, Compression, Decoder, DigestReader};
 use crate::idmap::Ownership;
 use crate::path::{CleanPath, PathError};
 use crate::root::Root;
@@ -244,11 +244,37 @@ pub fn apply_layer<R: Read>(
     target: &Path,
     options: &ApplyOptions,
 ) -> Result<ApplySummary, ApplyError> {
+    let (compression, reader) = Decoder::new(input).map_err(ApplyError::Read)?;
+    apply_stream(compression, reader, target, options)
+}
+
+/// [`apply_layer`] with decompression on a second thread, overlapping with file writes
+/// (for gzip and zstd; a plain stream is applied directly).
+pub fn apply_layer_parallel<R: Read + Send>(
+    input: R,
+    target: &Path,
+    options: &ApplyOptions,
+) -> Result<ApplySummary, ApplyError> {
+    let (compression, reader) = Decoder::new(input).map_err(ApplyError::Read)?;
+    if compression == Compression::None {
+        return apply_stream(compression, reader, target, options);
+    }
+    std::thread::scope(|scope| {
+        let pumped = spawn_pump(scope, reader);
+        apply_stream(compression, pumped, target, options)
+    })
+}
+
+fn apply_stream<R: Read>(
+    compression: Compression,
+    reader: R,
+    target: &Path,
+    options: &ApplyOptions,
+) -> Result<ApplySummary, ApplyError> {
     let root = Root::open(target).map_err(|source| ApplyError::OpenTarget {
         path: target.to_path_buf(),
         source,
     })?;
-    let (compression, reader) = decompress(input).map_err(ApplyError::Read)?;
     let mut archive = tar::Archive::new(DigestReader::new(reader));
     let mut applier = Applier {
         root: &root,

@@ -1,6 +1,6 @@
 //! Layer stream compression: detection by magic bytes, decoders, and the DiffID hasher.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 
 use sha2::{Digest as _, Sha256};
 
@@ -31,25 +31,118 @@ impl Compression {
 
 /// Wraps `input` in the decoder its magic bytes call for.
 pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
-    let mut input = BufReader::with_capacity(128 * 1024, input);
-    let magic = peek(&mut input, 4)?;
-    let compression = Compression::detect(&magic);
-    let reader: Box<dyn Read + 'a> = match compression {
-        // MultiGzDecoder: GzDecoder stops after the first member and silently truncates.
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Compression::None => Box::new(input),
-    };
-    Ok((compression, reader))
+    let (compression, decoder) = Decoder::new(input)?;
+    Ok((compression, Box::new(decoder)))
 }
 
-/// Up to `n` leading bytes of `input` without consuming them.
-fn peek<R: Read>(input: &mut BufReader<R>, n: usize) -> io::Result<Vec<u8>> {
-    // fill_buf returns what one read gave; a stream handing out 1 byte at a time still
-    // fills at least the magic because BufReader's buffer is larger than `n` and we only
-    // need the bytes present after the first read for every realistic source.
-    let buf = input.fill_buf()?;
-    Ok(buf[..buf.len().min(n)].to_vec())
+/// A layer stream's decoder; `Send` whenever the input is, so it can run on its own thread.
+pub enum Decoder<R: Read> {
+    /// gzip, every member (MultiGzDecoder: GzDecoder stops after the first member and
+    /// silently truncates).
+    Gzip(Box<flate2::read::MultiGzDecoder<BufReader<Sniffed<R>>>>),
+    /// zstd, every frame.
+    Zstd(zstd::stream::read::Decoder<'static, BufReader<Sniffed<R>>>),
+    /// Not compressed.
+    Plain(Sniffed<R>),
+}
+
+/// The input with its sniffed magic bytes put back in front.
+pub type Sniffed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+impl<R: Read> Decoder<R> {
+    /// Sniffs the first bytes of `input` (reading until 4 bytes or EOF, however the source
+    /// splits its reads) and builds the matching decoder.
+    pub fn new(mut input: R) -> io::Result<(Compression, Self)> {
+        let mut magic = Vec::with_capacity(4);
+        (&mut input).take(4).read_to_end(&mut magic)?;
+        let compression = Compression::detect(&magic);
+        let input = io::Cursor::new(magic).chain(input);
+        let decoder = match compression {
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(128 * 1024, input),
+            ))),
+            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(
+                BufReader::with_capacity(128 * 1024, input),
+            )?),
+            Compression::None => Decoder::Plain(input),
+        };
+        Ok((compression, decoder))
+    }
+}
+
+impl<R: Read> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+            Decoder::Plain(d) => d.read(buf),
+        }
+    }
+}
+
+/// Reads chunks that a decoder thread sends (see [`spawn_pump`]).
+pub(crate) struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The decoder thread finished: end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Runs `reader` on a scoped thread, handing its output over in 256 KiB chunks through a
+/// small bounded queue: decompression then overlaps with writing files, the way
+/// `tar -xz` overlaps with its `gzip` child. The thread stops when the reader side is dropped.
+pub(crate) fn spawn_pump<'scope, R: Read + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut reader: R,
+) -> ChannelReader {
+    const CHUNK: usize = 256 * 1024;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    scope.spawn(move || loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match reader.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        if filled == 0 {
+            return;
+        }
+        chunk.truncate(filled);
+        if tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+    });
+    ChannelReader {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
+    }
 }
 
 /// Counts and hashes (sha256) every byte read through it: the DiffID of a layer is the
@@ -128,6 +221,51 @@ mod tests {
         let mut data = zstd::encode_all(b"ab".as_slice(), 1).expect("zstd");
         data.extend(zstd::encode_all(b"cd".as_slice(), 1).expect("zstd"));
         assert_eq!(read_all(&data), (Compression::Zstd, b"abcd".to_vec()));
+    }
+
+    /// Hands out one byte per read, like a slow network stream.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn magic_bytes_are_found_when_the_source_returns_one_byte_per_read() {
+        let data = zstd::encode_all(b"slow".as_slice(), 1).expect("zstd");
+        let (c, mut r) = decompress(Trickle(&data)).expect("decoder");
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        assert_eq!((c, out), (Compression::Zstd, b"slow".to_vec()));
+    }
+
+    #[test]
+    fn pumped_streams_arrive_whole_and_errors_pass_through() {
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
+        let out = std::thread::scope(|scope| {
+            let mut r = spawn_pump(scope, data.as_slice());
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).expect("read");
+            out
+        });
+        assert_eq!(out, data);
+        let (_, gz) = Decoder::new(&[0x1f, 0x8b, 0, 0, 0][..]).expect("gzip header start");
+        let err = std::thread::scope(|scope| {
+            let mut r = spawn_pump(scope, gz);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).expect_err("corrupt gzip")
+        });
+        assert!(!err.to_string().is_empty());
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub mod snapshotter;
 #[cfg(test)]
 mod test_tar;
 
-pub use apply::{apply_layer, ApplyError, ApplyOptions, ApplySummary, DevicePolicy, WhiteoutMode};
+pub use apply::{
+    apply_layer, apply_layer_parallel, ApplyError, ApplyOptions, ApplySummary, DevicePolicy,
+    WhiteoutMode,
+};
 pub use compression::Compression;
 pub use diff::{diff_overlay_upper, diff_trees, tar_tree, DiffError, DiffSummary};
 pub use idmap::{IdMapping, Ownership};

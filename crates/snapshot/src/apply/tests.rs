@@ -412,3 +412,59 @@ fn global_pax_headers_like_git_archive_writes_are_not_entries() {
     assert!(lstat(&sb.path("pax_global_header")).is_none());
     assert_eq!(std::fs::read(sb.path("a")).expect("a"), b"x");
 }
+
+#[test]
+fn parallel_apply_matches_serial_apply_for_gzip_and_zstd() {
+    let mut tar = LayerTar::new();
+    for d in 0..7 {
+        tar.dir(&format!("d{d}"), 0o755, 1_000);
+    }
+    for i in 0..200 {
+        tar.file(&format!("d{}/f{i}", i % 7), &vec![i as u8; 1000 + i * 97]);
+    }
+    let layer = tar.finish();
+    for data in [
+        gzip(&layer),
+        zstd::encode_all(layer.as_slice(), 3).expect("zstd"),
+        layer.clone(),
+    ] {
+        let (serial, parallel) = (Sandbox::new(), Sandbox::new());
+        let a = apply_native(&serial, &data);
+        let b = apply_layer_parallel(
+            data.as_slice(),
+            &parallel.root,
+            &ApplyOptions::unprivileged(),
+        )
+        .expect("parallel");
+        assert_eq!(a, b);
+        let (ta, _) = crate::diff::tar_tree(&serial.root, Vec::new()).expect("tar");
+        let (tb, _) = crate::diff::tar_tree(&parallel.root, Vec::new()).expect("tar");
+        assert!(ta == tb, "serial and parallel trees differ");
+    }
+}
+
+#[test]
+fn parallel_apply_stops_the_decoder_thread_on_an_early_error() {
+    let mut tar = LayerTar::new();
+    tar.file("../escape", b"x");
+    for i in 0..100 {
+        tar.file(&format!("f{i}"), &[7u8; 100_000]);
+    }
+    let data = gzip(&tar.finish());
+    let sb = Sandbox::new();
+    let err = apply_layer_parallel(data.as_slice(), &sb.root, &ApplyOptions::unprivileged())
+        .expect_err("escape");
+    assert!(matches!(err, ApplyError::Escape { .. }), "{err}");
+    let mut cut = data.clone();
+    cut.truncate(data.len() / 3);
+    let err = apply_layer_parallel(
+        cut.as_slice(),
+        &Sandbox::new().root,
+        &ApplyOptions::unprivileged(),
+    )
+    .expect_err("cut");
+    assert!(
+        matches!(err, ApplyError::Escape { .. } | ApplyError::Read(_)),
+        "{err}"
+    );
+}
