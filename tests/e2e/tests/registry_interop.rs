@@ -330,3 +330,159 @@ fn skopeo_copies_to_and_from_berth_registry_with_digests_intact() {
         std::fs::read(back.join("blobs/sha256").join(digest.hex())).expect("manifest blob");
     assert_eq!(copied, manifest);
 }
+
+fn openssl(args: &[&str], dir: &Path) {
+    let status = Command::new(tool("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (webpki refuses a CA
+/// certificate used as the server's own); returns (ca, cert, key) paths.
+fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=berth test ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+        dir,
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[test]
+fn skopeo_and_berth_client_use_tls_and_htpasswd_on_berth_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = test_certificates(dir.path());
+    let htpasswd = dir.path().join("htpasswd");
+    let hash = bcrypt::hash("s3cret", 4).expect("bcrypt");
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).expect("htpasswd");
+    let addr = free_addr();
+    let child = Command::new(berth_registry_binary())
+        .args(["serve", "--listen", &addr.to_string(), "--root"])
+        .arg(dir.path().join("root"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--htpasswd")
+        .arg(&htpasswd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start berth-registry");
+    let mut berth = Daemon { child, addr };
+    wait_listening(&mut berth);
+    let source = Store::open(dir.path().join("source")).expect("store");
+    let (digest, manifest) = image(&source, "hello over tls\n");
+    let layout = dir.path().join("layout");
+    write_oci_layout(&source, &digest, &manifest, &layout);
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    std::fs::copy(&ca, certs.join("ca.crt")).expect("copy ca");
+    let remote = format!("docker://{addr}/secure/app:v1");
+    let cert_dir = format!("--dest-cert-dir={}", certs.display());
+    let output = Command::new(tool("skopeo"))
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--preserve-digests",
+            &cert_dir,
+            &format!("oci:{}:v1", layout.display()),
+            &remote,
+        ])
+        .output()
+        .expect("run skopeo");
+    assert!(
+        !output.status.success(),
+        "a push without credentials is refused"
+    );
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        &cert_dir,
+        "--dest-creds=alice:s3cret",
+        &format!("oci:{}:v1", layout.display()),
+        &remote,
+    ]);
+    runtime().block_on(async {
+        let options = ClientOptions {
+            root_certificates: vec![std::fs::read(&ca).expect("ca")],
+            ..ClientOptions::default()
+        };
+        let creds = Credentials::Basic {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        let client = RegistryClient::connect(&addr.to_string(), creds, options)
+            .await
+            .expect("connect");
+        assert_eq!(client.scheme(), "https");
+        let pulled_store = Store::open(dir.path().join("pulled")).expect("store");
+        let pulled = client
+            .pull("secure/app", "v1", &linux_amd64(), &pulled_store, None)
+            .await
+            .expect("pull over tls");
+        assert_eq!(pulled.manifest_digest, digest);
+    });
+}

@@ -184,7 +184,7 @@ impl RegistryClient {
         } else {
             &["https"]
         };
-        let mut last_error = None;
+        let mut last_error: Option<reqwest::Error> = None;
         for scheme in schemes {
             let base =
                 Url::parse(&format!("{scheme}://{host}/")).map_err(|_| ClientError::Url {
@@ -210,7 +210,10 @@ impl RegistryClient {
                         tokens: Mutex::new(HashMap::new()),
                     });
                 }
-                Err(source) => last_error = Some(source),
+                // Keep the HTTPS error: it says why the secure attempt failed.
+                Err(source) => {
+                    last_error.get_or_insert(source);
+                }
             }
         }
         Err(ClientError::Unreachable {
