@@ -361,3 +361,150 @@ fn untagged_save_loads_as_image_id() {
         vec![format!("Loaded image ID: {}", record.id)]
     );
 }
+
+/// An image whose target is a two-platform index of which only amd64 was pulled.
+fn multi_platform(s: &Stores) -> (ImageRecord, Digest) {
+    let layer = layer_tar(&[("m", b"m")]);
+    let config = config_for(&[&layer]);
+    let layer_blob = crate::blob::put(&s.content, &gzip(&layer)).expect("layer");
+    let config_blob = crate::blob::put(&s.content, &config).expect("config");
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::DOCKER_MANIFEST.into()),
+        artifact_type: None,
+        config: crate::Descriptor::new(
+            media_type::DOCKER_CONFIG,
+            config_blob.digest.clone(),
+            config_blob.size,
+        ),
+        layers: vec![crate::Descriptor::new(
+            media_type::DOCKER_LAYER,
+            layer_blob.digest,
+            layer_blob.size,
+        )],
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    let manifest_blob = crate::blob::put(&s.content, &serde_json::to_vec(&manifest).expect("json"))
+        .expect("manifest");
+    let mut amd64 = crate::Descriptor::new(
+        media_type::DOCKER_MANIFEST,
+        manifest_blob.digest.clone(),
+        manifest_blob.size,
+    );
+    amd64.platform = Some(Platform::parse("linux/amd64").expect("platform"));
+    let mut arm64 = crate::Descriptor::new(
+        media_type::DOCKER_MANIFEST,
+        Digest::sha256_of(b"never pulled"),
+        12,
+    );
+    arm64.platform = Some(Platform::parse("linux/arm64").expect("platform"));
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media_type::DOCKER_MANIFEST_LIST.into()),
+        artifact_type: None,
+        manifests: vec![amd64, arm64],
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    let index_blob =
+        crate::blob::put(&s.content, &serde_json::to_vec(&index).expect("json")).expect("index");
+    let record = ImageRecord {
+        id: config_blob.digest,
+        target: crate::Descriptor::new(
+            media_type::DOCKER_MANIFEST_LIST,
+            index_blob.digest,
+            index_blob.size,
+        ),
+        created: "2024-01-01T00:00:00Z".into(),
+        labels: BTreeMap::new(),
+    };
+    s.images.put(record.clone()).expect("put");
+    s.images.tag(&record.id, &r("multi:1")).expect("tag");
+    (record, manifest_blob.digest)
+}
+
+#[test]
+fn saving_a_multi_platform_image_keeps_its_index_and_what_was_pulled() {
+    let s = stores();
+    let (record, platform_manifest) = multi_platform(&s);
+    let archive = save_one(&s, "multi:1", SaveFormat::Docker);
+    let files = entries(&archive);
+    let index = Index::parse(&files["index.json"], None).expect("index.json");
+    assert_eq!(index.manifests[0].digest, record.target.digest);
+    assert!(files.contains_key(&format!("blobs/sha256/{}", record.target.digest.hex())));
+    assert!(files.contains_key(&format!("blobs/sha256/{}", platform_manifest.hex())));
+    assert!(!files.contains_key(&format!(
+        "blobs/sha256/{}",
+        Digest::sha256_of(b"never pulled").hex()
+    )));
+
+    let other = stores();
+    let loaded = load(&other.content, &other.images, archive.as_slice()).expect("load");
+    assert_eq!(loaded[0].id, record.id);
+    let again = other.images.resolve("multi:1").expect("resolve");
+    assert_eq!(
+        again.target.digest, record.target.digest,
+        "the index digest survives"
+    );
+    assert_eq!(again.target.media_type, media_type::DOCKER_MANIFEST_LIST);
+}
+
+#[test]
+fn saving_several_images_and_tags_lists_each_in_manifest_json_and_index_json() {
+    let s = stores();
+    let a = import(
+        &s.content,
+        &s.images,
+        layer_tar(&[("a", b"a")]).as_slice(),
+        &import_options(Some("a:1"), &[]),
+    )
+    .expect("a");
+    s.images.tag(&a.id, &r("a:2")).expect("tag");
+    let b = import(
+        &s.content,
+        &s.images,
+        layer_tar(&[("b", b"b")]).as_slice(),
+        &import_options(Some("b:1"), &[]),
+    )
+    .expect("b");
+    let images = vec![
+        SaveImage {
+            record: a.clone(),
+            names: vec![r("a:1"), r("a:2")],
+        },
+        SaveImage {
+            record: b.clone(),
+            names: vec![r("b:1")],
+        },
+    ];
+    let archive = save(&s.content, &images, SaveFormat::Docker, Vec::new()).expect("save");
+    let files = entries(&archive);
+    let manifest_json: Vec<ManifestEntry> =
+        serde_json::from_slice(&files["manifest.json"]).expect("manifest.json");
+    assert_eq!(manifest_json.len(), 2);
+    assert_eq!(
+        manifest_json[0].repo_tags,
+        Some(vec!["a:1".to_string(), "a:2".to_string()])
+    );
+    let index = Index::parse(&files["index.json"], None).expect("index.json");
+    assert_eq!(index.manifests.len(), 3);
+    let other = stores();
+    let loaded = load(&other.content, &other.images, archive.as_slice()).expect("load");
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(other.images.repo_tags(&a.id), vec!["a:1", "a:2"]);
+    assert_eq!(other.images.repo_tags(&b.id), vec!["b:1"]);
+    // Without manifest.json, the OCI layout's annotations name the same images.
+    let layout = save(&s.content, &images, SaveFormat::OciLayout, Vec::new()).expect("save layout");
+    let third = stores();
+    let loaded = load(&third.content, &third.images, layout.as_slice()).expect("load layout");
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(
+        loaded[0].messages,
+        vec![
+            "Loaded image: a:1".to_string(),
+            "Loaded image: a:2".to_string()
+        ]
+    );
+    assert_eq!(third.images.repo_tags(&a.id), vec!["a:1", "a:2"]);
+}

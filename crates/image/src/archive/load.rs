@@ -163,12 +163,12 @@ fn ingest_files<R: Read>(content: &Store, input: R, lease: &str) -> Result<Files
     Ok(files)
 }
 
-/// Manifests of the archive's OCI layout (if any), by config digest.
-fn layout_manifests(
-    content: &Store,
-    files: &Files,
-) -> Result<BTreeMap<Digest, Vec<Descriptor>>, ArchiveError> {
-    let mut out: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
+/// Manifests of the archive's OCI layout (if any), by config digest: (the manifest, the
+/// `index.json` entry that leads to it, which is the manifest itself or an index).
+type LayoutManifests = BTreeMap<Digest, Vec<(Descriptor, Descriptor)>>;
+
+fn layout_manifests(content: &Store, files: &Files) -> Result<LayoutManifests, ArchiveError> {
+    let mut out = LayoutManifests::new();
     let Ok((digest, _)) = files.get(INDEX_JSON) else {
         return Ok(out);
     };
@@ -177,9 +177,12 @@ fn layout_manifests(
         digest: digest.clone(),
         source,
     })?;
-    let mut pending: Vec<(Descriptor, usize)> =
-        index.manifests.into_iter().map(|d| (d, 0)).collect();
-    while let Some((desc, depth)) = pending.pop() {
+    let mut pending: Vec<(Descriptor, Descriptor, usize)> = index
+        .manifests
+        .into_iter()
+        .map(|d| (d.clone(), d, 0))
+        .collect();
+    while let Some((desc, top, depth)) = pending.pop() {
         if depth > MAX_INDEX_DEPTH {
             return Err(ArchiveError::TooDeep { depth });
         }
@@ -187,8 +190,10 @@ fn layout_manifests(
             continue;
         }
         match parse_manifest_blob(content, &desc)? {
-            Parsed::Manifest(m) => out.entry(m.config.digest).or_default().push(desc),
-            Parsed::Index(i) => pending.extend(i.manifests.into_iter().map(|d| (d, depth + 1))),
+            Parsed::Manifest(m) => out.entry(m.config.digest).or_default().push((desc, top)),
+            Parsed::Index(i) => {
+                pending.extend(i.manifests.into_iter().map(|d| (d, top.clone(), depth + 1)))
+            }
         }
     }
     Ok(out)
@@ -198,7 +203,7 @@ fn load_entry(
     content: &Store,
     images: &ImageStore,
     files: &Files,
-    layout: &BTreeMap<Digest, Vec<Descriptor>>,
+    layout: &LayoutManifests,
     entry: &ManifestEntry,
     lease: &str,
 ) -> Result<LoadedImage, ArchiveError> {
@@ -232,12 +237,13 @@ fn load_entry(
         .get(&config_digest)
         .into_iter()
         .flatten()
-        .find(|desc| {
+        .find(|(desc, _)| {
             matches!(parse_manifest_blob(content, desc), Ok(Parsed::Manifest(m))
             if m.layers.iter().map(|l| &l.digest).collect::<Vec<_>>() == layer_digests)
         });
+    // The target is what index.json lists: a multi-platform index stays one.
     let target = match from_layout {
-        Some(desc) => desc.clone(),
+        Some((_, top)) => top.clone(),
         None => {
             let manifest = Manifest {
                 schema_version: 2,
