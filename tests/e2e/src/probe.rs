@@ -12,13 +12,10 @@ use serde_json::Value;
 use crate::bundle::PROBE_IN_ROOTFS;
 use crate::{host, Bundle, Runtime, Subject};
 
-/// What the differential tests compare runc against. Still runc (so they check the harness
-/// and runc's behaviour) because berth-runtime differs today in ways its owners are fixing:
-/// it mounts each host cgroup hierarchy whole at /sys/fs/cgroup/<controller> (runc binds the
-/// container's own cgroup, so limits are invisible inside), mounts that tmpfs read-only,
-/// writes sysctls after /proc/sys is read-only, and needs close_range(2) under seccomp.
-/// Switch to `Subject::Berth` when `BERTH_E2E_SUBJECT=berth` makes them pass.
-pub const DIFFERENTIAL_SUBJECT: Subject = Subject::Runc;
+/// What the differential tests compare runc against: berth-runtime. It is a constant of its
+/// own so it can point at runc (checking only the harness) while berth-runtime catches up on
+/// some difference; `BERTH_E2E_SUBJECT` overrides it like [`crate::runtime::SUBJECT`].
+pub const DIFFERENTIAL_SUBJECT: Subject = Subject::Berth;
 
 /// Normalised, sorted probe lines from one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
