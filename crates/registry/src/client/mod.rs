@@ -83,6 +83,8 @@ impl ClientError {
         match self {
             ClientError::Http { .. } | ClientError::Unreachable { .. } => true,
             ClientError::Registry { status, .. } => *status >= 500 || *status == 429,
+            // Another pull of the same blob holds the ingest: wait for it, then find the blob.
+            ClientError::Store(e) => e.kind() == berth_content::ContentErrorKind::Unavailable,
             _ => false,
         }
     }
@@ -142,6 +144,8 @@ pub struct RegistryClient {
     challenge: Mutex<Option<Challenge>>,
     /// Authorization header values by scope (`repository:<name>:pull[,push]`).
     tokens: Mutex<HashMap<String, HeaderValue>>,
+    /// One download per blob at a time: a second pull of the same layer waits for the first.
+    downloads: Mutex<HashMap<berth_oci::Digest, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
@@ -208,6 +212,7 @@ impl RegistryClient {
                         options,
                         challenge: Mutex::new(challenge),
                         tokens: Mutex::new(HashMap::new()),
+                        downloads: Mutex::new(HashMap::new()),
                     });
                 }
                 // Keep the HTTPS error: it says why the secure attempt failed.

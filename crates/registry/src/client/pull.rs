@@ -163,6 +163,34 @@ impl RegistryClient {
         store: &Store,
         progress: Option<&ProgressSender>,
     ) -> Result<(), ClientError> {
+        let gate = self
+            .downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        let guard = gate.lock().await;
+        let result = self
+            .fetch_blob_gated(repo, digest, size, store, progress)
+            .await;
+        drop(guard);
+        let mut downloads = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        // Nobody else waits on this gate (the map and we hold the only references).
+        if std::sync::Arc::strong_count(&gate) == 2 {
+            downloads.remove(digest);
+        }
+        result
+    }
+
+    async fn fetch_blob_gated(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+        store: &Store,
+        progress: Option<&ProgressSender>,
+    ) -> Result<(), ClientError> {
         if store.contains(digest) {
             emit(
                 progress,
@@ -347,7 +375,7 @@ pub(crate) fn store_bytes(
     bytes: &[u8],
 ) -> Result<(), ContentError> {
     let mut writer = match store.writer(
-        &format!("berth-manifest/{digest}"),
+        &format!("berth-manifest/{digest}/{:016x}", rand::random::<u64>()),
         Expected::exact(digest.clone(), bytes.len() as u64),
     ) {
         Ok(writer) => writer,

@@ -488,3 +488,29 @@ async fn basic_auth_with_htpasswd() {
         .await
         .expect("authenticated push");
 }
+
+#[tokio::test]
+async fn concurrent_pulls_of_one_image_into_one_store_both_succeed() {
+    let served = registry(Config::default()).await;
+    let client = RegistryClient::connect(
+        &served.addr.to_string(),
+        Credentials::Anonymous,
+        fast_options(),
+    )
+    .await
+    .expect("connect");
+    let (_d, src, digest, layer) = image_store(3 << 20);
+    client
+        .push("app", "v1", &digest, &src, None, None)
+        .await
+        .expect("push");
+    let (_e, dst) = empty_store();
+    let platform = Platform::new("linux", "amd64", "");
+    let (a, b) = tokio::join!(
+        client.pull("app", "v1", &platform, &dst, None),
+        client.pull("app", "v1", &platform, &dst, None)
+    );
+    let (a, b) = (a.expect("first pull"), b.expect("second pull"));
+    assert_eq!(a, b);
+    assert_eq!(dst.read_to_vec(&a.layers[0]).expect("layer"), layer);
+}

@@ -159,7 +159,7 @@ pub(super) async fn put(
     blocking(&state, move |s| {
         check_references(s, &repo, &parsed_manifest)?;
         let mut writer = match s.store.writer(
-            &format!("berth-registry-manifest/{d}"),
+            &format!("berth-registry-manifest/{d}/{:016x}", rand::random::<u64>()),
             Expected::digest(d.clone()),
         ) {
             Ok(writer) => Some(writer),
