@@ -233,6 +233,44 @@ fn berth_client_moves_an_image_between_berth_registry_and_docker_registry_both_w
     });
 }
 
+#[test]
+fn skopeo_copies_between_docker_registry_and_berth_registry_both_ways() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let berth = start_berth_registry(&dir.path().join("berth"));
+    std::fs::create_dir_all(dir.path().join("distribution")).expect("mkdir");
+    let distribution = start_docker_registry(&dir.path().join("distribution"));
+    let source = Store::open(dir.path().join("source")).expect("store");
+    let (digest, manifest) = image(&source, "registry to registry\n");
+    let layout = dir.path().join("layout");
+    write_oci_layout(&source, &digest, &manifest, &layout);
+    let on_distribution = format!("docker://{}/r2r/app:v1", distribution.addr);
+    let on_berth = format!("docker://{}/r2r/app:v1", berth.addr);
+    let back = format!("docker://{}/r2r/back:v1", distribution.addr);
+    let plain = [
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+    ];
+    skopeo(
+        &[
+            &["copy"][..],
+            &plain,
+            &[&format!("oci:{}:v1", layout.display()), &on_distribution],
+        ]
+        .concat(),
+    );
+    skopeo(&[&["copy"][..], &plain, &[&on_distribution, &on_berth]].concat());
+    skopeo(&[&["copy"][..], &plain, &[&on_berth, &back]].concat());
+    for remote in [&on_berth, &back] {
+        let raw = skopeo(&["inspect", "--tls-verify=false", "--raw", remote]);
+        assert_eq!(
+            raw.as_bytes(),
+            manifest.as_slice(),
+            "{remote} serves the manifest byte for byte"
+        );
+    }
+}
+
 /// Writes `store`'s image as an OCI image layout that skopeo reads.
 fn write_oci_layout(store: &Store, digest: &Digest, manifest: &[u8], dir: &Path) {
     let blobs = dir.join("blobs/sha256");

@@ -514,3 +514,46 @@ async fn concurrent_pulls_of_one_image_into_one_store_both_succeed() {
     assert_eq!(a, b);
     assert_eq!(dst.read_to_vec(&a.layers[0]).expect("layer"), layer);
 }
+
+#[tokio::test]
+async fn pushing_an_index_pushes_its_manifests_first() {
+    let served = registry(Config::default()).await;
+    let client = RegistryClient::connect(
+        &served.addr.to_string(),
+        Credentials::Anonymous,
+        fast_options(),
+    )
+    .await
+    .expect("connect");
+    let (_d, src, child, _) = image_store(500);
+    let child_len = src.read_to_vec(&child).expect("child").len();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child.to_string(), "size": child_len,
+                       "platform": {"os": "linux", "architecture": "amd64"}}],
+    });
+    let bytes = serde_json::to_vec(&index).expect("json");
+    let index_digest = Digest::sha256_of(&bytes);
+    pull::store_bytes(&src, &index_digest, &bytes).expect("store index");
+    client
+        .push("list", "v1", &index_digest, &src, None, None)
+        .await
+        .expect("push index");
+    let (_e, dst) = empty_store();
+    let pulled = client
+        .pull(
+            "list",
+            "v1",
+            &Platform::new("linux", "amd64", ""),
+            &dst,
+            None,
+        )
+        .await
+        .expect("pull");
+    assert_eq!(
+        (pulled.digest, pulled.manifest_digest),
+        (index_digest.clone(), child)
+    );
+    assert_eq!(dst.read_to_vec(&index_digest).expect("index"), bytes);
+}
