@@ -90,10 +90,22 @@ impl AuthConfig {
         if header.is_empty() {
             return Ok(AuthConfig::default());
         }
-        let bytes = decode_base64_url(header)?;
-        serde_json::from_slice(&bytes).map_err(|err| AuthError::Json {
-            reason: err.to_string(),
-        })
+        // Go's base64 decoder skips CR and LF anywhere in the input.
+        let cleaned: String = header
+            .chars()
+            .filter(|c| !matches!(c, '\r' | '\n'))
+            .collect();
+        let bytes = decode_base64_url(&cleaned)?;
+        // Docker reads one JSON value from a stream decoder: whatever follows is ignored.
+        let json_error = |reason: String| AuthError::Json { reason };
+        match serde_json::Deserializer::from_slice(&bytes)
+            .into_iter::<AuthConfig>()
+            .next()
+        {
+            Some(Ok(config)) => Ok(config),
+            Some(Err(err)) => Err(json_error(err.to_string())),
+            None => Err(json_error("EOF".to_string())),
+        }
     }
 
     /// Encodes this config as docker/cli does for `X-Registry-Auth` (base64url, padded).
@@ -125,7 +137,9 @@ fn encode_base64_url(bytes: &[u8]) -> String {
 }
 
 /// Base64url with or without `=` padding; the standard alphabet's `+` and `/` are
-/// refused as Go's `base64.URLEncoding` refuses them.
+/// refused as Go's `base64.URLEncoding` refuses them. Docker itself fails unpadded
+/// input whose length is not a multiple of 4 ("unexpected EOF"); berth accepts it,
+/// deliberately, since refusing helps no client.
 fn decode_base64_url(text: &str) -> Result<Vec<u8>, AuthError> {
     let trimmed = text.trim_end_matches('=');
     let padding = text.len() - trimmed.len();
@@ -213,6 +227,19 @@ mod tests {
             .starts_with("invalid X-Registry-Auth header: "));
         let err = AuthConfig::from_registry_auth_header("bm90IGpzb24").expect_err("not json");
         assert!(matches!(err, AuthError::Json { .. }));
+    }
+
+    #[test]
+    fn header_line_breaks_and_trailing_data_are_tolerated_like_go() {
+        // base64url of `{"username":"u"}` + "\n" + "junk", with a line break inside.
+        let header = encode_base64_url(b"{\"username\":\"u\"}\njunk");
+        let (head, tail) = header.split_at(8);
+        let config =
+            AuthConfig::from_registry_auth_header(&format!("{head}\r\n{tail}")).expect("decode");
+        assert_eq!(config.username, "u");
+        let err =
+            AuthConfig::from_registry_auth_header(&encode_base64_url(b"  ")).expect_err("eof");
+        assert_eq!(err.to_string(), "invalid X-Registry-Auth header: EOF");
     }
 
     #[test]

@@ -137,18 +137,21 @@ pub fn negotiate(requested: Option<&str>) -> Result<ApiVersion, VersionError> {
     ApiVersion::parse(requested)
 }
 
-/// Headers Docker's version middleware puts on every response.
-pub fn response_headers(server_version: &str) -> Vec<(&'static str, String)> {
+/// Headers Docker's middlewares put on every response (Go canonicalises `API-Version`
+/// to `Api-Version` and `OSType` to `Ostype` on the wire).
+pub fn response_headers(server_version: &str, experimental: bool) -> Vec<(&'static str, String)> {
     vec![
         ("Server", format!("Docker/{server_version} (linux)")),
         ("Api-Version", DEFAULT_API_VERSION.to_string()),
         ("Ostype", "linux".to_string()),
+        ("Docker-Experimental", experimental.to_string()),
     ]
 }
 
 /// What `/_ping` reports beyond the common headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingInfo {
+    pub server_version: String,
     pub experimental: bool,
     /// `1` for the classic builder, `2` for BuildKit.
     pub builder_version: String,
@@ -156,9 +159,11 @@ pub struct PingInfo {
     pub swarm: String,
 }
 
-impl Default for PingInfo {
-    fn default() -> Self {
+impl PingInfo {
+    /// A daemon with the classic builder, no swarm and experimental features off.
+    pub fn new(server_version: &str) -> Self {
         PingInfo {
+            server_version: server_version.to_string(),
             experimental: false,
             builder_version: "1".to_string(),
             swarm: "inactive".to_string(),
@@ -169,13 +174,12 @@ impl Default for PingInfo {
 /// Body of `GET /_ping` (HEAD has none).
 pub const PING_BODY: &str = "OK";
 
-/// Headers of `GET`/`HEAD /_ping`, in addition to [`response_headers`]: the CLI reads
-/// `Api-Version`, `Ostype`, `Docker-Experimental`, `Builder-Version` and `Swarm` from here.
+/// Every header of `GET`/`HEAD /_ping` (the common ones included): the CLI reads
+/// `Api-Version`, `Ostype`, `Docker-Experimental`, `Builder-Version` and `Swarm` from
+/// here to negotiate. `HEAD` also gets `Content-Length: 0`.
 pub fn ping_headers(info: &PingInfo) -> Vec<(&'static str, String)> {
-    vec![
-        ("Api-Version", DEFAULT_API_VERSION.to_string()),
-        ("Ostype", "linux".to_string()),
-        ("Docker-Experimental", info.experimental.to_string()),
+    let mut headers = response_headers(&info.server_version, info.experimental);
+    headers.extend([
         ("Builder-Version", info.builder_version.clone()),
         ("Swarm", info.swarm.clone()),
         (
@@ -184,7 +188,8 @@ pub fn ping_headers(info: &PingInfo) -> Vec<(&'static str, String)> {
         ),
         ("Pragma", "no-cache".to_string()),
         ("Content-Type", "text/plain; charset=utf-8".to_string()),
-    ]
+    ]);
+    headers
 }
 
 #[cfg(test)]
@@ -266,7 +271,7 @@ mod tests {
 
     #[test]
     fn ping_headers_carry_what_the_cli_reads() {
-        let headers = ping_headers(&PingInfo::default());
+        let headers = ping_headers(&PingInfo::new("28.2.2"));
         let get = |name: &str| {
             headers
                 .iter()
@@ -282,7 +287,10 @@ mod tests {
             Some("no-cache, no-store, must-revalidate")
         );
         assert_eq!(get("Pragma"), Some("no-cache"));
-        let common = response_headers("28.2.2");
-        assert_eq!(common[0], ("Server", "Docker/28.2.2 (linux)".to_string()));
+        assert_eq!(get("Server"), Some("Docker/28.2.2 (linux)"));
+        assert_eq!(get("Swarm"), Some("inactive"));
+        let common = response_headers("28.2.2", true);
+        assert!(common.contains(&("Docker-Experimental", "true".to_string())));
+        assert!(!common.iter().any(|(name, _)| *name == "Builder-Version"));
     }
 }
