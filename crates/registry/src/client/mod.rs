@@ -4,6 +4,7 @@
 
 mod challenge;
 pub mod credentials;
+mod mirror;
 mod progress;
 mod pull;
 mod push;
@@ -19,6 +20,7 @@ use thiserror::Error;
 
 pub use challenge::{parse_challenge, Challenge};
 pub use credentials::{Credentials, CredentialsError};
+pub use mirror::{mirrors_apply, pull_with_mirrors};
 pub use progress::{Progress, ProgressSender};
 pub use pull::PulledImage;
 pub use push::PushOutcome;

@@ -557,3 +557,73 @@ async fn pushing_an_index_pushes_its_manifests_first() {
     );
     assert_eq!(dst.read_to_vec(&index_digest).expect("index"), bytes);
 }
+
+#[tokio::test]
+async fn pulls_prefer_a_mirror_that_has_the_image_and_fall_back_to_the_registry() {
+    let (mirror, registry_served) = (
+        registry(Config::default()).await,
+        registry(Config::default()).await,
+    );
+    let (_d, src, cached, _) = image_store(700);
+    let (_d2, src2, only_upstream, _) = image_store(900);
+    let to_mirror = RegistryClient::connect(
+        &mirror.addr.to_string(),
+        Credentials::Anonymous,
+        fast_options(),
+    )
+    .await
+    .expect("connect mirror");
+    to_mirror
+        .push("library/app", "cached", &cached, &src, None, None)
+        .await
+        .expect("seed mirror");
+    let upstream = RegistryClient::connect(
+        &registry_served.addr.to_string(),
+        Credentials::Anonymous,
+        fast_options(),
+    )
+    .await
+    .expect("connect registry");
+    upstream
+        .push("library/app", "fresh", &only_upstream, &src2, None, None)
+        .await
+        .expect("seed registry");
+    let mirrors = vec![
+        "http://127.0.0.1:1".to_owned(),
+        format!("http://{}", mirror.addr),
+    ];
+    let platform = Platform::new("linux", "amd64", "");
+    let host = registry_served.addr.to_string();
+    let (_e, dst) = empty_store();
+    let from_mirror = pull_with_mirrors(
+        &host,
+        &mirrors,
+        Credentials::Anonymous,
+        &fast_options(),
+        "library/app",
+        "cached",
+        &platform,
+        &dst,
+        None,
+    )
+    .await
+    .expect("pull via mirror");
+    assert_eq!(
+        from_mirror.manifest_digest, cached,
+        "the unreachable mirror was skipped"
+    );
+    let from_registry = pull_with_mirrors(
+        &host,
+        &mirrors,
+        Credentials::Anonymous,
+        &fast_options(),
+        "library/app",
+        "fresh",
+        &platform,
+        &dst,
+        None,
+    )
+    .await
+    .expect("pull falls back");
+    assert_eq!(from_registry.manifest_digest, only_upstream);
+}
