@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use berth_content::Store;
-use berth_e2e::host::detach_mounts_under;
+use berth_e2e::host::{detach_mounts_under, remove_cgroups_named};
 use berth_e2e::require_root;
 use berth_image::archive::{import, load, save, ImportOptions, SaveFormat, SaveImage};
 use berth_image::{unpack, ImageConfig, ImageStore, Manifest};
@@ -26,6 +26,8 @@ const DOCKER: &str = "/usr/bin/docker";
 struct Dockerd {
     dir: tempfile::TempDir,
     child: Child,
+    /// Containers' cgroup parent, unique to this daemon (never Docker's shared `docker`).
+    cgroup_parent: String,
 }
 
 impl Dockerd {
@@ -41,6 +43,12 @@ impl Dockerd {
         let config = dir.path().join("daemon.json");
         fs::write(&config, b"{}").expect("daemon.json");
         let log = File::create(dir.path().join("dockerd.log")).expect("log");
+        let cgroup_parent = dir
+            .path()
+            .file_name()
+            .expect("tempdir has a name")
+            .to_string_lossy()
+            .into_owned();
         let child = Command::new(DOCKERD)
             .arg("--config-file")
             .arg(&config)
@@ -53,12 +61,18 @@ impl Dockerd {
             .arg("-H")
             .arg(format!("unix://{}", dir.path().join("d.sock").display()))
             .args(["--iptables=false", "--ip-masq=false", "--bridge=none"])
+            .arg("--cgroup-parent")
+            .arg(&cgroup_parent)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("dockerd starts");
-        let daemon = Dockerd { dir, child };
+        let daemon = Dockerd {
+            dir,
+            child,
+            cgroup_parent,
+        };
         // Readiness: the API answers. Bounded so a broken daemon fails instead of hanging.
         for _ in 0..600 {
             if daemon.docker(&["version"]).status.success() {
@@ -134,6 +148,7 @@ impl Drop for Dockerd {
             }
         }
         detach_mounts_under(self.dir.path());
+        remove_cgroups_named(&self.cgroup_parent);
     }
 }
 
