@@ -117,8 +117,20 @@ impl AuthConfig {
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// RFC 4648 section 4 alphabet (`+` and `/`), used by other Docker headers.
+pub(crate) const STANDARD_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn encode_base64_url(bytes: &[u8]) -> String {
+    encode_base64(bytes, ALPHABET)
+}
+
+fn decode_base64_url(text: &str) -> Result<Vec<u8>, AuthError> {
+    decode_base64(text, ALPHABET)
+}
+
+/// Padded base64 in the given alphabet.
+pub(crate) fn encode_base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -127,7 +139,7 @@ fn encode_base64_url(bytes: &[u8]) -> String {
             .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
             } else {
                 out.push('=');
             }
@@ -136,11 +148,11 @@ fn encode_base64_url(bytes: &[u8]) -> String {
     out
 }
 
-/// Base64url with or without `=` padding; the standard alphabet's `+` and `/` are
-/// refused as Go's `base64.URLEncoding` refuses them. Docker itself fails unpadded
+/// Base64 in `alphabet`, with or without `=` padding; bytes outside the alphabet
+/// (`+` and `/` for base64url) are refused as Go's decoders refuse them. Docker itself fails unpadded
 /// input whose length is not a multiple of 4 ("unexpected EOF"); berth accepts it,
 /// deliberately, since refusing helps no client.
-fn decode_base64_url(text: &str) -> Result<Vec<u8>, AuthError> {
+pub(crate) fn decode_base64(text: &str, alphabet: &[u8; 64]) -> Result<Vec<u8>, AuthError> {
     let trimmed = text.trim_end_matches('=');
     let padding = text.len() - trimmed.len();
     if padding > 2 || (padding > 0 && text.len() % 4 != 0) {
@@ -152,7 +164,7 @@ fn decode_base64_url(text: &str) -> Result<Vec<u8>, AuthError> {
     let mut acc: u32 = 0;
     let mut bits = 0;
     for (offset, byte) in trimmed.bytes().enumerate() {
-        let value = ALPHABET
+        let value = alphabet
             .iter()
             .position(|c| *c == byte)
             .ok_or(AuthError::Base64 { offset })?;

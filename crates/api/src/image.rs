@@ -245,6 +245,40 @@ pub struct ImagesPruneResponse {
     pub space_reclaimed: u64,
 }
 
+/// An OCI platform as `/distribution/{name}/json` lists it (lowercase names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistributionPlatform {
+    #[serde(default, deserialize_with = "nullable")]
+    pub architecture: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub os: String,
+    #[serde(
+        rename = "os.version",
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub os_version: String,
+    #[serde(rename = "os.features", default, skip_serializing_if = "is_empty_vec")]
+    pub os_features: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub variant: String,
+}
+
+/// `GET /distribution/{name}/json`: the registry's descriptor of a reference (an OCI
+/// descriptor, kept as JSON) and the platforms it offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistributionInspect {
+    #[serde(rename = "Descriptor", default)]
+    pub descriptor: serde_json::Value,
+    #[serde(rename = "Platforms", default)]
+    pub platforms: Option<Vec<DistributionPlatform>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +292,21 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&items).expect("encode"),
             r#"[{"Untagged":"busybox:latest"},{"Deleted":"sha256:abc"}]"#
+        );
+    }
+
+    #[test]
+    fn distribution_inspect_uses_oci_platform_names() {
+        let body = r#"{"Descriptor":{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:f853","size":9014},"Platforms":[{"architecture":"amd64","os":"linux"},{"architecture":"arm","os":"linux","variant":"v7"}]}"#;
+        let inspect: DistributionInspect = serde_json::from_str(body).expect("decode");
+        assert_eq!(
+            inspect.platforms.as_ref().expect("platforms")[1].variant,
+            "v7"
+        );
+        let again: serde_json::Value = serde_json::to_value(&inspect).expect("encode");
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(body).expect("json")
         );
     }
 

@@ -10,6 +10,7 @@
 //! sockets or the engine. Routes and the kind → status use live in the server crate;
 //! this crate only defines the one kind → status function they call.
 
+pub mod archive;
 pub mod auth;
 pub mod container;
 pub mod disk_usage;
@@ -19,6 +20,7 @@ pub mod filters;
 pub mod image;
 pub mod network;
 pub mod progress;
+pub mod stream;
 pub mod system;
 pub mod time;
 pub mod version;
