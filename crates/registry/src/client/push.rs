@@ -23,6 +23,28 @@ pub enum PushOutcome {
     Mounted,
 }
 
+/// The file stream, reporting bytes handed to the connection as `Pushing` progress.
+fn counted(
+    stream: tokio_util::io::ReaderStream<tokio::fs::File>,
+    digest: Digest,
+    total: u64,
+    progress: Option<ProgressSender>,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    let mut current = 0u64;
+    stream.map_ok(move |chunk| {
+        current += chunk.len() as u64;
+        emit(
+            progress.as_ref(),
+            Progress::Pushing {
+                digest: digest.clone(),
+                current,
+                total,
+            },
+        );
+        chunk
+    })
+}
+
 fn header(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
@@ -153,9 +175,12 @@ impl RegistryClient {
             .put(location.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(
-                stream.map_ok(bytes::Bytes::from),
-            ));
+            .body(reqwest::Body::wrap_stream(counted(
+                stream,
+                digest.clone(),
+                size,
+                progress.cloned(),
+            )));
         if let Some(value) = self.authorization(repo, true).await? {
             request = request.header(AUTHORIZATION, value);
         }

@@ -130,6 +130,7 @@ async fn push_then_pull_round_trips_every_digest() {
     }
     for wanted in [
         "Preparing",
+        "Pushing",
         "Pushed",
         "Downloading",
         "Verifying Checksum",
