@@ -621,3 +621,50 @@ async fn gc_deletes_blobs_no_manifest_references() {
     assert!(storage.store.contains(&kept));
     assert!(storage.store.contains(&Digest::sha256_of(b"kept layer")));
 }
+
+#[tokio::test]
+async fn upload_sessions_survive_a_registry_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || Registry {
+        router: router(
+            Storage::open(dir.path()).expect("storage"),
+            Config::default(),
+        ),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let first = open();
+    let start = first
+        .send("POST", "/v2/a/blobs/uploads/", &[], vec![])
+        .await;
+    let location = start.header("location").to_owned();
+    let chunk = first
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "0-3")],
+            b"abcd".to_vec(),
+        )
+        .await;
+    assert_eq!(chunk.status, StatusCode::ACCEPTED);
+    drop(first);
+    let second = open();
+    let status = second.send("GET", &location, &[], vec![]).await;
+    assert_eq!(
+        (status.status, status.header("range")),
+        (StatusCode::NO_CONTENT, "0-3")
+    );
+    let digest = Digest::sha256_of(b"abcdef");
+    let done = second
+        .send(
+            "PUT",
+            &format!("{location}?digest={digest}"),
+            &[("content-range", "4-5")],
+            b"ef".to_vec(),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED);
+    let blob = second
+        .send("GET", &format!("/v2/a/blobs/{digest}"), &[], vec![])
+        .await;
+    assert_eq!(blob.body, b"abcdef");
+}
