@@ -48,9 +48,12 @@ pub fn decode_frame_header(header: [u8; FRAME_HEADER_LEN]) -> Result<(StdStream,
     Ok((stream, len))
 }
 
+/// One decoded frame: its stream and payload.
+pub type Frame<'a> = (StdStream, &'a [u8]);
+
 /// Splits a complete buffer of frames into `(stream, payload)` pairs; a trailing
 /// partial frame is returned as the unconsumed remainder.
-pub fn split_frames(mut buffer: &[u8]) -> Result<(Vec<(StdStream, &[u8])>, &[u8]), FrameError> {
+pub fn split_frames(mut buffer: &[u8]) -> Result<(Vec<Frame<'_>>, &[u8]), FrameError> {
     let mut frames = Vec::new();
     while buffer.len() >= FRAME_HEADER_LEN {
         let mut header = [0u8; FRAME_HEADER_LEN];
