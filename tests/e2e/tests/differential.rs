@@ -310,3 +310,40 @@ fn seccomp_names_unknown_to_libseccomp_are_ignored_like_runc() -> Result<()> {
     check(&obs, "mkdir /tmp/denied err EPERM")?;
     Ok(())
 }
+
+#[test]
+fn oom_score_adj_env_and_cwd_match_runc() -> Result<()> {
+    let mut config = base_config(&[]);
+    config["process"]["oomScoreAdj"] = json!(500);
+    config["process"]["cwd"] = json!("/home/e2e");
+    config["process"]["env"] = json!(["PATH=/bin", "E2E_EMPTY=", "E2E=with spaces"]);
+    let obs = differential(&config, &[])?;
+    check(&obs, "oom_score_adj value 500")?;
+    check(&obs, "cwd path /home/e2e")?;
+    check(&obs, "env E2E=with spaces")?;
+    check(&obs, "env E2E_EMPTY=")?;
+    Ok(())
+}
+
+#[test]
+fn spec_devices_and_device_cgroup_rules_match_runc() -> Result<()> {
+    let mut config = base_config(&[]);
+    config["linux"]["devices"] = json!([
+        { "path": "/dev/e2e-zero", "type": "c", "major": 1, "minor": 5,
+          "fileMode": 438, "uid": 1000, "gid": 1000 },
+        { "path": "/dev/e2e-loop", "type": "b", "major": 7, "minor": 200,
+          "fileMode": 438, "uid": 0, "gid": 0 }
+    ]);
+    config["linux"]["resources"]["devices"] = json!([
+        { "allow": false, "access": "rwm" },
+        { "allow": true, "type": "c", "major": 1, "minor": 5, "access": "rw" }
+    ]);
+    let args = ["--write", "/dev/e2e-zero", "--write", "/dev/e2e-loop"];
+    let obs = differential(&config, &args)?;
+    check(&obs, "dev /dev/e2e-zero c 1:5 666 1000:1000")?;
+    check(&obs, "dev /dev/e2e-loop b 7:200 666 0:0")?;
+    // The device cgroup allows 1:5 and denies the block device whatever its file mode.
+    check(&obs, "write /dev/e2e-zero ok")?;
+    check(&obs, "write /dev/e2e-loop err EPERM")?;
+    Ok(())
+}
