@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use berth_registry::server::{serve, Htpasswd, TlsFiles};
+use berth_registry::server::{serve, Htpasswd, TlsFiles, TokenConfig};
 use berth_registry::{router, Config, Storage};
 use clap::{Parser, Subcommand};
 
@@ -43,6 +43,9 @@ enum Command {
         /// Refuse DELETE of manifests and blobs (enabled by default).
         #[arg(long)]
         no_delete: bool,
+        /// Bearer-token auth: serve /token to the --htpasswd users and require its tokens.
+        #[arg(long, requires = "htpasswd")]
+        token_auth: bool,
     },
     /// Delete blobs that no manifest references (run with the server stopped).
     Gc {
@@ -60,17 +63,22 @@ fn main() -> anyhow::Result<()> {
             tls_key,
             htpasswd,
             no_delete,
+            token_auth,
         } => {
             let storage =
                 Storage::open(&root).with_context(|| format!("opening {}", root.display()))?;
             let htpasswd = htpasswd.map(|path| Htpasswd::load(&path)).transpose()?;
-            let config = Config {
-                delete_enabled: !no_delete,
-                htpasswd,
-            };
             let tls = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| TlsFiles { cert, key });
+            // Tokens live five minutes, distribution's default; the key dies with the process.
+            let token =
+                token_auth.then(|| TokenConfig::random(Duration::from_secs(300), tls.is_some()));
+            let config = Config {
+                delete_enabled: !no_delete,
+                htpasswd,
+                token,
+            };
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)

@@ -465,6 +465,7 @@ async fn basic_auth_with_htpasswd() {
     let served = registry(Config {
         delete_enabled: false,
         htpasswd: Some(htpasswd),
+        token: None,
     })
     .await;
     let host = served.addr.to_string();
@@ -627,4 +628,60 @@ async fn pulls_prefer_a_mirror_that_has_the_image_and_fall_back_to_the_registry(
     .await
     .expect("pull falls back");
     assert_eq!(from_registry.manifest_digest, only_upstream);
+}
+
+#[tokio::test]
+async fn client_uses_berth_registry_token_auth() {
+    let hash = bcrypt::hash("pw", 4).expect("hash");
+    let served = registry(Config {
+        delete_enabled: false,
+        htpasswd: Some(Htpasswd::parse(&format!("u:{hash}")).expect("parse")),
+        token: Some(crate::server::TokenConfig::random(
+            std::time::Duration::from_secs(60),
+            false,
+        )),
+    })
+    .await;
+    let creds = Credentials::Basic {
+        username: "u".into(),
+        password: "pw".into(),
+    };
+    let client = RegistryClient::connect(&served.addr.to_string(), creds, fast_options())
+        .await
+        .expect("connect");
+    let (_d, src, digest, layer) = image_store(1000);
+    client
+        .push("tok/app", "v1", &digest, &src, None, None)
+        .await
+        .expect("push with a token");
+    let (_e, dst) = empty_store();
+    let pulled = client
+        .pull(
+            "tok/app",
+            "v1",
+            &Platform::new("linux", "amd64", ""),
+            &dst,
+            None,
+        )
+        .await
+        .expect("pull with a token");
+    assert_eq!(dst.read_to_vec(&pulled.layers[0]).expect("layer"), layer);
+    let anonymous = RegistryClient::connect(
+        &served.addr.to_string(),
+        Credentials::Anonymous,
+        fast_options(),
+    )
+    .await
+    .expect("connect");
+    let (_f, other) = empty_store();
+    let refused = anonymous
+        .pull(
+            "tok/app",
+            "v1",
+            &Platform::new("linux", "amd64", ""),
+            &other,
+            None,
+        )
+        .await;
+    assert!(refused.is_err(), "anonymous users get no token");
 }

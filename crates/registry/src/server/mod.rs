@@ -6,6 +6,7 @@ mod blobs;
 mod manifests;
 mod range;
 mod serve;
+mod token;
 mod uploads;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use crate::name::is_valid_name;
 pub use auth::{Htpasswd, HtpasswdError};
 pub use manifests::MANIFEST_MAX;
 pub use serve::{serve, ServeError, TlsFiles};
+pub use token::TokenConfig;
 
 /// What the server is configured with.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +36,8 @@ pub struct Config {
     pub delete_enabled: bool,
     /// Require these users (htpasswd, bcrypt) when set.
     pub htpasswd: Option<Htpasswd>,
+    /// Bearer-token auth: `/token` issues tokens (to htpasswd users) and `/v2/` requires them.
+    pub token: Option<TokenConfig>,
 }
 
 /// The registry's storage: blobs in the content store under `<root>/content`, repository
@@ -130,17 +134,36 @@ fn parse_route<'a>(path: &'a str) -> Option<Route<'a>> {
     None
 }
 
+/// The repository and action a request needs (for bearer challenges).
+fn route_scope(request: &Request) -> Option<(String, &'static str)> {
+    let action = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        "pull"
+    } else {
+        "pull,push"
+    };
+    let name = match parse_route(request.uri().path())? {
+        Route::Tags(n)
+        | Route::Upload(n, _)
+        | Route::Blob(n, _)
+        | Route::Manifest(n, _)
+        | Route::Referrers(n, _) => n.to_owned(),
+        Route::Base | Route::Catalog => return None,
+    };
+    Some((name, action))
+}
+
 async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
-    let challenge = state.config.htpasswd.is_some();
+    let challenge = auth::challenge(&state, &request);
     let mut response = match route(state, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
-    if challenge && response.status() == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(concat!("Basic realm=\"", "berth-registry", "\"")),
-        );
+    if let Some(challenge) = challenge {
+        if response.status() == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
     }
     response.headers_mut().insert(
         "Docker-Distribution-API-Version",
@@ -150,9 +173,11 @@ async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
 }
 
 async fn route(state: Shared, request: Request) -> Result<Response, ApiError> {
-    auth::check(&state, request.headers()).await?;
     let query = request.uri().query().map(str::to_owned);
     let path = request.uri().path().to_owned();
+    if path == "/token" && state.config.token.is_some() {
+        return auth::issue_token(&state, request.headers(), query.as_deref()).await;
+    }
     let Some(route) = parse_route(&path) else {
         return Ok((StatusCode::NOT_FOUND, "404 page not found\n").into_response());
     };
@@ -173,6 +198,12 @@ async fn route(state: Shared, request: Request) -> Result<Response, ApiError> {
         }
     }
     let method = request.method().clone();
+    let action = if matches!(method, Method::GET | Method::HEAD) {
+        "pull"
+    } else {
+        "push"
+    };
+    auth::check(&state, request.headers(), name, action).await?;
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(json_response(StatusCode::OK, "{}")),
         (Route::Catalog, Method::GET) => manifests::catalog(state, query).await,

@@ -52,6 +52,7 @@ fn registry() -> Registry {
     registry_with(Config {
         delete_enabled: true,
         htpasswd: None,
+        token: None,
     })
 }
 
@@ -566,6 +567,7 @@ async fn htpasswd_requires_basic_credentials() {
     let r = registry_with(Config {
         delete_enabled: false,
         htpasswd: Some(htpasswd),
+        token: None,
     });
     let anonymous = r.send("GET", "/v2/", &[], vec![]).await;
     assert_eq!(
@@ -667,4 +669,88 @@ async fn upload_sessions_survive_a_registry_restart() {
         .send("GET", &format!("/v2/a/blobs/{digest}"), &[], vec![])
         .await;
     assert_eq!(blob.body, b"abcdef");
+}
+
+#[tokio::test]
+async fn token_auth_issues_scoped_tokens_to_htpasswd_users() {
+    let hash = bcrypt::hash("secret", 4).expect("hash");
+    let r = registry_with(Config {
+        delete_enabled: true,
+        htpasswd: Some(Htpasswd::parse(&format!("alice:{hash}\n")).expect("parse")),
+        token: Some(TokenConfig::random(
+            std::time::Duration::from_secs(60),
+            false,
+        )),
+    });
+    let anonymous = r
+        .send("GET", "/v2/app/tags/list", &[("host", "reg.test")], vec![])
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous.header("www-authenticate"),
+        "Bearer realm=\"http://reg.test/token\",service=\"berth-registry\",scope=\"repository:app:pull\""
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("alice:secret")
+    );
+    let refused = r
+        .send(
+            "GET",
+            "/token?service=berth-registry&scope=repository:app:pull,push",
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "the token endpoint wants credentials"
+    );
+    let issued = r
+        .send(
+            "GET",
+            "/token?service=berth-registry&scope=repository:app:pull,push",
+            &[("authorization", &basic)],
+            vec![],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK);
+    let bearer = format!("Bearer {}", issued.json()["token"].as_str().expect("token"));
+    let digest = Digest::sha256_of(b"tok");
+    let uri = format!("/v2/app/blobs/uploads/?digest={digest}");
+    let pushed = r
+        .send("POST", &uri, &[("authorization", &bearer)], b"tok".to_vec())
+        .await;
+    assert_eq!(pushed.status, StatusCode::CREATED);
+    let pulled = r
+        .send(
+            "GET",
+            &format!("/v2/app/blobs/{digest}"),
+            &[("authorization", &bearer)],
+            vec![],
+        )
+        .await;
+    assert_eq!(pulled.body, b"tok");
+    let other = r
+        .send(
+            "GET",
+            &format!("/v2/other/blobs/{digest}"),
+            &[("authorization", &bearer)],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNAUTHORIZED,
+        "the token is scoped to app"
+    );
+    let basic_only = r
+        .send("GET", "/v2/", &[("authorization", &basic)], vec![])
+        .await;
+    assert_eq!(
+        basic_only.status,
+        StatusCode::UNAUTHORIZED,
+        "token mode needs a bearer token"
+    );
 }
