@@ -218,6 +218,15 @@ pub struct FirewallInfo {
     pub info: Option<Vec<[String; 2]>>,
 }
 
+/// A device found by a device driver (`DiscoveredDevices`, API 1.50).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    #[serde(rename = "Source", default, deserialize_with = "nullable")]
+    pub source: String,
+    #[serde(rename = "ID", default, deserialize_with = "nullable")]
+    pub id: String,
+}
+
 /// `Containerd` of `/info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -395,6 +404,12 @@ pub struct SystemInfo {
     pub firewall_backend: Option<FirewallInfo>,
     #[serde(rename = "CDISpecDirs", default)]
     pub cdi_spec_dirs: Option<Vec<String>>,
+    #[serde(
+        rename = "DiscoveredDevices",
+        default,
+        skip_serializing_if = "is_empty_vec"
+    )]
+    pub discovered_devices: Option<Vec<DeviceInfo>>,
     #[serde(
         rename = "Containerd",
         default,

@@ -39,12 +39,82 @@ pub enum RequestBodyError {
 
 impl ContainerCreateRequest {
     /// Parses a create body as Docker does: an empty body is refused, any JSON error
-    /// is an invalid-argument error.
+    /// is an invalid-argument error, a repeated key keeps its last value, and keys of
+    /// the request and of `HostConfig` match field names case-insensitively (Go's
+    /// `encoding/json` rule, which hand-written clients rely on: `{"image": ...}`).
     pub fn parse(body: &[u8]) -> Result<Self, RequestBodyError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(RequestBodyError::Empty);
         }
-        serde_json::from_slice(body).map_err(RequestBodyError::Json)
+        let mut value: serde_json::Value =
+            serde_json::from_slice(body).map_err(RequestBodyError::Json)?;
+        if let Some(object) = value.as_object_mut() {
+            canonicalise_keys(object, &request_field_names());
+            if let Some(host) = object.get_mut("HostConfig").and_then(|v| v.as_object_mut()) {
+                canonicalise_keys(host, &host_config_field_names());
+            }
+        }
+        serde_json::from_value(value).map_err(RequestBodyError::Json)
+    }
+}
+
+/// Field names of a struct: those its default value serialises plus its `omitempty` ones.
+fn field_names<T: Default + Serialize>(omitempty: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = match serde_json::to_value(T::default()) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(key, _)| key).collect(),
+        _ => Vec::new(),
+    };
+    names.extend(omitempty.iter().map(|name| name.to_string()));
+    names
+}
+
+fn request_field_names() -> Vec<String> {
+    let mut names = field_names::<Config>(&[
+        "ExposedPorts",
+        "Healthcheck",
+        "ArgsEscaped",
+        "NetworkDisabled",
+        "MacAddress",
+        "StopSignal",
+        "StopTimeout",
+        "Shell",
+    ]);
+    names.extend(["HostConfig".to_string(), "NetworkingConfig".to_string()]);
+    names
+}
+
+fn host_config_field_names() -> Vec<String> {
+    field_names::<HostConfig>(&[
+        "Annotations",
+        "StorageOpt",
+        "Tmpfs",
+        "Sysctls",
+        "Runtime",
+        "Mounts",
+        "Init",
+        "KernelMemory",
+        "KernelMemoryTCP",
+    ])
+}
+
+/// Renames keys that match a field name only case-insensitively to that name, as Go
+/// matches them. An exact key wins over a case-insensitive one (Go keeps whichever
+/// comes last; only bodies repeating a key in two spellings can tell).
+fn canonicalise_keys(object: &mut serde_json::Map<String, serde_json::Value>, names: &[String]) {
+    let renames: Vec<(String, String)> = object
+        .keys()
+        .filter(|key| !names.contains(key))
+        .filter_map(|key| {
+            names
+                .iter()
+                .find(|name| name.eq_ignore_ascii_case(key))
+                .map(|name| (key.clone(), name.clone()))
+        })
+        .collect();
+    for (from, to) in renames {
+        if let Some(value) = object.remove(&from) {
+            object.entry(to).or_insert(value);
+        }
     }
 }
 
@@ -233,6 +303,39 @@ mod tests {
         assert_eq!(json["Image"], "busybox");
         assert!(json.get("Config").is_none());
         assert!(is_false(&request.config.tty));
+    }
+
+    #[test]
+    fn create_request_keys_match_case_insensitively_like_go() {
+        let request = ContainerCreateRequest::parse(
+            br#"{"image":"busybox","CMD":["true"],"hostconfig":{"autoremove":true,"memory":1024,
+                "Labels-not-a-field":1},"Labels":{"image":"kept"}}"#,
+        )
+        .expect("parse");
+        assert_eq!(request.config.image, "busybox");
+        assert_eq!(
+            request.config.cmd.as_ref().map(|c| c.0.clone()),
+            Some(vec!["true".to_string()])
+        );
+        let host = request.host_config.expect("host config");
+        assert!(host.auto_remove);
+        assert_eq!(host.resources.memory, 1024);
+        let labels = request.config.labels.expect("labels");
+        assert_eq!(
+            labels.get("image").map(String::as_str),
+            Some("kept"),
+            "user maps untouched"
+        );
+    }
+
+    #[test]
+    fn exact_keys_win_and_repeated_keys_keep_the_last_value() {
+        let request = ContainerCreateRequest::parse(
+            br#"{"image":"lower","Image":"exact","Tty":false,"Tty":true}"#,
+        )
+        .expect("parse");
+        assert_eq!(request.config.image, "exact");
+        assert!(request.config.tty);
     }
 
     #[test]
