@@ -48,10 +48,12 @@ fn main() {
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            // The whole source() chain, each cause once (runc prints `...: <cause>`).
+            let text = berth_runtime::error::chain(e.as_ref());
             let (code, msg) = match verb {
-                "create" | "run" => (1, format!("berth-runtime {verb} failed: {e:#}")),
-                "exec" => (255, format!("exec failed: {e:#}")),
-                _ => (1, format!("{e:#}")),
+                "create" | "run" => (1, format!("berth-runtime {verb} failed: {text}")),
+                "exec" => (255, format!("exec failed: {text}")),
+                _ => (1, text),
             };
             logging::log(Level::Error, &msg);
             if logging::to_file() {

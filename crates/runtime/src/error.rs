@@ -67,6 +67,22 @@ impl RuntimeError {
     }
 }
 
+/// An error and every `source()` below it, runc-style (`outer: cause: root cause`). A cause
+/// whose text the message already holds is skipped: several variants embed their source.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 /// Attaches "what we were doing" to io errors: `fs::read(p).context("read x")?`.
 pub trait IoContext<T> {
     fn context(self, what: impl Into<String>) -> Result<T, RuntimeError>;
@@ -75,5 +91,25 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn context(self, what: impl Into<String>) -> Result<T, RuntimeError> {
         self.map_err(|e| RuntimeError::io(what, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("apply capabilities")]
+    struct Outer(#[source] io::Error);
+
+    #[test]
+    fn chain_prints_every_cause_once() {
+        let e = Outer(io::Error::from_raw_os_error(libc::EPERM));
+        assert!(chain(&e).starts_with("apply capabilities: Operation not permitted"));
+        let e = RuntimeError::io("read x", io::Error::from_raw_os_error(libc::ENOENT));
+        let text = chain(&e);
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        let spec = RuntimeError::Spec(SpecError::MissingField("root"));
+        assert_eq!(chain(&spec), "config.json has no root");
     }
 }

@@ -17,7 +17,9 @@ pub enum SpecError {
     },
     #[error("config.json is not a valid runtime spec: {0}")]
     Parse(String),
-    #[error("unsupported spec version {version:?}: berth-runtime supports ociVersion 1.x")]
+    #[error(
+        "unsupported spec version {version:?}: berth-runtime supports ociVersion 1.0.0 to 1.2.x"
+    )]
     Version { version: String },
     #[error("config.json has no {0}")]
     MissingField(&'static str),
@@ -71,19 +73,49 @@ pub fn load(bundle: &Path) -> Result<Bundle, SpecError> {
 }
 
 /// Parses and validates config.json bytes (no filesystem access).
+///
+/// Unknown fields are ignored, as runc (and the runtime-spec's extensibility rule) does:
+/// engines add fields newer than our oci-spec, and refusing them would break them. Only
+/// the fields we act on are checked. Unknown capability names are dropped with a warning,
+/// as runc does (oci-spec alone would refuse the whole file).
 pub fn parse(bytes: &[u8]) -> Result<Spec, SpecError> {
-    let spec: Spec = serde_json::from_slice(bytes).map_err(|e| SpecError::Parse(e.to_string()))?;
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| SpecError::Parse(e.to_string()))?;
+    // The version first: a 2.x document may be shaped differently, say so rather than
+    // report a field error.
+    if let Some(version) = raw.get("ociVersion").and_then(|v| v.as_str()) {
+        check_version(version)?;
+    }
+    let unknown = crate::capabilities::strip_unknown(&mut raw);
+    if !unknown.is_empty() {
+        crate::logging::warn(&format!(
+            "ignoring unknown or unavailable capabilities: {unknown:?}"
+        ));
+    }
+    let spec: Spec = serde_json::from_value(raw).map_err(|e| SpecError::Parse(e.to_string()))?;
     validate(&spec)?;
     Ok(spec)
 }
 
-fn validate(spec: &Spec) -> Result<(), SpecError> {
-    let version = spec.version();
-    if !version.starts_with("1.") {
-        return Err(SpecError::Version {
-            version: version.clone(),
-        });
+/// ociVersion must be a SemVer 1.0.x .. 1.2.x (what this runtime implements, see
+/// features::OCI_VERSION_MAX); pre-release and build suffixes are allowed.
+fn check_version(version: &str) -> Result<(), SpecError> {
+    let bad = || SpecError::Version {
+        version: version.to_string(),
+    };
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<u64> = core
+        .split('.')
+        .map(|p| p.parse::<u64>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [1, minor, _patch] if *minor <= 2 => Ok(()),
+        _ => Err(bad()),
     }
+}
+
+fn validate(spec: &Spec) -> Result<(), SpecError> {
+    check_version(spec.version())?;
     let process = spec
         .process()
         .as_ref()
@@ -133,6 +165,42 @@ mod tests {
         assert!(err
             .to_string()
             .contains("unsupported spec version \"2.0.0\""));
+    }
+
+    #[test]
+    fn accepts_1_0_to_1_2_and_refuses_other_versions() {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.0",
+            "1.2.1",
+            "1.2.0-rc.1+build",
+        ] {
+            let text = MINIMAL.replace("1.0.2", ok);
+            assert!(parse(text.as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in ["2.0.0", "0.9.0", "1.3.0", "1.0", "1", "", "one", "1.x.0"] {
+            let text = MINIMAL.replace("1.0.2", bad);
+            let err = parse(text.as_bytes()).expect_err(bad);
+            assert!(matches!(err, SpecError::Version { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped_and_unknown_fields_ignored() {
+        let text = MINIMAL.replace(
+            "\"cwd\":\"/\"",
+            "\"cwd\":\"/\",\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_BOGUS\"]},\"noSuchField\":1",
+        );
+        let spec = parse(text.as_bytes()).expect("parses");
+        let caps = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref())
+            .and_then(|c| c.bounding().clone())
+            .expect("bounding");
+        assert_eq!(caps.len(), 1);
     }
 
     #[test]

@@ -94,7 +94,15 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
         .and_then(|l| l.seccomp().as_ref())
         .map(seccomp::Filter::compile)
         .transpose()
-        .map_err(|e| RuntimeError::Init(e.to_string()))?;
+        .map_err(|e| RuntimeError::Init(crate::error::chain(&e)))?;
+    if let Some(names) = filter.as_ref().map(|f| f.ignored_syscalls()) {
+        if !names.is_empty() {
+            // runc ignores syscall names libseccomp does not know, with a warning.
+            logging::warn(&format!(
+                "ignoring unknown syscalls in seccomp profile: {names:?}"
+            ));
+        }
+    }
     if let Some(p) = spec.process() {
         crate::init::process::check_lsm(p).map_err(RuntimeError::Init)?;
     }
@@ -216,14 +224,18 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
     manager
         .apply(pid)
         .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
-    let default_resources = Default::default();
-    let resources = spec
+    let mut resources = spec
         .linux()
         .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .unwrap_or(&default_resources);
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    if resources.devices().is_none() {
+        // `None` would leave the inherited device rules alone (right for `update`); a new
+        // container always gets deny-all plus runc's default allowed devices.
+        resources.set_devices(Some(Vec::new()));
+    }
     manager
-        .set(resources)
+        .set(&resources)
         .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
     parent_sock
         .send(&Message::Go)

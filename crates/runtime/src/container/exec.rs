@@ -126,7 +126,7 @@ pub fn exec(
         .and_then(|l| l.seccomp().as_ref())
         .map(seccomp::Filter::compile)
         .transpose()
-        .map_err(|e| RuntimeError::Init(e.to_string()))?;
+        .map_err(|e| RuntimeError::Init(crate::error::chain(&e)))?;
     let console_socket = socket_path
         .as_deref()
         .map(|p| console::connect(p).context(format!("connect to console socket {}", p.display())))

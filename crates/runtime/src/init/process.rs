@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Process;
 
+use crate::error::chain;
 use crate::syscall::{cstring, cvt};
 use crate::{capabilities, lsm, rlimits, seccomp};
 
@@ -109,7 +110,7 @@ pub fn apply_identity(
     set_groups: bool,
 ) -> Result<(Option<seccomp::Filter>, Option<std::os::fd::OwnedFd>), String> {
     if let Some(r) = process.rlimits() {
-        rlimits::apply(r).map_err(|e| e.to_string())?;
+        rlimits::apply(r).map_err(|e| chain(&e))?;
     }
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut notify = None;
@@ -118,12 +119,12 @@ pub fn apply_identity(
         Some(f) if !nnp => {
             notify = f
                 .load()
-                .map_err(|e| format!("unable to init seccomp: {e}"))?
+                .map_err(|e| format!("unable to init seccomp: {}", chain(&e)))?
         }
         other => late = other,
     }
     if let Some(caps) = process.capabilities() {
-        capabilities::drop_bounding(caps).map_err(|e| e.to_string())?;
+        capabilities::drop_bounding(caps).map_err(|e| chain(&e))?;
     }
     // SAFETY: prctl with integer arguments.
     cvt(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) })
@@ -143,7 +144,7 @@ pub fn apply_identity(
             .map_err(|e| format!("setuid {}: {}", user.uid(), io_text(&e)))?;
     }
     if let Some(caps) = process.capabilities() {
-        capabilities::apply(caps).map_err(|e| e.to_string())?;
+        capabilities::apply(caps).map_err(|e| chain(&e))?;
     }
     Ok((late, notify))
 }
@@ -166,14 +167,14 @@ pub fn change_dir(process: &Process) -> Result<(), String> {
 
 /// Parent-side AppArmor/SELinux checks: refused early when the host has neither (runc).
 pub fn check_lsm(process: &Process) -> Result<(), String> {
-    lsm::check_apparmor(process.apparmor_profile().as_deref()).map_err(|e| e.to_string())?;
-    lsm::check_selinux(process.selinux_label().as_deref()).map_err(|e| e.to_string())
+    lsm::check_apparmor(process.apparmor_profile().as_deref()).map_err(|e| chain(&e))?;
+    lsm::check_selinux(process.selinux_label().as_deref()).map_err(|e| chain(&e))
 }
 
 /// AppArmor profile and SELinux label for the coming execve.
 pub fn apply_lsm(process: &Process) -> Result<(), String> {
-    lsm::apply_apparmor(process.apparmor_profile().as_deref()).map_err(|e| e.to_string())?;
-    lsm::apply_selinux_label(process.selinux_label().as_deref()).map_err(|e| e.to_string())
+    lsm::apply_apparmor(process.apparmor_profile().as_deref()).map_err(|e| chain(&e))?;
+    lsm::apply_selinux_label(process.selinux_label().as_deref()).map_err(|e| chain(&e))
 }
 
 /// no_new_privs and the late seccomp filter, last before exec.
@@ -187,7 +188,9 @@ pub fn finish_security(
             .map_err(|e| format!("set no_new_privs: {e}"))?;
     }
     match late {
-        Some(f) => f.load().map_err(|e| format!("unable to init seccomp: {e}")),
+        Some(f) => f
+            .load()
+            .map_err(|e| format!("unable to init seccomp: {}", chain(&e))),
         None => Ok(None),
     }
 }
