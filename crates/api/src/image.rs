@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::inspect::GraphDriver;
 use crate::container::HealthConfig;
 use crate::json::{is_empty_map, is_empty_vec, is_false, is_zero, nullable, Empty, StrSlice};
+use crate::version::ApiVersion;
 
 /// `GET /images/json` item (Go's `image.Summary`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,32 @@ pub struct ImageSummary {
         skip_serializing_if = "is_zero"
     )]
     pub virtual_size: i64,
+}
+
+/// `VirtualSize` was removed in API 1.44: older clients still get it, equal to `Size`
+/// (Docker's image routes do the same).
+fn virtual_size_for(version: ApiVersion, size: i64) -> i64 {
+    if version < ApiVersion::new(1, 44) {
+        size
+    } else {
+        0
+    }
+}
+
+impl ImageSummary {
+    /// Shapes this list item for the negotiated API version.
+    pub fn for_api_version(mut self, version: ApiVersion) -> Self {
+        self.virtual_size = virtual_size_for(version, self.size);
+        self
+    }
+}
+
+impl ImageInspect {
+    /// Shapes this inspect body for the negotiated API version.
+    pub fn for_api_version(mut self, version: ApiVersion) -> Self {
+        self.virtual_size = virtual_size_for(version, self.size);
+        self
+    }
 }
 
 /// The image's `Config` in inspect: Docker 28's `DockerOCIImageConfig` (OCI image config
@@ -308,6 +335,26 @@ mod tests {
             again,
             serde_json::from_str::<serde_json::Value>(body).expect("json")
         );
+    }
+
+    #[test]
+    fn virtual_size_is_written_only_below_api_1_44() {
+        let summary = ImageSummary {
+            size: 42,
+            ..ImageSummary::default()
+        };
+        let old = serde_json::to_value(summary.clone().for_api_version(ApiVersion::new(1, 43)))
+            .expect("encode");
+        assert_eq!(old["VirtualSize"], 42);
+        let new =
+            serde_json::to_value(summary.for_api_version(ApiVersion::new(1, 44))).expect("encode");
+        assert!(new.get("VirtualSize").is_none());
+        let inspect = ImageInspect {
+            size: 7,
+            ..ImageInspect::default()
+        }
+        .for_api_version(ApiVersion::new(1, 41));
+        assert_eq!(inspect.virtual_size, 7);
     }
 
     #[test]
