@@ -221,7 +221,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 return Err(anyhow!("File {} exists. Remove it first", path.display()));
             }
             let spec = berth_runtime::example::example_spec(rootless);
-            let text = serde_json::to_string_pretty(&spec)?;
+            // runc's field order and tab indentation (serde_json would sort the keys).
+            let text = berth_runtime::go_json::to_string_indent(&spec);
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
         }
         Command::Features => {

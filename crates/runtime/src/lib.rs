@@ -12,6 +12,7 @@ pub mod container;
 pub mod error;
 pub mod example;
 pub mod features;
+pub mod go_json;
 pub mod hooks;
 pub mod init;
 pub mod logging;
