@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
 const LEAVES: &[&str] = &[
     "berth-runtime-bin",
     "berth-registry-bin",
+    "berth-shim-bin",
     "xtask",
     "berth-e2e",
     "berth-fuzz",
