@@ -111,17 +111,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             create,
             detach,
             keep,
-            no_subreaper: _,
+            no_subreaper,
         } => {
-            if keep {
-                logging::debug("--keep is accepted but containers are always deleted after run");
-            }
-            return Ok(run::run(
-                &ctx,
-                &create.id,
-                &create_options(&create),
+            let flags = run::RunFlags {
                 detach,
-            )?);
+                keep,
+                no_subreaper,
+            };
+            return Ok(run::run(&ctx, &create.id, &create_options(&create), flags)?);
         }
         Command::Start { id } => start::start(&ctx, &id)?,
         Command::State { id } => {

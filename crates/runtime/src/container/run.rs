@@ -10,14 +10,26 @@ use super::delete::destroy;
 use super::start::{release, run_poststart};
 use super::Context;
 
+/// `run` flags beyond create's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    /// --detach: return once the container is started.
+    pub detach: bool,
+    /// --keep: leave the stopped container for `delete` instead of removing it.
+    pub keep: bool,
+    /// --no-subreaper: do not become the subreaper of the container's orphans.
+    pub no_subreaper: bool,
+}
+
 /// Runs the container; returns the exit code berth-runtime should exit with.
 pub fn run(
     ctx: &Context,
     id: &str,
     opts: &CreateOptions,
-    detach: bool,
+    flags: RunFlags,
 ) -> Result<i32, RuntimeError> {
-    if !detach {
+    let detach = flags.detach;
+    if !detach && !flags.no_subreaper {
         // Processes the init leaves behind (no pid namespace) must be reaped by us.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -46,7 +58,7 @@ pub fn run(
         let _ = destroy(ctx, &created.state);
         return Err(e);
     }
-    run_poststart(&created.state);
+    run_poststart(ctx, &created.state);
     if detach {
         return Ok(0);
     }
@@ -59,14 +71,22 @@ pub fn run(
     if let Some(p) = proxy {
         p.finish();
     }
+    if flags.keep {
+        // runc --keep: the stopped container stays until `delete` (which also runs
+        // poststop and removes its cgroup).
+        return Ok(code);
+    }
     destroy(ctx, &created.state)?;
     Ok(code)
 }
 
+/// process.terminal, read from the raw JSON: `create` validates the bundle (and warns
+/// about it) once, right after.
 fn wants_terminal(bundle: &std::path::Path) -> bool {
-    crate::spec::load(bundle)
+    std::fs::read(bundle.join("config.json"))
         .ok()
-        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.pointer("/process/terminal").and_then(|t| t.as_bool()))
         .unwrap_or(false)
 }
 

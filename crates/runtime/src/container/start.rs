@@ -19,7 +19,7 @@ pub fn start(ctx: &Context, id: &str) -> Result<(), RuntimeError> {
         Status::Paused => return Err(RuntimeError::Paused),
     }
     release(ctx, &state)?;
-    run_poststart(&state);
+    run_poststart(ctx, &state);
     Ok(())
 }
 
@@ -62,14 +62,17 @@ pub fn release(ctx: &Context, state: &ContainerState) -> Result<(), RuntimeError
 }
 
 /// poststart hooks: a failure is logged and does not stop the container (runtime-spec).
-pub fn run_poststart(state: &ContainerState) {
+/// The state is the live one, as runc reports it: "running", or "stopped" without a pid
+/// when the process has already exited.
+pub fn run_poststart(ctx: &Context, state: &ContainerState) {
     if let Some(list) = state
         .config
         .hooks()
         .as_ref()
         .and_then(|h| h.poststart().as_ref())
     {
-        if let Err(e) = hooks::run(list, &state.hook_state(Status::Running.as_str())) {
+        let status = ctx.status(state);
+        if let Err(e) = hooks::run(list, &state.hook_state(status.as_str())) {
             logging::warn(&format!("error running poststart hook: {e}"));
         }
     }
