@@ -291,6 +291,49 @@ fn tty_through_console_socket(runtime: Runtime) -> Result<()> {
     Ok(())
 }
 
+fn exit_while_nobody_listens_is_kept(runtime: Runtime) -> Result<()> {
+    require_root();
+    let container = runtime.container("shim-alone");
+    let bundle = Bundle::busybox(&base_config(&["sh", "-c", "echo bye; exit 9"]))?;
+    let mut shim = Shim::launch(&runtime, container.id(), &bundle, false)?;
+    shim.client.start()?;
+    shim.kill_launcher()?;
+    // Nobody is connected while the container exits; the shim records the exit durably.
+    let record = berth_shim::supervisor::exit_record_path(&shim.socket);
+    wait_until(|| record.exists())?;
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&record)?)?;
+    assert_eq!(recorded["code"], 9);
+    let (fresh, _) = Client::connect(&shim.socket)?;
+    let state = fresh.state(None)?;
+    assert_eq!(state.status, Status::Stopped);
+    assert_eq!(state.exit.map(|e| e.code), Some(9));
+    assert_eq!(fresh.wait(None)?.code, 9);
+    let logged: Vec<String> = log_entries(&bundle)?
+        .iter()
+        .map(|e| e["log"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(logged, vec!["bye\n".to_string()]);
+    let attach = fresh.attach(None, false)?;
+    assert_eq!(
+        drain(attach)?.2,
+        Some(9),
+        "attaching to an exited process reports its exit"
+    );
+    fresh.delete(false)?;
+    wait_until(|| !shim.socket.exists())?;
+    Ok(())
+}
+
+#[test]
+fn shim_keeps_exit_that_happened_while_nobody_listened_with_berth_runtime() -> Result<()> {
+    exit_while_nobody_listens_is_kept(Runtime::berth())
+}
+
+#[test]
+fn shim_keeps_exit_that_happened_while_nobody_listened_with_runc() -> Result<()> {
+    exit_while_nobody_listens_is_kept(Runtime::runc())
+}
+
 #[test]
 fn shim_lifecycle_survives_launcher_death_with_berth_runtime() -> Result<()> {
     lifecycle_survives_launcher_death(Runtime::berth())
