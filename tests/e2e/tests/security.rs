@@ -171,3 +171,70 @@ fn symlinked_mount_destination_is_resolved_inside_the_rootfs() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn preserve_fds_passes_exactly_the_requested_fds() -> Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::subject();
+    let bundle = Bundle::busybox(&base_config(&["/probe"]))?;
+    let kept = std::fs::File::create(bundle.scratch("preserved"))?;
+    let raw = kept.as_raw_fd();
+    let c = rt.container("preserve");
+    let mut cmd = c.run_command(&bundle, &["--preserve-fds", "1"]);
+    // SAFETY: only async-signal-safe dup2/fcntl calls between fork and exec; fds 3 and 4 both
+    // refer to `kept`, which outlives the spawn. When `kept` already is fd 3 or 4, dup2 would
+    // be a no-op that leaves close-on-exec set, so that flag is cleared instead.
+    unsafe {
+        cmd.pre_exec(move || {
+            for target in [3, 4] {
+                let ok = if raw == target {
+                    libc::fcntl(target, libc::F_SETFD, 0) >= 0
+                } else {
+                    libc::dup2(raw, target) >= 0
+                };
+                if !ok {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let ran = berth_e2e::runtime::run_bounded(cmd)?.success()?;
+    let obs = Observation::parse(&ran.stdout, c.id(), bundle.path());
+    let fds = obs.with_prefix("fd ");
+    ensure!(
+        fds == [
+            "fd 0 stdio",
+            "fd 1 stdio",
+            "fd 2 stdio",
+            "fd 3 <bundle>/preserved"
+        ],
+        "with --preserve-fds 1 exactly fd 3 passes: {fds:?}"
+    );
+    drop(kept);
+    Ok(())
+}
+
+#[test]
+fn preserve_fds_never_hands_over_the_runtime_s_own_fds() -> Result<()> {
+    // With --preserve-fds 1 but no fd 3 from the caller, runc 1.1.5 passes its own handle on
+    // the host's /sys/fs/cgroup (the CVE-2024-21626 leak, by another door). Nothing of the
+    // runtime may reach the container.
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::subject();
+    let bundle = Bundle::busybox(&base_config(&["/probe"]))?;
+    let c = rt.container("preserve-none");
+    let mut cmd = c.run_command(&bundle, &["--preserve-fds", "1"]);
+    // SAFETY: close(2) is async-signal-safe; it only makes sure fd 3 is free at exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(3);
+            Ok(())
+        });
+    }
+    let ran = berth_e2e::runtime::run_bounded(cmd)?.success()?;
+    let obs = Observation::parse(&ran.stdout, c.id(), bundle.path());
+    only_stdio(&obs)?;
+    Ok(())
+}
