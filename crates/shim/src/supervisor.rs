@@ -454,6 +454,7 @@ impl Supervisor {
                     conn.dead = true;
                     break;
                 }
+                Ok(_) if conn.close_after_flush && conn.output.is_empty() => {}
                 Ok(n) => conn.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == IoKind::WouldBlock => break,
                 Err(e) if e.kind() == IoKind::Interrupted => {}
@@ -823,7 +824,10 @@ fn flush_conn(conn: &mut Conn) {
         }
     }
     if conn.close_after_flush {
-        conn.dead = true;
+        // Half-close and let the client hang up: closing with unread client bytes (a stdin
+        // frame racing the exit) would reset the connection and lose the frames still queued
+        // for the client.
+        let _ = conn.stream.shutdown(std::net::Shutdown::Write);
     }
 }
 
