@@ -101,10 +101,13 @@ fn unknown_seccomp_syscall_names_are_ignored_like_runc() -> Result<()> {
     accepted(&c, &bundle)
 }
 
+/// A word the error must contain, and the change that breaks the config.
+type Case = (&'static str, fn(&mut Value));
+
 #[test]
 fn wrongly_typed_fields_are_refused_and_leave_nothing() -> Result<()> {
     let rt = Runtime::subject();
-    let cases: [(&str, fn(&mut Value)); 3] = [
+    let cases: [Case; 3] = [
         ("process", |c| c["process"] = json!("sh")),
         ("uid", |c| c["process"]["user"]["uid"] = json!("root")),
         ("mounts", |c| c["mounts"] = json!({"destination": "/x"})),
