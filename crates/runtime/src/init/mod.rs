@@ -167,8 +167,13 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        if let Err(e) = hooks::run(h, state.as_bytes()) {
-            fail_after_start(&format!("error running startContainer hook: {e}"));
+        // runc gives startContainer hooks the state with status "created".
+        let state = created_state(&state);
+        if let Err(e) = hooks::run(h, &state) {
+            fail_after_start(&format!(
+                "error running startContainer hook: {}",
+                crate::error::chain(&e)
+            ));
         }
     }
     let err = process::execve(&exec);
@@ -177,6 +182,17 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         exec.argv.first(),
         process::io_text(&err)
     ));
+}
+
+/// The hook state the parent sent (status "creating") with status "created".
+fn created_state(state: &str) -> Vec<u8> {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = serde_json::Value::from("created");
+            serde_json::to_vec(&v).unwrap_or_else(|_| state.as_bytes().to_vec())
+        }
+        Err(_) => state.as_bytes().to_vec(),
+    }
 }
 
 /// A fresh session keyring so containers do not share the host's keys; kernels without
@@ -315,4 +331,19 @@ fn wait_for_start(fifo: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_container_hooks_get_status_created() {
+        let sent = r#"{"ociVersion":"1.2.0","id":"x","status":"creating","pid":7,"bundle":"/b"}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&created_state(sent)).expect("valid json");
+        assert_eq!(v["status"], "created");
+        assert_eq!(v["pid"], 7);
+        assert_eq!(v["id"], "x");
+    }
 }
