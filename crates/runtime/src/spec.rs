@@ -18,7 +18,7 @@ pub enum SpecError {
     #[error("config.json is not a valid runtime spec: {0}")]
     Parse(String),
     #[error(
-        "unsupported spec version {version:?}: berth-runtime supports ociVersion 1.0.0 to 1.2.x"
+        "unsupported spec version {version:?}: berth-runtime supports ociVersion 1.x (SemVer major 1)"
     )]
     Version { version: String },
     #[error("config.json has no {0}")]
@@ -97,8 +97,10 @@ pub fn parse(bytes: &[u8]) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
-/// ociVersion must be a SemVer 1.0.x .. 1.2.x (what this runtime implements, see
-/// features::OCI_VERSION_MAX); pre-release and build suffixes are allowed.
+/// ociVersion must be SemVer with major version 1; pre-release and build suffixes are
+/// allowed. Minor versions only add fields (runtime-spec's SemVer promise), and unknown
+/// fields are ignored as runc does, so a newer 1.x bundle (runtime-tools writes 1.3.0)
+/// still runs; a different major version is refused.
 fn check_version(version: &str) -> Result<(), SpecError> {
     let bad = || SpecError::Version {
         version: version.to_string(),
@@ -109,7 +111,7 @@ fn check_version(version: &str) -> Result<(), SpecError> {
         .map(|p| p.parse::<u64>().map_err(|_| bad()))
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
-        [1, minor, _patch] if *minor <= 2 => Ok(()),
+        [1, _minor, _patch] => Ok(()),
         _ => Err(bad()),
     }
 }
@@ -168,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn accepts_1_0_to_1_2_and_refuses_other_versions() {
+    fn accepts_major_version_1_and_refuses_other_versions() {
         for ok in [
             "1.0.0",
             "1.0.2-dev",
@@ -176,11 +178,12 @@ mod tests {
             "1.2.0",
             "1.2.1",
             "1.2.0-rc.1+build",
+            "1.3.0",
         ] {
             let text = MINIMAL.replace("1.0.2", ok);
             assert!(parse(text.as_bytes()).is_ok(), "{ok}");
         }
-        for bad in ["2.0.0", "0.9.0", "1.3.0", "1.0", "1", "", "one", "1.x.0"] {
+        for bad in ["2.0.0", "0.9.0", "1.0", "1", "", "one", "1.x.0"] {
             let text = MINIMAL.replace("1.0.2", bad);
             let err = parse(text.as_bytes()).expect_err(bad);
             assert!(matches!(err, SpecError::Version { .. }), "{bad}: {err}");
