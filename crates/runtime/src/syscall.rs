@@ -96,11 +96,22 @@ pub enum Forked {
 /// address space) plus namespace flags. Only sound in a single-threaded process, which
 /// berth-runtime is (no threads are ever started before this).
 pub fn fork_with_flags(flags: u64) -> io::Result<Forked> {
+    fork_into_cgroup(flags, None)
+}
+
+/// `fork_with_flags`, with the child born in the cgroup2 directory `cgroup` when given
+/// (CLONE_INTO_CGROUP, Linux 5.7): no migration of the child afterwards.
+pub fn fork_into_cgroup(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: args is a valid clone_args of the size we pass; without CLONE_VM the child
     // gets its own copy of memory, exactly like fork(2).
     let ret = unsafe {

@@ -183,6 +183,17 @@ impl CgroupFs {
         join_under(&mount.mount_point, &cgroup)
     }
 
+    /// The directory of this process's own cgroup in `mount`, when /proc/self/cgroup names
+    /// one inside what the mount shows (None otherwise, e.g. a cgroup outside a nested mount).
+    pub(crate) fn own_v1_dir(&self, mount: &V1Mount) -> Option<PathBuf> {
+        let own = mount
+            .controllers
+            .iter()
+            .find_map(|c| self.own_cgroups.get(c))?;
+        let rel = own.strip_prefix(&mount.root).ok()?;
+        Some(join_under(&mount.mount_point, rel))
+    }
+
     /// The directory of the v2 cgroup `inner`: relative paths go under the parent of our own
     /// cgroup, as runc does (our own cgroup usually holds processes, so it cannot delegate).
     pub(crate) fn v2_dir(&self, mount_point: &Path, inner: &CgroupPath) -> PathBuf {

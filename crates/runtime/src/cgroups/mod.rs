@@ -110,6 +110,15 @@ pub trait Manager {
     /// Creates the cgroup directories that are missing (recording them as ours) and moves
     /// `pid` in. Calling it again (exec) joins the existing cgroup.
     fn apply(&self, pid: i32) -> Result<(), CgroupError>;
+    /// Creates the cgroup like `apply`, then moves the calling process itself in, so that
+    /// the child it clones next is born in the container's cgroup. `None`: not supported,
+    /// clone first and call `apply(pid)`. Why: on cgroup v1 writing another process's pid
+    /// to cgroup.procs takes the threadgroup rwsem for writing (an RCU grace period, 10-25
+    /// ms on a busy host), while a single-threaded process moving itself ("0" to `tasks`)
+    /// does not (kernel commit 9a3284fad42f, "cgroup: Optimize single thread migration").
+    fn enter(&self) -> Result<Option<Entered>, CgroupError> {
+        Ok(None)
+    }
     /// Applies linux.resources. `devices: None` leaves the device rules alone (`update`);
     /// at create, pass `Some` (empty when the spec has none) to get runc's defaults.
     fn set(&self, r: &LinuxResources) -> Result<(), CgroupError>;
@@ -126,6 +135,67 @@ pub trait Manager {
     fn destroy(&self) -> Result<(), CgroupError>;
     /// The container's cgroup directories (one per v1 hierarchy, one on v2).
     fn paths(&self) -> Vec<PathBuf>;
+}
+
+/// The calling process's stay in a container's cgroup (see `Manager::enter`).
+#[derive(Debug, Default)]
+#[must_use = "the caller must leave the container's cgroup after the clone"]
+pub struct Entered {
+    /// Where the caller was, per hierarchy it moved out of.
+    back: Vec<PathBuf>,
+    /// Container cgroups the caller could not enter itself (the cgroup2 mount of a hybrid
+    /// host has no `tasks` file): the child's pid is written to their cgroup.procs.
+    pending: Vec<PathBuf>,
+    /// A cgroup2 directory for clone3's CLONE_INTO_CGROUP (the unified mount of a hybrid
+    /// host): the child is born there, which again avoids a migration.
+    clone_into: Option<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl Entered {
+    /// The cgroup2 directory to pass to clone3 with CLONE_INTO_CGROUP, if any.
+    pub fn clone_into(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.clone_into.as_ref().map(|(_, fd)| fd.as_fd())
+    }
+
+    /// Adds the cgroup2 directory `dir` for CLONE_INTO_CGROUP; if it cannot be opened the
+    /// child's pid is written to it after the clone instead.
+    pub(crate) fn clone_into_or_pending(&mut self, dir: PathBuf) {
+        if self.clone_into.is_some() {
+            self.pending.push(dir);
+            return;
+        }
+        match crate::syscall::open(&dir, libc::O_RDONLY | libc::O_DIRECTORY, 0) {
+            Ok(fd) => self.clone_into = Some((dir, fd)),
+            Err(_) => self.pending.push(dir),
+        }
+    }
+
+    /// The clone with CLONE_INTO_CGROUP failed (kernel older than 5.7, or refused): join
+    /// that cgroup the old way after the next clone.
+    pub fn without_clone_into(&mut self) {
+        if let Some((dir, _)) = self.clone_into.take() {
+            self.pending.push(dir);
+        }
+    }
+
+    /// Moves the caller back to its own cgroups and, when given, puts `pid` into the
+    /// cgroups the caller could not enter itself.
+    pub fn finish(self, pid: Option<i32>) -> Result<(), CgroupError> {
+        let mut result = Ok(());
+        for dir in &self.back {
+            if let Err(e) = control_file::write(dir, "tasks", "0") {
+                result = result.and(Err(e));
+            }
+        }
+        result?;
+        if let Some(pid) = pid {
+            for dir in &self.pending {
+                control_file::write(dir, "cgroup.procs", &pid.to_string())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Picks v1 or v2 by what is mounted at /sys/fs/cgroup; `cgroups_path` is the spec's

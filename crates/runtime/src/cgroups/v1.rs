@@ -5,15 +5,19 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 
 use super::control_file;
-use super::hierarchy::{CgroupFs, CgroupPath, V1Mount};
+use super::hierarchy::{CgroupFs, CgroupPath, V1Mount, HYBRID_UNIFIED};
 use super::ownership::Ownership;
-use super::{pids_recursive, v1_resources, v1_stats, wait_for_state, CgroupError, Manager, Stats};
+use super::{
+    pids_recursive, v1_resources, v1_stats, wait_for_state, CgroupError, Entered, Manager, Stats,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Hierarchy {
     pub controllers: Vec<String>,
     pub mount_point: PathBuf,
     pub dir: PathBuf,
+    /// This process's own cgroup in the hierarchy (where `Entered::finish` moves it back).
+    pub own: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +45,7 @@ impl V1Manager {
                 controllers: m.controllers.clone(),
                 mount_point: m.mount_point.clone(),
                 dir,
+                own: fs.own_v1_dir(m),
             });
         }
         let key = hierarchies
@@ -108,19 +113,48 @@ impl V1Manager {
     }
 }
 
-impl Manager for V1Manager {
-    fn apply(&self, pid: i32) -> Result<(), CgroupError> {
+impl V1Manager {
+    /// Creates the missing directories (recorded as ours) with runc's cpuset rule.
+    fn make(&self) -> Result<(), CgroupError> {
         let targets: Vec<(PathBuf, PathBuf)> = self
             .hierarchies
             .iter()
             .map(|h| (h.mount_point.clone(), h.dir.clone()))
             .collect();
         let created = self.ownership.create(&targets, self.after_mkdir)?;
-        self.init_cpusets(&created)?;
+        self.init_cpusets(&created)
+    }
+}
+
+impl Manager for V1Manager {
+    fn apply(&self, pid: i32) -> Result<(), CgroupError> {
+        self.make()?;
         for h in &self.hierarchies {
             control_file::write(&h.dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
+    }
+
+    fn enter(&self) -> Result<Option<Entered>, CgroupError> {
+        // Without our own cgroup in every hierarchy we could not move back: use `apply`.
+        if self.hierarchies.iter().any(|h| h.own.is_none()) {
+            return Ok(None);
+        }
+        self.make()?;
+        let mut entered = Entered::default();
+        for h in &self.hierarchies {
+            // cgroup2 (the unified mount of a hybrid host) has no `tasks` file.
+            if h.controllers.iter().any(|c| c == HYBRID_UNIFIED) {
+                entered.clone_into_or_pending(h.dir.clone());
+                continue;
+            }
+            if let Err(e) = control_file::write(&h.dir, "tasks", "0") {
+                let _ = entered.finish(None);
+                return Err(e);
+            }
+            entered.back.extend(h.own.clone());
+        }
+        Ok(Some(entered))
     }
 
     fn set(&self, r: &LinuxResources) -> Result<(), CgroupError> {

@@ -563,3 +563,26 @@ fn missing_controllers_are_named_in_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn enter_moves_the_caller_in_and_finish_moves_it_back_to_its_own_cgroup() {
+    // The fake process is in the root memory cgroup and knows no other hierarchy.
+    let t = FakeTree::v1(&["memory"]);
+    let m = manager(&t, Some("/berth/ctr1"));
+    let entered = m.enter().expect("enter").expect("own cgroup known");
+    assert_eq!(t.read("memory/berth/ctr1/tasks"), "0");
+    t.write("memory/tasks", "");
+    entered.finish(Some(4242)).expect("finish");
+    assert_eq!(t.read("memory/tasks"), "0");
+    // The child was born in the cgroup: its pid is not written afterwards.
+    assert!(t.read("memory/berth/ctr1/cgroup.procs").trim().is_empty());
+}
+
+#[test]
+fn enter_is_declined_when_our_own_cgroup_in_a_hierarchy_is_unknown() {
+    let t = FakeTree::v1(ALL);
+    let m = manager(&t, Some("/berth/ctr1"));
+    assert!(m.enter().expect("enter").is_none());
+    // Nothing was created: the caller falls back to apply(pid) after the clone.
+    assert!(!t.exists("cpu/berth/ctr1"));
+}

@@ -10,8 +10,8 @@ use super::control_file;
 use super::hierarchy::{CgroupFs, CgroupPath};
 use super::ownership::Ownership;
 use super::{
-    bpf_syscall, pids_recursive, v2_resources, v2_stats, wait_for_state, CgroupError, Manager,
-    Stats,
+    bpf_syscall, pids_recursive, v2_resources, v2_stats, wait_for_state, CgroupError, Entered,
+    Manager, Stats,
 };
 
 /// Installs a device filter program on a cgroup directory (the bpf syscall; a recorder in
@@ -135,6 +135,18 @@ impl Manager for V2Manager {
         )?;
         self.enable_controllers()?;
         control_file::write(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+
+    fn enter(&self) -> Result<Option<Entered>, CgroupError> {
+        // Nothing moves: the child is born in the cgroup through CLONE_INTO_CGROUP.
+        self.ownership.create(
+            &[(self.mount_point.clone(), self.dir.clone())],
+            self.after_mkdir,
+        )?;
+        self.enable_controllers()?;
+        let mut entered = Entered::default();
+        entered.clone_into_or_pending(self.dir.clone());
+        Ok(Some(entered))
     }
 
     fn set(&self, r: &LinuxResources) -> Result<(), CgroupError> {

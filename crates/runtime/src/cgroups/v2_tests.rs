@@ -431,3 +431,26 @@ fn destroy_removes_the_created_cgroup_and_parent_only() {
     assert!(t.exists("cgroup.procs"), "the root is untouched");
     m.destroy().expect("second destroy finds nothing left");
 }
+
+#[test]
+fn enter_creates_the_cgroup_and_offers_it_to_clone_into_cgroup() {
+    let t = FakeTree::v2(ALL);
+    let m = new_manager_in(&t.fs(), Some("/berth/ctr1"), "ctr1").expect("manager");
+    let entered = m.enter().expect("enter").expect("v2 supports enter");
+    assert!(t.exists("berth/ctr1"));
+    assert!(entered.clone_into().is_some());
+    entered.finish(Some(4242)).expect("finish");
+    // The child was born in the cgroup: no pid is written afterwards.
+    assert!(t.read("berth/ctr1/cgroup.procs").trim().is_empty());
+}
+
+#[test]
+fn enter_without_clone_into_cgroup_writes_the_pid_after_the_clone() {
+    let t = FakeTree::v2(ALL);
+    let m = new_manager_in(&t.fs(), Some("/berth/ctr1"), "ctr1").expect("manager");
+    let mut entered = m.enter().expect("enter").expect("v2 supports enter");
+    entered.without_clone_into();
+    assert!(entered.clone_into().is_none());
+    entered.finish(Some(4242)).expect("finish");
+    assert_eq!(t.read("berth/ctr1/cgroup.procs"), "4242");
+}

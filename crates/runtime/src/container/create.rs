@@ -183,12 +183,34 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
     // after a crash of this process half way through create.
     state.save(&ctx.root)?;
     let (parent_sock, child_sock) = SyncSocket::pair().context("create sync socket")?;
-    let joined =
-        namespaces::enter_for_clone(&plan, spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
-    let forked = syscall::fork_with_flags(plan.clone_flags);
+    // The init is born in its cgroup where the manager can (v1: we move ourselves in and
+    // back out, far cheaper than moving the child); otherwise it joins after the clone.
+    let mut entered = manager
+        .enter()
+        .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
+    let joined = match namespaces::enter_for_clone(&plan, spec) {
+        Ok(j) => j,
+        Err(e) => {
+            if let Some(entered) = entered {
+                let _ = entered.finish(None);
+            }
+            return Err(RuntimeError::Init(e.to_string()));
+        }
+    };
+    let into = entered.as_ref().and_then(|e| e.clone_into());
+    let mut forked = syscall::fork_into_cgroup(plan.clone_flags, into);
+    if into.is_some() && forked.is_err() {
+        if let Some(e) = entered.as_mut() {
+            e.without_clone_into();
+        }
+        forked = syscall::fork_with_flags(plan.clone_flags);
+    }
     let pid = match forked {
         Ok(Forked::Child) => {
             drop(parent_sock);
+            // The CLONE_INTO_CGROUP fd is a host directory: closed before anything else
+            // (CVE-2024-21626, a cwd through a leaked fd).
+            drop(entered);
             init::run(
                 InitArgs {
                     spec,
@@ -208,10 +230,14 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
             joined.restore();
+            if let Some(entered) = entered {
+                let _ = entered.finish(None);
+            }
             return Err(RuntimeError::io("clone the container init", e));
         }
     };
     joined.restore();
+    let left = entered.map(|e| e.finish(Some(pid)));
     cleanup.pid = Some(pid);
     drop(child_sock);
     drop(console_socket);
@@ -221,8 +247,7 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
     if plan.new_user {
         namespaces::write_id_maps(pid, spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
     }
-    manager
-        .apply(pid)
+    left.unwrap_or_else(|| manager.apply(pid))
         .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
     let mut resources = spec
         .linux()
