@@ -4,6 +4,9 @@
 # Prints each median, the ratios berth/runc and berth/crun, and berth-runtime's peak RSS.
 #
 # Usage (as root): scripts/bench-runtime.sh [RUNS]      (default RUNS=50)
+#   BENCH_ROUNDS=N (default 5): each case's RUNS are split into N rounds that alternate between
+#   the runtimes, so a load change on a shared machine hits all three alike; medians are over
+#   all RUNS.
 #   BERTH_RUNTIME=/path/to/berth-runtime overrides the binary (default: the release build).
 #
 # crun 1.8 refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 mount at
@@ -14,6 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${1:-50}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+[ "$ROUNDS" -gt "$RUNS" ] && ROUNDS="$RUNS"
+PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 WARMUP=5
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -90,12 +96,14 @@ runc --version | head -1
 crun --version | head -1
 echo
 
-bench() { # bench STEP RUNTIME -> writes $WORK/STEP-RUNTIME.json
-  local step="$1" rt="$2" bin root
+bench() { # bench STEP RUNTIME ROUND -> writes $WORK/STEP-RUNTIME-ROUND.json
+  local step="$1" rt="$2" round="$3" bin root
   bin="$(binary "$rt")"
   root="$WORK/root-$rt"
   local base="$bin --root $root"
-  local json="$WORK/$step-$rt.json"
+  local json="$WORK/$step-$rt-$round.json"
+  local RUNS="$PER_ROUND" WARMUP="$WARMUP"
+  [ "$round" -gt 1 ] && WARMUP=1
   case "$step" in
     run)
       hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$json" \
@@ -116,13 +124,18 @@ bench() { # bench STEP RUNTIME -> writes $WORK/STEP-RUNTIME.json
   "$bin" --root "$root" delete --force bench-step >/dev/null 2>&1 || true
 }
 
+echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 STEPS=(run create start delete)
 for step in "${STEPS[@]}"; do
-  for rt in "${RUNTIMES[@]}"; do
-    echo "== $step: $rt"
-    bench "$step" "$rt" | grep -E "Time|Range" || true
+  echo "== $step ($ROUNDS rounds of $PER_ROUND runs, alternating berth/runc/crun)"
+  for round in $(seq "$ROUNDS"); do
+    for rt in "${RUNTIMES[@]}"; do
+      # hyperfine's outlier warnings are expected on a shared machine; other errors are shown.
+      bench "$step" "$rt" "$round" >/dev/null 2>"$WORK/hyperfine.err" || { cat "$WORK/hyperfine.err" >&2; exit 1; }
+    done
   done
 done
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Peak RSS of each runtime's `run` process (max over 10 runs), from /usr/bin/time -v.
 peak_rss() {
@@ -141,10 +154,13 @@ RSS_CRUN=$(peak_rss crun)
 
 echo
 python3 - "$WORK" "$RSS_BERTH" "$RSS_RUNC" "$RSS_CRUN" <<'EOF'
-import json, sys
+import glob, json, statistics, sys
 work, rss = sys.argv[1], dict(zip(["berth", "runc", "crun"], sys.argv[2:5]))
 def median_ms(step, rt):
-    return json.load(open(f"{work}/{step}-{rt}.json"))["results"][0]["median"] * 1000
+    times = []
+    for path in glob.glob(f"{work}/{step}-{rt}-*.json"):
+        times += json.load(open(path))["results"][0]["times"]
+    return statistics.median(times) * 1000
 print(f"{'step':<8}{'berth ms':>10}{'runc ms':>10}{'crun ms':>10}{'berth/runc':>12}{'berth/crun':>12}")
 for step in ["run", "create", "start", "delete"]:
     b, r, c = (median_ms(step, rt) for rt in ["berth", "runc", "crun"])
