@@ -360,7 +360,10 @@ fn match_name(name: &str) -> Option<(&str, &str)> {
     is_path(name).then_some(("", name))
 }
 
-fn is_path(s: &str) -> bool {
+/// Whether `s` is a repository path in the reference grammar (no domain): components of
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`. The registry server validates
+/// `/v2/<name>/` with it.
+pub fn is_path(s: &str) -> bool {
     s.split('/').all(is_path_component)
 }
 
@@ -427,7 +430,8 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-fn is_tag(s: &str) -> bool {
+/// Whether `s` is a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_tag(s: &str) -> bool {
     let bytes = s.as_bytes();
     match bytes.first() {
         Some(&first) if is_word_byte(first) && bytes.len() <= TAG_LENGTH_MAX => bytes
