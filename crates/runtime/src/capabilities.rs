@@ -113,12 +113,41 @@ pub fn number(c: Capability) -> Result<u8, CapabilityError> {
 }
 
 /// The highest capability number this kernel knows.
+///
+/// The container init may run chrooted into a rootfs without /proc (the spec has no new
+/// mount namespace, or joins one by path, so no /proc is mounted for it); runc has read
+/// cap_last_cap before that point. Without the file, the kernel is asked directly:
+/// PR_CAPBSET_READ fails with EINVAL for numbers above the last capability.
 pub fn last_cap() -> Result<u8, CapabilityError> {
-    let text = std::fs::read_to_string(CAP_LAST_CAP_PATH)
-        .map_err(|source| CapabilityError::LastCap { source })?;
+    let text = match std::fs::read_to_string(CAP_LAST_CAP_PATH) {
+        Ok(text) => text,
+        Err(source) => {
+            return last_cap_by_probe(capability_exists).ok_or(CapabilityError::LastCap { source });
+        }
+    };
     text.trim()
         .parse()
         .map_err(|_| CapabilityError::LastCapFormat { value: text })
+}
+
+/// Whether the running kernel knows capability `n` (PR_CAPBSET_READ answers 0 or 1 for a
+/// known one, EINVAL otherwise).
+fn capability_exists(n: u8) -> bool {
+    // SAFETY: PR_CAPBSET_READ takes an integer capability number; no pointers involved.
+    unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(n), 0, 0, 0) >= 0 }
+}
+
+/// The highest number `exists` accepts, counting up from 0 (capability numbers are
+/// contiguous); None when not even 0 exists.
+fn last_cap_by_probe(exists: impl Fn(u8) -> bool) -> Option<u8> {
+    let mut last = None;
+    for n in 0..64u8 {
+        if !exists(n) {
+            break;
+        }
+        last = Some(n);
+    }
+    last
 }
 
 /// Parses a capability named as in the spec (`CAP_NET_ADMIN`).
@@ -465,6 +494,20 @@ mod tests {
         let last = last_cap().unwrap();
         // CAP_AUDIT_READ (37) exists on every kernel this runtime supports.
         assert!(last >= 37, "cap_last_cap {last}");
+    }
+
+    #[test]
+    fn last_cap_by_probe_finds_the_highest_contiguous_number() {
+        assert_eq!(last_cap_by_probe(|n| n <= 40), Some(40));
+        assert_eq!(last_cap_by_probe(|n| n == 0), Some(0));
+        assert_eq!(last_cap_by_probe(|_| false), None);
+        assert_eq!(last_cap_by_probe(|_| true), Some(63));
+    }
+
+    #[test]
+    fn probing_the_kernel_agrees_with_cap_last_cap() {
+        let from_file = last_cap().unwrap();
+        assert_eq!(last_cap_by_probe(capability_exists), Some(from_file));
     }
 
     /// Reads CapEff/CapPrm/CapInh/CapAmb from /proc/self/status.

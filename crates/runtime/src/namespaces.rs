@@ -48,7 +48,9 @@ pub struct Plan {
     pub new_mount: bool,
     pub new_cgroup: bool,
     pub new_time: bool,
-    pub new_uts: bool,
+    /// The spec lists a uts namespace, new or joined by path: the container may set its
+    /// hostname and domainname there (as runc allows), never in the runtime's own one.
+    pub uts_entry: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,7 @@ impl Plan {
                 return Err(NamespaceError::Duplicate(name));
             }
             seen.push(flag);
+            plan.uts_entry |= ns.typ() == LinuxNamespaceType::Uts;
             match (ns.path(), ns.typ()) {
                 (Some(p), LinuxNamespaceType::User) => user_join = Some((p.clone(), flag)),
                 (Some(p), LinuxNamespaceType::Mount | LinuxNamespaceType::Cgroup) => {
@@ -113,7 +116,6 @@ impl Plan {
                     plan.clone_flags |= flag as u64;
                     plan.new_user |= t == LinuxNamespaceType::User;
                     plan.new_mount |= t == LinuxNamespaceType::Mount;
-                    plan.new_uts |= t == LinuxNamespaceType::Uts;
                 }
             }
         }
@@ -314,6 +316,18 @@ mod tests {
             | libc::CLONE_NEWNS;
         assert_eq!(plan.clone_flags, want as u64);
         assert_eq!(plan.unshare_flags, 0);
+    }
+
+    #[test]
+    fn a_uts_namespace_new_or_joined_by_path_allows_a_hostname() {
+        let new = Plan::from_namespaces(&parse(r#"[{"type":"uts"}]"#)).expect("plan");
+        assert!(new.uts_entry);
+        let joined = Plan::from_namespaces(&parse(r#"[{"type":"uts","path":"/proc/1/ns/uts"}]"#))
+            .expect("plan");
+        assert!(joined.uts_entry);
+        assert_eq!(joined.clone_flags & libc::CLONE_NEWUTS as u64, 0);
+        let none = Plan::from_namespaces(&parse(r#"[{"type":"pid"}]"#)).expect("plan");
+        assert!(!none.uts_entry);
     }
 
     #[test]

@@ -146,7 +146,26 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     }
     // close_range missing or blocked by the container's seccomp profile: walk the fds
     // (runc does the same).
-    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+    let dir = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir,
+        // No /proc (a chroot without a new mount namespace): every possible fd number.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into a valid rlimit.
+            cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+            let end = RawFd::try_from(lim.rlim_cur).unwrap_or(RawFd::MAX);
+            for fd in first..end {
+                // SAFETY: fcntl on an fd number; closed numbers fail harmlessly.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let fds: Vec<RawFd> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .filter(|fd| *fd >= first)

@@ -4,7 +4,7 @@
 
 pub mod process;
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -119,11 +119,16 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         hooks::run(h, state.as_bytes())
             .map_err(|e| format!("error running createContainer hook: {e}"))?;
     }
-    if args.plan.new_mount {
+    let outer_proc = if args.plan.new_mount {
         rootfs::switch_root(spec, args.rootfs, args.no_pivot).map_err(|e| e.to_string())?;
+        None
     } else {
+        // Nothing mounts /proc in the rootfs without a new mount namespace: keep the
+        // current /proc to reopen the exec fifo through (closed before the exec).
+        let proc = syscall::open(Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY, 0).ok();
         chroot(args.rootfs)?;
-    }
+        proc
+    };
     if process.terminal().unwrap_or(false) {
         setup_terminal(args.console_socket.as_ref(), process.console_size())?;
     }
@@ -144,8 +149,7 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     let exec = process::prepare_exec(process)?;
     process::apply_lsm(process)?;
     // Check the fifo is reachable through /proc before saying we are ready.
-    let fifo_path = syscall::fd_path(args.fifo.as_fd());
-    if !fifo_path.exists() {
+    if reopen_fifo(outer_proc.as_ref(), args.fifo.as_fd(), libc::O_PATH).is_err() {
         return Err("exec fifo is not reachable: the container needs /proc mounted".into());
     }
     process::set_umask(process);
@@ -160,8 +164,9 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     }
     sync.send(&Message::Ready)
         .map_err(|e| format!("sync socket: {e}"))?;
-    wait_for_start(&fifo_path)?;
+    wait_for_start(outer_proc.as_ref(), args.fifo.as_fd())?;
     drop(args.fifo);
+    drop(outer_proc);
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -273,7 +278,7 @@ fn set_names(spec: &Spec, plan: &Plan) -> Result<(), String> {
         let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
             continue;
         };
-        if !plan.new_uts {
+        if !plan.uts_entry {
             return Err(format!(
                 "unable to set {name} without a private UTS namespace"
             ));
@@ -318,9 +323,26 @@ fn send_notify_fd(spec: &Spec, fd: OwnedFd, state: &str) -> Result<(), String> {
     seccomp::send_listener_fd(&listener, fd.as_fd(), state.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// Opens the exec fifo held as an O_PATH fd again with `flags`, through /proc/self/fd:
+/// the rootfs's /proc, or `proc` (a /proc directory opened before the chroot) if given.
+fn reopen_fifo(
+    proc: Option<&OwnedFd>,
+    fifo: BorrowedFd<'_>,
+    flags: libc::c_int,
+) -> std::io::Result<OwnedFd> {
+    let Some(proc) = proc else {
+        return syscall::open(&syscall::fd_path(fifo), flags, 0);
+    };
+    let rel = syscall::cstring(format!("self/fd/{}", fifo.as_raw_fd()))?;
+    // SAFETY: a valid directory fd and C string; the returned fd is owned by us.
+    let fd = cvt(unsafe { libc::openat(proc.as_raw_fd(), rel.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: openat just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(fifo: &Path) -> Result<(), String> {
-    let fd = syscall::open(fifo, libc::O_WRONLY, 0).map_err(|e| format!("open exec fifo: {e}"))?;
+fn wait_for_start(proc: Option<&OwnedFd>, fifo: BorrowedFd<'_>) -> Result<(), String> {
+    let fd = reopen_fifo(proc, fifo, libc::O_WRONLY).map_err(|e| format!("open exec fifo: {e}"))?;
     let byte = [b'0'];
     // SAFETY: writing one byte from a valid buffer.
     let n = unsafe { libc::write(fd.as_raw_fd(), byte.as_ptr().cast(), 1) };
