@@ -32,6 +32,8 @@ const LEAVES: &[&str] = &[
     "berth-runtime-bin",
     "berth-registry-bin",
     "berth-shim-bin",
+    "berth-cli",
+    "berthd",
     "xtask",
     "berth-e2e",
     "berth-fuzz",

@@ -1,0 +1,6 @@
+//! berth: the command line, mirroring docker.
+
+fn main() {
+    eprintln!("berth: not implemented yet");
+    std::process::exit(1);
+}
