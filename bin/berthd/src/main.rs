@@ -1,6 +1,162 @@
-//! berthd: the daemon serving the Docker Engine API.
+//! berthd: the daemon serving the Docker Engine API. Thin: flags and daemon.json, the
+//! listeners, signals; everything else is berth-engine (core) and berth-server (HTTP).
 
-fn main() {
-    eprintln!("berthd: not implemented yet");
-    std::process::exit(1);
+mod daemon_json;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use berth_engine::{Engine, EngineConfig};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berthd",
+    version,
+    about = "A Docker-compatible container engine daemon"
+)]
+struct Flags {
+    /// Daemon socket(s) to listen on: unix:///path (default unix:///run/berth/berth.sock)
+    /// or tcp://host:port (needs --tlsverify)
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Root directory of persistent state
+    #[arg(long = "data-root")]
+    data_root: Option<PathBuf>,
+    /// Root directory of runtime state (shim sockets)
+    #[arg(long = "exec-root")]
+    exec_root: Option<PathBuf>,
+    /// Daemon configuration file
+    #[arg(long = "config-file", default_value = "/etc/berth/daemon.json")]
+    config_file: PathBuf,
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug")]
+    debug: bool,
+    /// Path to use for the daemon PID file
+    #[arg(short = 'p', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+    /// Group for the unix socket
+    #[arg(short = 'G', long = "group", default_value = "berth")]
+    group: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    let file = daemon_json::load(&flags.config_file)?;
+    let data_root = flags
+        .data_root
+        .clone()
+        .or(file.data_root.clone())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+    let exec_root = flags
+        .exec_root
+        .clone()
+        .or(file.exec_root.clone())
+        .unwrap_or_else(|| PathBuf::from("/run/berth"));
+    let mut config = EngineConfig::new(data_root, exec_root.clone());
+    file.apply(&mut config);
+    config.debug |= flags.debug;
+    let hosts = if !flags.hosts.is_empty() {
+        flags.hosts.clone()
+    } else if !file.hosts.is_empty() {
+        file.hosts.clone()
+    } else {
+        vec![format!("unix://{}", exec_root.join("berth.sock").display())]
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(flags, config, hosts))
+}
+
+async fn run(flags: Flags, config: EngineConfig, hosts: Vec<String>) -> anyhow::Result<()> {
+    let engine = Engine::open(config)
+        .await
+        .context("opening the engine state")?;
+    let router = berth_server::router(engine.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for host in &hosts {
+        if let Some(path) = host.strip_prefix("unix://") {
+            let listener = bind_unix(Path::new(path), &flags.group)?;
+            let mut stop = stop_rx.clone();
+            servers.push(tokio::spawn(berth_server::serve::serve_unix(
+                listener,
+                router.clone(),
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )));
+        } else if host.starts_with("tcp://") {
+            bail!("{host}: tcp listeners need mutual TLS (--tlsverify), which berthd does not implement yet");
+        } else {
+            bail!("invalid host {host:?}: use unix:///path");
+        }
+    }
+    if let Some(pidfile) = &flags.pidfile {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", pidfile.display()))?;
+    }
+    eprintln!(
+        "berthd {} listening on {}",
+        berth_server::SERVER_VERSION,
+        hosts.join(", ")
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    let _ = stop_tx.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
+    // Containers keep running: live restore is always on.
+    engine.shutdown().await;
+    if let Some(pidfile) = &flags.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    for host in &hosts {
+        if let Some(path) = host.strip_prefix("unix://") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(())
+}
+
+/// Binds the API socket: root-owned, 0660, group `berth` when that group exists (as
+/// Docker's `docker` group).
+fn bind_unix(path: &Path, group: &str) -> anyhow::Result<tokio::net::UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => bail!("another daemon is already listening on {}", path.display()),
+        Err(_) => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    if let Some(gid) = group_id(group) {
+        rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .with_context(|| format!("giving {} to group {group}", path.display()))?;
+    }
+    Ok(listener)
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
 }

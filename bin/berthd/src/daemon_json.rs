@@ -1,0 +1,100 @@
+//! /etc/berth/daemon.json: Docker's daemon.json keys where berth has the feature. Unknown
+//! keys are refused, as dockerd refuses them, so a typo never silently does nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use berth_engine::EngineConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonJson {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub debug: Option<bool>,
+    pub default_runtime: Option<String>,
+    #[serde(default)]
+    pub runtimes: BTreeMap<String, RuntimeEntry>,
+    pub log_driver: Option<String>,
+    #[serde(default)]
+    pub log_opts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    #[serde(default)]
+    pub registry_mirrors: Vec<String>,
+    pub cgroup_parent: Option<String>,
+    /// Always on in berth; accepted (and ignored) so Docker configurations load.
+    #[serde(rename = "live-restore")]
+    pub _live_restore: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RuntimeEntry {
+    pub path: PathBuf,
+}
+
+/// Reads the file; a missing file is an empty configuration.
+pub fn load(path: &Path) -> anyhow::Result<DaemonJson> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "unable to configure the daemon with file {}",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DaemonJson::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+impl DaemonJson {
+    pub fn apply(&self, config: &mut EngineConfig) {
+        if let Some(debug) = self.debug {
+            config.debug = debug;
+        }
+        for (name, runtime) in &self.runtimes {
+            config.runtimes.insert(name.clone(), runtime.path.clone());
+        }
+        if let Some(runtime) = &self.default_runtime {
+            config.default_runtime = runtime.clone();
+        }
+        if let Some(driver) = &self.log_driver {
+            config.log_driver = driver.clone();
+            config.log_opts.clear();
+        }
+        config.log_opts.extend(self.log_opts.clone());
+        config.insecure_registries = self.insecure_registries.clone();
+        config.registry_mirrors = self.registry_mirrors.clone();
+        if let Some(parent) = &self.cgroup_parent {
+            config.cgroup_parent = parent.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = serde_json::from_str::<DaemonJson>(r#"{"data-rot": "/x"}"#).expect_err("typo");
+        assert!(err.to_string().contains("data-rot"), "{err}");
+    }
+
+    #[test]
+    fn runtimes_and_log_options_apply() {
+        let file: DaemonJson = serde_json::from_str(
+            r#"{"runtimes": {"crun": {"path": "/usr/bin/crun"}}, "log-opts": {"max-size": "1m"}}"#,
+        )
+        .expect("parse");
+        let mut config = EngineConfig::new("/d".into(), "/e".into());
+        file.apply(&mut config);
+        assert_eq!(config.runtimes["crun"], PathBuf::from("/usr/bin/crun"));
+        assert_eq!(config.log_opts["max-size"], "1m");
+        assert_eq!(config.log_opts["max-file"], "3");
+    }
+}

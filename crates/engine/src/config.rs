@@ -1,0 +1,109 @@
+//! Daemon configuration: where berthd keeps its data and runtime state, which OCI runtimes it
+//! knows, and log defaults. Flags and /etc/berth/daemon.json are parsed by berthd into this.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::EngineError;
+
+/// Name of the built-in runtime (`berth-runtime`), the default.
+pub const DEFAULT_RUNTIME: &str = "berth";
+
+/// Everything the engine needs to know about its host and roots.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `--data-root` (default /var/lib/berth): images, containers, volumes.
+    pub data_root: PathBuf,
+    /// `--exec-root` (default /run/berth): shim sockets, runtime state.
+    pub exec_root: PathBuf,
+    /// The berth-shim binary.
+    pub shim_binary: PathBuf,
+    /// OCI runtimes by name (`berth` → berth-runtime, `runc` → runc, plus daemon.json's
+    /// `runtimes`), each reached through runc's command line.
+    pub runtimes: BTreeMap<String, PathBuf>,
+    /// Runtime used when a container names none (`default-runtime`).
+    pub default_runtime: String,
+    /// Cgroup parent of containers without `--cgroup-parent` (Docker uses `docker`).
+    pub cgroup_parent: String,
+    /// Default log driver and options (`log-driver`, `log-opts`).
+    pub log_driver: String,
+    pub log_opts: BTreeMap<String, String>,
+    /// Registries reached over plain HTTP (`insecure-registries`), and Docker Hub mirrors.
+    pub insecure_registries: Vec<String>,
+    pub registry_mirrors: Vec<String>,
+    /// `--debug`.
+    pub debug: bool,
+}
+
+impl EngineConfig {
+    /// Defaults for the given roots, with runtimes found beside the running binary.
+    pub fn new(data_root: PathBuf, exec_root: PathBuf) -> EngineConfig {
+        let bin_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("/usr/local/bin"));
+        let mut runtimes = BTreeMap::new();
+        runtimes.insert(DEFAULT_RUNTIME.to_string(), bin_dir.join("berth-runtime"));
+        if Path::new("/usr/sbin/runc").exists() {
+            runtimes.insert("runc".to_string(), PathBuf::from("/usr/sbin/runc"));
+        } else if Path::new("/usr/bin/runc").exists() {
+            runtimes.insert("runc".to_string(), PathBuf::from("/usr/bin/runc"));
+        }
+        let mut log_opts = BTreeMap::new();
+        // Rotated by default, unlike Docker: a chatty container never fills the disk.
+        log_opts.insert("max-size".to_string(), "10m".to_string());
+        log_opts.insert("max-file".to_string(), "3".to_string());
+        EngineConfig {
+            data_root,
+            exec_root,
+            shim_binary: bin_dir.join("berth-shim"),
+            runtimes,
+            default_runtime: DEFAULT_RUNTIME.to_string(),
+            cgroup_parent: "berth".to_string(),
+            log_driver: "json-file".to_string(),
+            log_opts,
+            insecure_registries: Vec::new(),
+            registry_mirrors: Vec::new(),
+            debug: false,
+        }
+    }
+
+    /// `<data-root>/containers`: one directory per container.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.data_root.join("containers")
+    }
+
+    /// `<data-root>/image`: content store, image records, snapshots.
+    pub fn image_dir(&self) -> PathBuf {
+        self.data_root.join("image")
+    }
+
+    /// `<exec-root>/shims`: one socket (and exit record) per container.
+    pub fn shims_dir(&self) -> PathBuf {
+        self.exec_root.join("shims")
+    }
+
+    /// `<exec-root>/runtime/<name>`: the `--root` given to each OCI runtime.
+    pub fn runtime_root(&self, runtime: &str) -> PathBuf {
+        self.exec_root.join("runtime").join(runtime)
+    }
+
+    /// Creates the roots (0700 for the data root, as Docker's /var/lib/docker is 0710).
+    pub fn prepare_directories(&self) -> Result<(), EngineError> {
+        use std::os::unix::fs::DirBuilderExt;
+        for dir in [
+            self.data_root.clone(),
+            self.containers_dir(),
+            self.image_dir(),
+            self.exec_root.clone(),
+            self.shims_dir(),
+        ] {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| EngineError::Directory { path: dir, source })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Reading a container's json-file log: tail, since, until, timestamps, follow (skeleton).

@@ -1,0 +1,1 @@
+//! Docker's random container names (`adjective_surname`), skeleton.

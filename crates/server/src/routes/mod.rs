@@ -1,0 +1,6 @@
+//! Routes by API area; each module exposes `routes() -> Router<AppState>`.
+
+pub mod containers;
+pub mod exec;
+pub mod images;
+pub mod system;
