@@ -78,9 +78,20 @@ impl EngineConfig {
         self.data_root.join("image")
     }
 
-    /// `<exec-root>/shims`: one socket (and exit record) per container.
+    /// `<exec-root>/shim`: one socket (and exit record) per container.
     pub fn shims_dir(&self) -> PathBuf {
-        self.exec_root.join("shims")
+        self.exec_root.join("shim")
+    }
+
+    /// The shim socket of a container (berth-shim's own naming rule).
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        berth_shim::socket_path(&self.exec_root, id)
+    }
+
+    /// `<data-root>/containers/<id>`: bundle, rootfs mountpoint, hostname, hosts,
+    /// resolv.conf, the record and the logs of one container.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
     }
 
     /// `<exec-root>/runtime/<name>`: the `--root` given to each OCI runtime.
