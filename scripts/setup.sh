@@ -3,7 +3,7 @@
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-APT_PACKAGES=(busybox-static libseccomp-dev pkg-config runc hyperfine iproute2 gcc make python3 curl ca-certificates docker-registry skopeo docker.io)
+APT_PACKAGES=(busybox-static libseccomp-dev pkg-config runc hyperfine iproute2 gcc make python3 curl ca-certificates openssl docker-registry skopeo docker.io)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -14,6 +14,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# docker-py for the compatibility tests: Debian's python3-docker unless python3 already has it.
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+  echo "setup: installing docker-py"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    apt-get install -y -qq --no-install-recommends python3-docker >/dev/null
+  else
+    python3 -m pip install -q docker
+  fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

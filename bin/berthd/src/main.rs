@@ -39,10 +39,35 @@ struct Flags {
     /// Group for the unix socket
     #[arg(short = 'G', long = "group", default_value = "berth")]
     group: String,
+    /// Use TLS and verify the remote (mutual TLS on tcp:// listeners)
+    #[arg(long = "tlsverify")]
+    tlsverify: bool,
+    /// Trust certs signed only by this CA
+    #[arg(long = "tlscacert", default_value = "/etc/berth/ca.pem")]
+    tlscacert: PathBuf,
+    /// Path to TLS certificate file
+    #[arg(long = "tlscert", default_value = "/etc/berth/cert.pem")]
+    tlscert: PathBuf,
+    /// Path to TLS key file
+    #[arg(long = "tlskey", default_value = "/etc/berth/key.pem")]
+    tlskey: PathBuf,
+    /// Serve tcp:// listeners without TLS: anyone who reaches the port is root on this host
+    #[arg(long = "insecure-tcp-i-know-this-is-root")]
+    insecure_tcp: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
+    match daemon(flags) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn daemon(flags: Flags) -> anyhow::Result<()> {
     let file = daemon_json::load(&flags.config_file)?;
     let data_root = flags
         .data_root
@@ -90,8 +115,20 @@ async fn run(flags: Flags, config: EngineConfig, hosts: Vec<String>) -> anyhow::
                     let _ = stop.wait_for(|s| *s).await;
                 },
             )));
-        } else if host.starts_with("tcp://") {
-            bail!("{host}: tcp listeners need mutual TLS (--tlsverify), which berthd does not implement yet");
+        } else if let Some(address) = host.strip_prefix("tcp://") {
+            let tls = tcp_tls(&flags, host)?;
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening on {host}"))?;
+            let mut stop = stop_rx.clone();
+            servers.push(tokio::spawn(berth_server::serve::serve_tcp(
+                listener,
+                router.clone(),
+                tls,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )));
         } else {
             bail!("invalid host {host:?}: use unix:///path");
         }
@@ -126,6 +163,32 @@ async fn run(flags: Flags, config: EngineConfig, hosts: Vec<String>) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// TCP listeners need mutual TLS; plain TCP only with the explicit flag and a loud warning
+/// (dockerd merely sleeps 15 s before binding an unauthenticated socket).
+fn tcp_tls(flags: &Flags, host: &str) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    if flags.tlsverify {
+        let files = berth_server::tls::TlsFiles {
+            ca: flags.tlscacert.clone(),
+            cert: flags.tlscert.clone(),
+            key: flags.tlskey.clone(),
+        };
+        return berth_server::tls::mutual_tls_acceptor(&files)
+            .map(Some)
+            .with_context(|| format!("setting up mutual TLS for {host}"));
+    }
+    if flags.insecure_tcp {
+        eprintln!(
+            "WARNING: serving the API on {host} WITHOUT TLS: anyone who can reach it has root \
+             access to this host. Use --tlsverify with --tlscacert, --tlscert and --tlskey."
+        );
+        return Ok(None);
+    }
+    bail!(
+        "refusing to serve the API on {host} without mutual TLS: pass --tlsverify with \
+         --tlscacert, --tlscert and --tlskey (or --insecure-tcp-i-know-this-is-root)"
+    )
 }
 
 /// Binds the API socket: root-owned, 0660, group `berth` when that group exists (as

@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod routes;
 pub mod serve;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -88,10 +88,12 @@ pub async fn serve_unix(
     }
 }
 
-/// Accepts on a TCP socket until `shutdown` completes (berthd wraps it in mutual TLS).
+/// Accepts on a TCP socket until `shutdown` completes; with an acceptor every connection
+/// must complete the (mutual) TLS handshake first. Plain TCP only when berthd was forced to.
 pub async fn serve_tcp(
     listener: tokio::net::TcpListener,
     router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -100,7 +102,18 @@ pub async fn serve_tcp(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    spawn_connection(router.clone(), stream);
+                    match &tls {
+                        None => spawn_connection(router.clone(), stream),
+                        Some(acceptor) => {
+                            let (acceptor, router) = (acceptor.clone(), router.clone());
+                            tokio::spawn(async move {
+                                // A client without a valid certificate fails here and is dropped.
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    spawn_connection(router, stream);
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             },
