@@ -17,11 +17,11 @@ mod transport;
 pub use body::{RequestBody, Response};
 pub use error::ClientError;
 pub use host::{Host, HostError, DEFAULT_HOST};
+pub use hyper::Method;
 pub use transport::Upgraded;
 
 use berth_api::version::compare_versions;
 use bytes::Bytes;
-use hyper::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::OnceCell;

@@ -1,0 +1,514 @@
+//! `version`, `info`, `system df` and the prune commands.
+
+use std::io::{BufRead, Write};
+
+use clap::Args;
+
+use crate::app::{App, StatusError};
+use crate::format::tabwriter::align;
+use crate::format::units::{bytes_size, human_size, human_size_precision};
+use crate::format::{ListFormat, Template, Value};
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+pub async fn version(app: &App, args: VersionArgs) -> anyhow::Result<()> {
+    let api = app.client.api_version().await.map(str::to_string);
+    let server: Option<Value> = match app.client.get_raw("/version").await {
+        Ok(raw) => Some(Value::parse(&raw)?),
+        Err(err) => {
+            if args.format.is_none() {
+                app.print(&client_section(
+                    api.as_deref().unwrap_or(berth_client::CLIENT_API_VERSION),
+                ))?;
+            }
+            return Err(err.into());
+        }
+    };
+    let api = api?;
+    if let Some(format) = &args.format {
+        let client = crate::format::object([
+            ("Version", Value::str(env!("CARGO_PKG_VERSION"))),
+            ("APIVersion", Value::str(api.clone())),
+            (
+                "DefaultAPIVersion",
+                Value::str(berth_client::CLIENT_API_VERSION),
+            ),
+            ("Os", Value::str("linux")),
+            ("Arch", Value::str(std::env::consts::ARCH)),
+        ]);
+        let data = crate::format::object([
+            ("Client", client),
+            ("Server", server.unwrap_or(Value::Null)),
+        ]);
+        let text = Template::parse(format)?.execute(&data)?;
+        return app.print(&format!("{text}\n"));
+    }
+    let mut text = client_section(&api);
+    if let Some(server) = server {
+        text.push_str(&server_section(&server));
+    }
+    app.print(&align(&text, 20, 1))
+}
+
+fn client_section(api: &str) -> String {
+    let downgraded = if api != berth_client::CLIENT_API_VERSION {
+        format!(" (downgraded from {})", berth_client::CLIENT_API_VERSION)
+    } else {
+        String::new()
+    };
+    format!(
+        "Client:\n Version:\t{}\n API version:\t{api}{downgraded}\n OS/Arch:\tlinux/{}\n Context:\tdefault\n",
+        env!("CARGO_PKG_VERSION"),
+        go_arch()
+    )
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn server_section(server: &Value) -> String {
+    let platform = server
+        .field("Platform")
+        .map(|p| p.text("Name"))
+        .unwrap_or("");
+    let mut text = String::from("\nServer:");
+    if !platform.is_empty() {
+        text.push_str(&format!(" {platform}"));
+    }
+    text.push('\n');
+    let Some(Value::Array(components)) = server.field("Components") else {
+        return text;
+    };
+    for component in components {
+        let name = component.text("Name");
+        let details = component.field("Details").cloned().unwrap_or(Value::Null);
+        let detail = |key: &str| {
+            details
+                .field(key)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        text.push_str(&format!(" {name}:\n"));
+        if name == "Engine" {
+            text.push_str(&format!("  Version:\t{}\n", component.text("Version")));
+            text.push_str(&format!(
+                "  API version:\t{} (minimum version {})\n",
+                detail("ApiVersion"),
+                detail("MinAPIVersion")
+            ));
+            text.push_str(&format!("  Go version:\t{}\n", detail("GoVersion")));
+            text.push_str(&format!("  Git commit:\t{}\n", detail("GitCommit")));
+            text.push_str(&format!("  Built:\t{}\n", detail("BuildTime")));
+            text.push_str(&format!(
+                "  OS/Arch:\t{}/{}\n",
+                detail("Os"),
+                detail("Arch")
+            ));
+            text.push_str(&format!("  Experimental:\t{}\n", detail("Experimental")));
+        } else {
+            text.push_str(&format!("  Version:\t{}\n", component.text("Version")));
+            if let Value::Object(fields) = &details {
+                let mut keys: Vec<&String> = fields.iter().map(|(k, _)| k).collect();
+                keys.sort();
+                for key in keys {
+                    text.push_str(&format!("  {key}:\t{}\n", detail(key)));
+                }
+            }
+        }
+    }
+    text
+}
+
+pub async fn info(app: &App, args: InfoArgs) -> anyhow::Result<()> {
+    let raw = app.client.get_raw("/info").await?;
+    let info = Value::parse(&raw)?;
+    if let Some(format) = &args.format {
+        let format = if format == "json" {
+            "{{json .}}"
+        } else {
+            format
+        };
+        let text = Template::parse(format)?.execute(&info)?;
+        return app.print(&format!("{text}\n"));
+    }
+    let text = |key: &str| info.field(key).map(|v| v.to_string()).unwrap_or_default();
+    let mut out = String::from("Client:\n Version:    ");
+    out.push_str(env!("CARGO_PKG_VERSION"));
+    out.push_str("\n Context:    default\n Debug Mode: false\n\nServer:\n");
+    out.push_str(&format!(" Containers: {}\n", text("Containers")));
+    for (label, key) in [
+        ("Running", "ContainersRunning"),
+        ("Paused", "ContainersPaused"),
+        ("Stopped", "ContainersStopped"),
+    ] {
+        out.push_str(&format!("  {label}: {}\n", text(key)));
+    }
+    for (label, key) in [
+        ("Images", "Images"),
+        ("Server Version", "ServerVersion"),
+        ("Storage Driver", "Driver"),
+        ("Logging Driver", "LoggingDriver"),
+        ("Cgroup Driver", "CgroupDriver"),
+        ("Cgroup Version", "CgroupVersion"),
+        ("Default Runtime", "DefaultRuntime"),
+        ("Init Binary", "InitBinary"),
+        ("Kernel Version", "KernelVersion"),
+        ("Operating System", "OperatingSystem"),
+        ("OSType", "OSType"),
+        ("Architecture", "Architecture"),
+        ("CPUs", "NCPU"),
+    ] {
+        out.push_str(&format!(" {label}: {}\n", text(key)));
+    }
+    out.push_str(&format!(
+        " Total Memory: {}\n",
+        bytes_size(info.int("MemTotal") as f64)
+    ));
+    for (label, key) in [
+        ("Name", "Name"),
+        ("ID", "ID"),
+        ("Docker Root Dir", "DockerRootDir"),
+        ("Debug Mode", "Debug"),
+        ("Experimental", "ExperimentalBuild"),
+        ("Live Restore Enabled", "LiveRestoreEnabled"),
+    ] {
+        out.push_str(&format!(" {label}: {}\n", text(key)));
+    }
+    app.print(&out)?;
+    if let Some(Value::Array(warnings)) = info.field("Warnings") {
+        for warning in warnings {
+            eprintln!("{warning}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+fn percent(part: i64, total: i64) -> String {
+    if total <= 0 {
+        return "0%".to_string();
+    }
+    format!("{}%", (part as f64 * 100.0 / total as f64) as i64)
+}
+
+pub async fn df(app: &App, args: DfArgs) -> anyhow::Result<()> {
+    let raw = app.client.get_raw("/system/df").await?;
+    let usage = Value::parse(&raw)?;
+    let list = |key: &str| match usage.field(key) {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let images = list("Images");
+    let containers = list("Containers");
+    let volumes = list("Volumes");
+    let cache = list("BuildCache");
+    let image_size: i64 = images
+        .iter()
+        .map(|i| i.int("Size") - i.int("SharedSize").max(0))
+        .sum::<i64>()
+        + images
+            .iter()
+            .map(|i| i.int("SharedSize").max(0))
+            .max()
+            .unwrap_or(0);
+    let images_active = images.iter().filter(|i| i.int("Containers") > 0).count();
+    let used: i64 = images
+        .iter()
+        .filter(|i| i.int("Containers") > 0)
+        .map(|i| i.int("Size"))
+        .sum();
+    let image_reclaim = (image_size - used).max(0);
+    let container_size: i64 = containers.iter().map(|c| c.int("SizeRw")).sum();
+    let containers_active = containers
+        .iter()
+        .filter(|c| c.text("State") == "running")
+        .count();
+    let container_reclaim: i64 = containers
+        .iter()
+        .filter(|c| c.text("State") != "running")
+        .map(|c| c.int("SizeRw"))
+        .sum();
+    let volume_size: i64 = volumes
+        .iter()
+        .map(|v| {
+            v.field("UsageData")
+                .map(|u| u.int("Size"))
+                .unwrap_or(0)
+                .max(0)
+        })
+        .sum();
+    let volumes_active = volumes
+        .iter()
+        .filter(|v| v.field("UsageData").map(|u| u.int("RefCount")).unwrap_or(0) > 0)
+        .count();
+    let volume_reclaim: i64 = volumes
+        .iter()
+        .filter(|v| v.field("UsageData").map(|u| u.int("RefCount")).unwrap_or(0) == 0)
+        .map(|v| {
+            v.field("UsageData")
+                .map(|u| u.int("Size"))
+                .unwrap_or(0)
+                .max(0)
+        })
+        .sum();
+    let cache_size: i64 = cache.iter().map(|c| c.int("Size")).sum();
+    let cache_active = cache
+        .iter()
+        .filter(|c| c.field("InUse").is_some_and(Value::truthy))
+        .count();
+    let cache_reclaim: i64 = cache
+        .iter()
+        .filter(|c| {
+            !c.field("Shared").is_some_and(Value::truthy)
+                && !c.field("InUse").is_some_and(Value::truthy)
+        })
+        .map(|c| c.int("Size"))
+        .sum();
+    let size = |n: i64| human_size(n as f64);
+    let row = |kind: &str, total: usize, active: usize, size_text: String, reclaim: String| {
+        crate::format::object([
+            ("Type", Value::str(kind)),
+            ("TotalCount", Value::Str(total.to_string())),
+            ("Active", Value::Str(active.to_string())),
+            ("Size", Value::Str(size_text)),
+            ("Reclaimable", Value::Str(reclaim)),
+        ])
+    };
+    let rows = vec![
+        row(
+            "Images",
+            images.len(),
+            images_active,
+            size(image_size),
+            format!(
+                "{} ({})",
+                size(image_reclaim),
+                percent(image_reclaim, image_size)
+            ),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            containers_active,
+            size(container_size),
+            format!(
+                "{} ({})",
+                size(container_reclaim),
+                percent(container_reclaim, container_size)
+            ),
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            volumes_active,
+            size(volume_size),
+            format!(
+                "{} ({})",
+                size(volume_reclaim),
+                percent(volume_reclaim, volume_size)
+            ),
+        ),
+        row(
+            "Build Cache",
+            cache.len(),
+            cache_active,
+            size(cache_size),
+            size(cache_reclaim),
+        ),
+    ];
+    let header = crate::format::object(
+        [
+            ("Type", "TYPE"),
+            ("TotalCount", "TOTAL"),
+            ("Active", "ACTIVE"),
+            ("Size", "SIZE"),
+            ("Reclaimable", "RECLAIMABLE"),
+        ]
+        .map(|(k, v)| (k, Value::str(v))),
+    );
+    let _ = args.verbose;
+    let format = ListFormat::new(
+        args.format.as_deref(),
+        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    );
+    app.print(&format.render(&header, &rows)?)
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long)]
+    pub filter: Vec<String>,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+fn confirm(warning: &str) -> anyhow::Result<bool> {
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Prunes one kind (`containers` or `images`) and returns (printed text, reclaimed bytes).
+async fn prune_kind(
+    app: &App,
+    kind: &str,
+    all: bool,
+    filter: &[String],
+) -> anyhow::Result<(String, i64)> {
+    let mut filters = super::filters(filter)?;
+    if kind == "images" && all {
+        filters.add("dangling", "false");
+    }
+    let mut pairs = Vec::new();
+    super::push_filters(&mut pairs, &filters)?;
+    let report: serde_json::Value = app
+        .client
+        .request(
+            berth_client::Method::POST,
+            &format!("/{kind}/prune{}", berth_client::query(&pairs)),
+            berth_client::RequestBody::Empty,
+            &[],
+        )
+        .await?
+        .json()
+        .await?;
+    let reclaimed = report["SpaceReclaimed"].as_i64().unwrap_or(0);
+    let mut text = String::new();
+    match kind {
+        "containers" => {
+            let deleted: Vec<&str> = report["ContainersDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if !deleted.is_empty() {
+                text.push_str("Deleted Containers:\n");
+                for id in deleted {
+                    text.push_str(&format!("{id}\n"));
+                }
+                text.push('\n');
+            }
+        }
+        "images" => {
+            let deleted: Vec<&serde_json::Value> = report["ImagesDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            if !deleted.is_empty() {
+                text.push_str("Deleted Images:\n");
+                for item in deleted {
+                    if let Some(untagged) = item["Untagged"].as_str() {
+                        text.push_str(&format!("untagged: {untagged}\n"));
+                    }
+                    if let Some(id) = item["Deleted"].as_str() {
+                        text.push_str(&format!("deleted: {id}\n"));
+                    }
+                }
+                text.push('\n');
+            }
+        }
+        _ => {
+            let deleted: Vec<&str> = report["NetworksDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if !deleted.is_empty() {
+                text.push_str("Deleted Networks:\n");
+                for name in deleted {
+                    text.push_str(&format!("{name}\n"));
+                }
+                text.push('\n');
+            }
+        }
+    }
+    Ok((text, reclaimed))
+}
+
+/// `container prune` / `image prune`.
+pub async fn prune_objects(app: &App, args: PruneArgs, kind: &str) -> anyhow::Result<()> {
+    let warning = match (kind, args.all) {
+        ("containers", _) => "WARNING! This will remove all stopped containers.",
+        (_, true) => "WARNING! This will remove all images without at least one container associated to them.",
+        _ => "WARNING! This will remove all dangling images.",
+    };
+    if !args.force && !confirm(warning)? {
+        return Ok(());
+    }
+    let (text, reclaimed) = prune_kind(app, kind, args.all, &args.filter).await?;
+    app.print(&format!(
+        "{text}Total reclaimed space: {}\n",
+        human_size(reclaimed as f64)
+    ))
+}
+
+/// `system prune`: stopped containers, unused networks, dangling (or all unused) images.
+pub async fn system_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
+    let images_line = if args.all {
+        "  - all images without at least one container associated to them"
+    } else {
+        "  - all dangling images"
+    };
+    let warning = format!(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{images_line}\n  - unused build cache\n"
+    );
+    if !args.force && !confirm(&warning)? {
+        return Ok(());
+    }
+    let mut text = String::new();
+    let mut total = 0;
+    for kind in ["containers", "networks", "images"] {
+        let (part, reclaimed) = prune_kind(app, kind, args.all, &args.filter)
+            .await
+            .map_err(|err| StatusError::new(1, format!("{err:#}")))?;
+        text.push_str(&part);
+        total += reclaimed;
+    }
+    let _ = human_size_precision;
+    app.print(&format!(
+        "{text}Total reclaimed space: {}\n",
+        human_size(total as f64)
+    ))
+}
