@@ -17,14 +17,18 @@
 //! Blocking work (shim calls, mounts, file I/O of stores) runs in `spawn_blocking`; nothing
 //! here forks into namespaces.
 
+pub mod attach;
 pub mod config;
 pub mod container;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod image;
 pub mod logs;
 pub mod names;
 pub mod spec;
+pub mod stats;
+pub mod top;
 
 use std::sync::Arc;
 
@@ -37,6 +41,8 @@ pub struct Engine {
     pub events: Arc<events::EventBus>,
     pub images: Arc<image::ImageService>,
     pub containers: Arc<container::Containers>,
+    /// Exec instances, in memory only (as Docker's).
+    pub execs: exec::Execs,
     /// When this engine started, for `/info` and uptime.
     pub started: std::time::SystemTime,
 }
@@ -55,6 +61,7 @@ impl Engine {
             events,
             images,
             containers,
+            execs: exec::Execs::new(),
             started: std::time::SystemTime::now(),
         }))
     }

@@ -76,6 +76,10 @@ from_kinded!(
     berth_engine::EngineError,
     berth_engine::image::ImageError,
     berth_engine::container::ContainerError,
+    berth_engine::attach::AttachError,
+    berth_engine::exec::ExecError,
+    berth_engine::stats::StatsError,
+    berth_engine::top::TopError,
     berth_api::FiltersError,
     berth_api::VersionError,
 );

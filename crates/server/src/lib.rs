@@ -9,6 +9,7 @@
 //! - [`routes`]: one module per API area, each exposing `routes() -> Router<AppState>`.
 
 pub mod error;
+pub mod hijack;
 pub mod json;
 pub mod routes;
 pub mod serve;
@@ -34,6 +35,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(routes::images::routes())
         .merge(routes::containers::routes())
         .merge(routes::exec::routes())
+        .merge(routes::streams::routes())
         .fallback(routes::system::not_found)
         .with_state(engine)
 }

@@ -1,0 +1,184 @@
+//! Container streams: `attach` (hijacked), `resize`, `logs`, `stats`, `top` and `/events`
+//! (moby's `router/container/container_routes.go` and `router/system`).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use berth_api::ApiVersion;
+use berth_engine::attach::{self, AttachOptions};
+use berth_engine::stats::StatsCollector;
+
+use crate::error::ApiError;
+use crate::hijack::{stream_content_type, Hijack};
+use crate::json;
+use crate::routes::exec::dimension;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/{name}/attach", post(attach))
+        .route("/containers/{name}/resize", post(resize))
+        .route("/containers/{name}/stats", get(stats))
+        .route("/containers/{name}/top", get(top))
+}
+
+type QueryMap = HashMap<String, String>;
+
+/// Docker's `httputils.BoolValue`: empty, `0`, `no`, `false` and `none` are false.
+pub fn bool_value(query: &QueryMap, key: &str) -> bool {
+    bool_or(query, key, false)
+}
+
+/// Docker's `BoolValueOrDefault`: `default` when the key is absent.
+pub fn bool_or(query: &QueryMap, key: &str, default: bool) -> bool {
+    match query.get(key) {
+        None => default,
+        Some(value) => !matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        ),
+    }
+}
+
+/// `POST /containers/{name}/attach`.
+async fn attach(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<QueryMap>,
+    Extension(version): Extension<ApiVersion>,
+    mut request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let hijack = Hijack::prepare(&mut request);
+    let options = AttachOptions {
+        stream: bool_value(&query, "stream"),
+        logs: bool_value(&query, "logs"),
+        stdin: bool_value(&query, "stdin"),
+        stdout: bool_value(&query, "stdout"),
+        stderr: bool_value(&query, "stderr"),
+        detach_keys: query.get("detachKeys").cloned().unwrap_or_default(),
+    };
+    let session = attach::attach(&engine, &name, options).await?;
+    let content_type = stream_content_type(session.tty(), version);
+    Ok(hijack.respond(content_type, move |io| async move {
+        session.run(io).await;
+    }))
+}
+
+/// `POST /containers/{name}/resize?h=&w=`.
+async fn resize(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<QueryMap>,
+) -> Result<Response<Body>, ApiError> {
+    let height = dimension(&query, "h", "height")?;
+    let width = dimension(&query, "w", "width")?;
+    berth_engine::exec::resize_container(&engine, &name, height, width).await?;
+    Ok(Response::new(Body::empty()))
+}
+
+/// A streamed body fed by a channel of chunks; the producer stops when the client goes.
+fn channel_body(content_type: &'static str) -> (tokio::sync::mpsc::Sender<Bytes>, Response<Body>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<Bytes, Infallible>(chunk), rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (tx, response)
+}
+
+fn json_line<T: serde::Serialize>(value: &T) -> Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// `GET /containers/{name}/stats?stream=&one-shot=`: a sample per second while streaming;
+/// without streaming, two samples a second apart so that `precpu_stats` is filled (Docker),
+/// or one at once with `one-shot`.
+async fn stats(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<QueryMap>,
+) -> Result<Response<Body>, ApiError> {
+    let stream = bool_or(&query, "stream", true);
+    let one_shot = bool_or(&query, "one-shot", false);
+    let mut collector = StatsCollector::new(&engine, &name).await?;
+    if !stream {
+        if !collector.running() {
+            return Ok(json::ok(&collector.empty()));
+        }
+        let mut sample = collector.sample().await?;
+        if !one_shot {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            sample = collector.sample().await?;
+        }
+        return Ok(json::ok(&sample));
+    }
+    let (tx, response) = channel_body("application/json");
+    tokio::spawn(async move {
+        loop {
+            if !collector.running() {
+                let _ = tx.send(json_line(&collector.empty())).await;
+                return;
+            }
+            let Ok(sample) = collector.sample().await else {
+                return;
+            };
+            if tx.send(json_line(&sample)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(response)
+}
+
+/// `GET /containers/{name}/top?ps_args=`.
+async fn top(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<QueryMap>,
+) -> Result<Response<Body>, ApiError> {
+    let ps_args = query.get("ps_args").cloned().unwrap_or_default();
+    Ok(json::ok(
+        &berth_engine::top::top(&engine, &name, &ps_args).await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_follow_dockers_rules() {
+        let query: QueryMap = [
+            ("a", "1"),
+            ("b", "False"),
+            ("c", ""),
+            ("d", "none"),
+            ("e", "yes"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert!(bool_value(&query, "a"));
+        assert!(!bool_value(&query, "b"));
+        assert!(!bool_value(&query, "c"));
+        assert!(!bool_value(&query, "d"));
+        assert!(bool_value(&query, "e"));
+        assert!(!bool_value(&query, "missing"));
+        assert!(bool_or(&query, "missing", true));
+        assert!(!bool_or(&query, "c", true));
+    }
+}
