@@ -121,6 +121,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_upgraded_connection_carries_bytes_both_ways_until_half_close() {
+        use axum::routing::post;
+        use tokio::io::AsyncReadExt;
+        let router = axum::Router::new().route(
+            "/hijack",
+            post(|mut request: Request<Body>| async move {
+                let hijack = Hijack::prepare(&mut request);
+                hijack.respond(RAW_STREAM, |mut io| async move {
+                    let mut input = Vec::new();
+                    io.read_to_end(&mut input)
+                        .await
+                        .expect("client half-closes");
+                    let mut reply = b"got:".to_vec();
+                    reply.extend_from_slice(&input);
+                    io.write_all(&reply).await.expect("reply");
+                    io.shutdown().await.expect("close");
+                })
+            }),
+        );
+        let (server, mut client) = tokio::net::UnixStream::pair().expect("pair");
+        crate::serve::spawn_connection(router, server);
+        client
+            .write_all(
+                b"POST /v1.45/hijack HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n\
+                  Upgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await
+            .expect("request");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            client.read_exact(&mut byte).await.expect("head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(head.contains("upgrade: tcp"), "{head}");
+        assert!(
+            head.contains("content-type: application/vnd.docker.raw-stream"),
+            "{head}"
+        );
+        assert!(head.contains("api-version: "), "common headers: {head}");
+        client.write_all(b"ping").await.expect("stdin");
+        client.shutdown().await.expect("half-close");
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).await.expect("reply");
+        assert_eq!(reply, b"got:ping");
+    }
+
+    #[tokio::test]
     async fn a_client_without_upgrade_gets_the_output_as_a_200_body() {
         let mut request = Request::new(Body::empty());
         let hijack = Hijack::prepare(&mut request);

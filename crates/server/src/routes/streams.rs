@@ -156,9 +156,118 @@ async fn top(
     ))
 }
 
+/// Docker's `timetypes.ParseTimestamps`: `seconds[.fraction]` (what the CLI sends for
+/// `--since`/`--until`) to Unix nanoseconds; empty is `None`.
+pub fn parse_timestamp(value: &str) -> Result<Option<i64>, ApiError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        ApiError::invalid(format!(
+            "strconv.ParseInt: parsing {value:?}: invalid syntax"
+        ))
+    };
+    let (seconds, fraction) = match value.split_once('.') {
+        Some((s, f)) => (s, Some(f)),
+        None => (value, None),
+    };
+    let seconds: i64 = seconds.parse().map_err(|_| invalid())?;
+    let nanos = match fraction {
+        None => 0,
+        Some(digits) => {
+            let n: i64 = digits.parse().map_err(|_| invalid())?;
+            let scale = 9 - digits.len() as i32;
+            (n as f64 * 10f64.powi(scale)) as i64
+        }
+    };
+    Ok(Some(
+        seconds.saturating_mul(1_000_000_000).saturating_add(nanos),
+    ))
+}
+
+/// Go's `RFC3339NanoFixed` (`2006-01-02T15:04:05.000000000Z07:00`) in UTC: the timestamp
+/// `docker logs -t` prints, always with nine fraction digits.
+pub fn rfc3339_nano_fixed(unix_nanos: i64) -> String {
+    let seconds = unix_nanos.div_euclid(1_000_000_000);
+    let nanos = unix_nanos.rem_euclid(1_000_000_000);
+    let whole = berth_api::time::format_rfc3339_nano(seconds, 0);
+    let date = whole.trim_end_matches('Z');
+    format!("{date}.{nanos:09}Z")
+}
+
+/// Docker's `tail`: a count, or everything for `all`, empty or anything unparsable.
+pub fn parse_tail(value: Option<&String>) -> Option<usize> {
+    value
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(|n| usize::try_from(n).ok())
+}
+
+/// `details=1`: the log attributes as `k=v,k2=v2 ` (sorted, values query-escaped), Docker's
+/// `attrsByteSlice`.
+pub fn details_prefix(attrs: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (key, value)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(query_escape(value).as_bytes());
+    }
+    out.push(b' ');
+    out
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_parse_like_dockers_timetypes() {
+        assert_eq!(parse_timestamp(""), Ok(None));
+        assert_eq!(parse_timestamp("12"), Ok(Some(12_000_000_000)));
+        assert_eq!(parse_timestamp("12.5"), Ok(Some(12_500_000_000)));
+        assert_eq!(parse_timestamp("1.000000001"), Ok(Some(1_000_000_001)));
+        assert!(parse_timestamp("abc").is_err());
+        assert!(parse_timestamp("1.x").is_err());
+    }
+
+    #[test]
+    fn log_timestamps_always_have_nine_digits() {
+        assert_eq!(
+            rfc3339_nano_fixed(1_700_000_000_120_000_000),
+            "2023-11-14T22:13:20.120000000Z"
+        );
+        assert_eq!(rfc3339_nano_fixed(0), "1970-01-01T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn tail_and_details_follow_docker() {
+        assert_eq!(parse_tail(Some(&"3".to_string())), Some(3));
+        assert_eq!(parse_tail(Some(&"all".to_string())), None);
+        assert_eq!(parse_tail(Some(&"-1".to_string())), None);
+        assert_eq!(parse_tail(None), None);
+        let attrs = [("b", "x y"), ("a", "1&2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(details_prefix(&attrs), b"a=1%262,b=x+y ");
+    }
 
     #[test]
     fn booleans_follow_dockers_rules() {
