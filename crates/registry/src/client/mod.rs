@@ -392,6 +392,38 @@ impl RegistryClient {
         })
     }
 
+    /// Checks the credentials as `docker login` does: `GET /v2/` with them (basic), or a
+    /// token for the registry scope (bearer); a registry without auth accepts anyone.
+    pub async fn login(&self) -> Result<(), ClientError> {
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match challenge {
+            None => Ok(()),
+            Some(c) if c.scheme == "bearer" => self.fetch_token(&c, "").await.map(|_| ()),
+            Some(_) => {
+                let url = self.url("v2/")?;
+                let mut request = self.http.get(url.clone());
+                if let Some(basic) = self.basic_header() {
+                    request = request.header(AUTHORIZATION, basic);
+                }
+                let response = request.send().await.map_err(|source| ClientError::Http {
+                    url: url.to_string(),
+                    source,
+                })?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(ClientError::Unauthorized {
+                        host: self.host.clone(),
+                    })
+                }
+            }
+        }
+    }
+
     /// Records a 401's challenge and forgets the token that failed.
     fn learn_challenge(
         &self,

@@ -1,0 +1,218 @@
+//! `docker rmi` and `docker image prune`: Docker's untag-versus-delete rules (in
+//! berth-image's store) with the containers that use each image, then garbage collection
+//! of the blobs and ChainID snapshots no image needs any more.
+
+use std::collections::BTreeSet;
+
+use berth_api::Filters;
+use berth_content::GcOptions;
+use berth_image::{ContainerUse, DeleteItem};
+use berth_oci::Digest;
+
+use super::details::unix_seconds;
+use super::filters::{Candidate, ListFilters, PRUNE_FILTERS};
+use super::{lock, ImageError, ImageService, Inner};
+
+/// What `docker image prune` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub items: Vec<DeleteItem>,
+    pub space_reclaimed: u64,
+}
+
+impl Inner {
+    /// Layer sizes of the DiffIDs that only the images in `gone` use.
+    fn exclusive_size(&self, gone: &[Digest]) -> u64 {
+        let mut kept = BTreeSet::new();
+        for record in self.images.list() {
+            if let Ok(resolved) = self.resolve(&record) {
+                kept.extend(resolved.config.diff_ids().iter().cloned());
+            }
+        }
+        let sizes = lock(&self.layer_sizes).clone();
+        let mut counted = BTreeSet::new();
+        let mut total = 0u64;
+        for id in gone {
+            let Ok(resolved) = self.resolve_id_cached(id) else {
+                continue;
+            };
+            for diff_id in resolved.config.diff_ids() {
+                if !kept.contains(diff_id) && counted.insert(diff_id.clone()) {
+                    total += sizes.get(&diff_id.to_string()).copied().unwrap_or(0).max(0) as u64;
+                }
+            }
+        }
+        total
+    }
+
+    fn resolve_id_cached(
+        &self,
+        id: &Digest,
+    ) -> Result<std::sync::Arc<super::Resolved>, ImageError> {
+        self.cached(id)
+            .ok_or_else(|| ImageError::NotFound(id.to_string()))
+    }
+
+    /// Deletes blobs no image references and ChainID snapshots no image stacks on.
+    pub fn collect_garbage(&self) -> Result<(), ImageError> {
+        let roots: Vec<Digest> = self
+            .images
+            .list()
+            .into_iter()
+            .map(|r| r.target.digest)
+            .collect();
+        self.content.gc(
+            move || Ok(roots),
+            berth_image::children,
+            &GcOptions::with_default_expiry(std::time::SystemTime::now()),
+        )?;
+        let mut wanted = BTreeSet::new();
+        for record in self.images.list() {
+            if let Ok(resolved) = self.resolve(&record) {
+                wanted.extend(resolved.config.chain_ids().iter().map(|c| c.to_string()));
+            }
+        }
+        // Children first: a snapshot goes once nothing stacks on it.
+        loop {
+            let Ok(all) = self.snapshotter.list() else {
+                break;
+            };
+            let mut removed = false;
+            for info in all {
+                let is_chain = info.key.starts_with("sha256:");
+                if is_chain
+                    && info.kind == berth_snapshot::SnapshotKind::Committed
+                    && !wanted.contains(&info.key)
+                    && self.snapshotter.remove(&info.key).is_ok()
+                {
+                    removed = true;
+                }
+            }
+            if !removed {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ImageService {
+    fn container_uses(&self, running: &(dyn Fn(&str) -> bool + Sync)) -> Vec<ContainerUse> {
+        lock(&self.inner.rootfs)
+            .iter()
+            .map(|(container, image)| ContainerUse {
+                container_id: container.clone(),
+                image_id: image.clone(),
+                running: running(container),
+            })
+            .collect()
+    }
+
+    /// `docker rmi [-f] NAME`: `running` says whether a container id is running.
+    pub async fn delete(
+        &self,
+        name: &str,
+        force: bool,
+        running: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<DeleteItem>, ImageError> {
+        let uses = self.container_uses(running);
+        let name = name.to_string();
+        let (id, items) = self
+            .blocking(move |inner| {
+                let id = inner.images.resolve(&name)?.id;
+                let items = inner.images.delete(&name, force, &uses)?;
+                if items.iter().any(|i| matches!(i, DeleteItem::Deleted(_))) {
+                    inner.forget(&id);
+                    inner.collect_garbage()?;
+                }
+                Ok((id, items))
+            })
+            .await?;
+        self.publish_deletes(&id, &items);
+        Ok(items)
+    }
+
+    fn publish_deletes(&self, id: &Digest, items: &[DeleteItem]) {
+        let id = id.to_string();
+        for item in items {
+            match item {
+                DeleteItem::Untagged(_) => self.publish("untag", &id, &id),
+                DeleteItem::Deleted(_) => self.publish("delete", &id, &id),
+            }
+        }
+    }
+
+    /// `docker image prune [-a] [--filter ...]`.
+    pub async fn prune(
+        &self,
+        filters: Filters,
+        running: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<PruneReport, ImageError> {
+        let uses = self.container_uses(running);
+        let (report, deleted) = self
+            .blocking(move |inner| {
+                let mut parsed = ListFilters::parse(&filters, PRUNE_FILTERS, |_| Ok(0))?;
+                let dangling_only = parsed.dangling.unwrap_or(true);
+                parsed.dangling = dangling_only.then_some(true);
+                let used: BTreeSet<Digest> = uses.iter().map(|u| u.image_id.clone()).collect();
+                let mut items = Vec::new();
+                let mut gone = Vec::new();
+                for record in inner.images.list() {
+                    if used.contains(&record.id) {
+                        continue;
+                    }
+                    let Ok(resolved) = inner.resolve(&record) else {
+                        continue;
+                    };
+                    let references = inner.images.references(&record.id);
+                    let labels = resolved
+                        .config
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.labels.clone())
+                        .unwrap_or_default();
+                    if !parsed.matches(&Candidate {
+                        references: &references,
+                        labels: &labels,
+                        created: unix_seconds(resolved.config.created.as_deref()),
+                    }) {
+                        continue;
+                    }
+                    let mut names: Vec<String> =
+                        references.iter().map(|r| r.familiar_string()).collect();
+                    if names.is_empty() {
+                        names.push(record.id.to_string());
+                    }
+                    for name in names {
+                        if let Ok(done) = inner.images.delete(&name, false, &uses) {
+                            if done.iter().any(|i| matches!(i, DeleteItem::Deleted(_))) {
+                                gone.push(record.id.clone());
+                            }
+                            items.extend(done.into_iter().map(|i| (record.id.clone(), i)));
+                        }
+                    }
+                }
+                let space = inner.exclusive_size(&gone);
+                for id in &gone {
+                    inner.forget(id);
+                }
+                if !gone.is_empty() {
+                    inner.collect_garbage()?;
+                }
+                Ok((space, items))
+            })
+            .await?;
+        let mut out = PruneReport {
+            items: Vec::new(),
+            space_reclaimed: report,
+        };
+        for (id, item) in deleted {
+            self.publish_deletes(&id, std::slice::from_ref(&item));
+            out.items.push(item);
+        }
+        let mut attributes = std::collections::BTreeMap::new();
+        attributes.insert("reclaimed".to_string(), out.space_reclaimed.to_string());
+        self.events.publish("image", "prune", "", attributes);
+        Ok(out)
+    }
+}
