@@ -1,0 +1,189 @@
+//! Capabilities: Docker's default set, `--cap-add`/`--cap-drop` (with or without `CAP_`,
+//! any case, `ALL`) and `--privileged`, with the ordering moby's `TweakCapabilities` gives.
+
+use super::SpecError;
+
+/// Docker's default capabilities, in Docker's order.
+pub const DEFAULT: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability by number (index = capability number, linux/capability.h).
+pub const ALL: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Every capability the host kernel knows (`last_cap` from
+/// /proc/sys/kernel/cap_last_cap), in number order: what `--privileged` and `ALL` give.
+pub fn all(last_cap: usize) -> Vec<String> {
+    ALL.iter()
+        .take(last_cap.saturating_add(1))
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// `chown`, `CAP_CHOWN`, `Cap_Chown` → `CAP_CHOWN`; `all` → `ALL`; unknown → Docker's error.
+fn normalize(name: &str) -> Result<String, SpecError> {
+    let upper = name.to_ascii_uppercase();
+    if upper == "ALL" {
+        return Ok(upper);
+    }
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if ALL.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(SpecError::InvalidArgument(format!(
+            "unknown capability: \"{full}\""
+        )))
+    }
+}
+
+/// The capability set of a container (moby's `TweakCapabilities`).
+pub fn tweak(
+    add: &[String],
+    drop: &[String],
+    privileged: bool,
+    last_cap: usize,
+) -> Result<Vec<String>, SpecError> {
+    if privileged {
+        return Ok(all(last_cap));
+    }
+    let add = add
+        .iter()
+        .map(|c| normalize(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let drop = drop
+        .iter()
+        .map(|c| normalize(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
+        all(last_cap)
+            .into_iter()
+            .filter(|c| !drop.contains(c))
+            .collect()
+    } else if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect()
+    };
+    if !add.iter().any(|c| c == "ALL") {
+        for cap in add {
+            if !caps.contains(&cap) {
+                caps.push(cap);
+            }
+        }
+    }
+    Ok(caps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn no_flags_give_dockers_fourteen_defaults() {
+        assert_eq!(tweak(&[], &[], false, 40).expect("caps"), strings(&DEFAULT));
+    }
+
+    #[test]
+    fn adds_append_and_drops_remove_in_any_spelling() {
+        let caps = tweak(&strings(&["net_admin"]), &strings(&["CHOWN"]), false, 40).expect("caps");
+        assert_eq!(caps.first().map(String::as_str), Some("CAP_DAC_OVERRIDE"));
+        assert_eq!(caps.last().map(String::as_str), Some("CAP_NET_ADMIN"));
+        assert!(!caps.contains(&"CAP_CHOWN".to_string()));
+        assert_eq!(caps.len(), 14);
+    }
+
+    #[test]
+    fn drop_all_keeps_only_the_adds() {
+        let caps = tweak(&strings(&["cap_kill"]), &strings(&["all"]), false, 40).expect("caps");
+        assert_eq!(caps, strings(&["CAP_KILL"]));
+    }
+
+    #[test]
+    fn add_all_gives_every_known_cap_minus_drops() {
+        let caps = tweak(&strings(&["ALL"]), &strings(&["SYS_ADMIN"]), false, 37).expect("caps");
+        assert_eq!(caps.len(), 37);
+        assert!(!caps.contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    #[test]
+    fn privileged_gets_every_cap_the_kernel_knows_in_number_order() {
+        let caps = tweak(&[], &[], true, 37).expect("caps");
+        assert_eq!(caps.len(), 38);
+        assert_eq!(caps[2], "CAP_DAC_READ_SEARCH");
+        assert_eq!(caps.last().map(String::as_str), Some("CAP_AUDIT_READ"));
+        assert_eq!(tweak(&[], &[], true, 40).expect("caps").len(), 41);
+    }
+
+    #[test]
+    fn unknown_capabilities_are_refused_with_dockers_text() {
+        let err = tweak(&strings(&["FOO"]), &[], false, 40).expect_err("unknown");
+        assert_eq!(err.to_string(), "unknown capability: \"CAP_FOO\"");
+    }
+}

@@ -1,0 +1,302 @@
+//! The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`, written into its
+//! directory and bind-mounted by the spec, as Docker (libnetwork's sandbox) writes them for
+//! `--network none` and `--network host`.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::container::ContainerRecord;
+
+/// Docker's /etc/hosts when it builds one (etchosts' default block).
+const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Docker's fallback when no usable nameserver is left (libnetwork's `defaultIPv4Dns`).
+const FALLBACK_DNS: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4";
+
+/// The host files a container's files derive from.
+#[derive(Debug, Clone)]
+pub struct HostFiles {
+    pub hosts: PathBuf,
+    pub resolv_conf: PathBuf,
+    pub hostname: String,
+}
+
+impl HostFiles {
+    /// The host's files; with systemd-resolved's stub (only `127.0.0.53`), its upstream
+    /// file, as Docker does.
+    pub fn detect() -> HostFiles {
+        let etc = PathBuf::from("/etc/resolv.conf");
+        let upstream = PathBuf::from("/run/systemd/resolve/resolv.conf");
+        let stub_only = std::fs::read_to_string(&etc).is_ok_and(|text| {
+            let servers = nameservers(&text);
+            servers == ["127.0.0.53"]
+        });
+        let resolv_conf = if stub_only && upstream.exists() {
+            upstream
+        } else {
+            etc
+        };
+        HostFiles {
+            hosts: PathBuf::from("/etc/hosts"),
+            resolv_conf,
+            hostname: super::HostInfo::detect().hostname,
+        }
+    }
+}
+
+/// Writes `hostname`, `hosts` and `resolv.conf` into `container_dir` from the host's files.
+pub fn write_etc_files(container_dir: &Path, record: &ContainerRecord) -> io::Result<()> {
+    write_etc_files_from(container_dir, record, &HostFiles::detect())
+}
+
+/// [`write_etc_files`] with the host's files given.
+pub fn write_etc_files_from(
+    container_dir: &Path,
+    record: &ContainerRecord,
+    host: &HostFiles,
+) -> io::Result<()> {
+    let hc = &record.host_config;
+    let host_network = hc.network_mode == "host";
+    let hostname = super::hostname(record, &host.hostname);
+    write_atomic(
+        &container_dir.join("hostname"),
+        format!("{hostname}\n").as_bytes(),
+    )?;
+
+    let extra_hosts = hc.extra_hosts.as_deref().unwrap_or_default();
+    let hosts = if host_network && extra_hosts.is_empty() {
+        read_or_empty(&host.hosts)?
+    } else {
+        let mut text = DEFAULT_HOSTS.to_string();
+        for entry in extra_hosts {
+            // `name:ip` (the ip may hold colons) or `name=ip`.
+            let (name, ip) = entry
+                .split_once('=')
+                .or_else(|| entry.split_once(':'))
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid extra host: {entry}"),
+                    )
+                })?;
+            text.push_str(&format!("{ip}\t{name}\n"));
+        }
+        text
+    };
+    write_atomic(&container_dir.join("hosts"), hosts.as_bytes())?;
+
+    let host_resolv = read_or_empty(&host.resolv_conf)?;
+    let dns = hc.dns.as_deref().unwrap_or_default();
+    let search = hc.dns_search.as_deref().unwrap_or_default();
+    let options = hc.dns_options.as_deref().unwrap_or_default();
+    let resolv = if !dns.is_empty() || !search.is_empty() || !options.is_empty() {
+        let pick = |mine: &[String], theirs: Vec<String>| {
+            if mine.is_empty() {
+                theirs
+            } else {
+                mine.to_vec()
+            }
+        };
+        build_resolv_conf(
+            &pick(dns, nameservers(&host_resolv)),
+            &pick(search, line_words(&host_resolv, "search")),
+            &pick(options, line_words(&host_resolv, "options")),
+        )
+    } else if host_network {
+        host_resolv
+    } else {
+        filter_resolv_conf(&host_resolv)
+    };
+    write_atomic(&container_dir.join("resolv.conf"), resolv.as_bytes())
+}
+
+fn read_or_empty(path: &Path) -> io::Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Temp file, fsync, rename: a crash never leaves a half-written file to bind-mount.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temp, path)
+}
+
+fn nameservers(text: &str) -> Vec<String> {
+    line_words(text, "nameserver")
+}
+
+/// Words after `keyword` on its lines (`search` and `options`: the last line wins, as the
+/// resolver reads them; `nameserver`: one per line, all of them).
+fn line_words(text: &str, keyword: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        if fields.next() != Some(keyword) {
+            continue;
+        }
+        if keyword == "nameserver" {
+            words.extend(fields.next().map(str::to_string));
+        } else {
+            words = fields.map(str::to_string).collect();
+        }
+    }
+    words
+}
+
+/// libnetwork's `resolvconf.Build`: search, nameservers, options.
+fn build_resolv_conf(dns: &[String], search: &[String], options: &[String]) -> String {
+    let mut text = String::new();
+    let search = search.join(" ");
+    if !search.is_empty() && search.trim() != "." {
+        text.push_str(&format!("search {search}\n"));
+    }
+    for server in dns {
+        text.push_str(&format!("nameserver {server}\n"));
+    }
+    let options = options.join(" ");
+    if !options.trim().is_empty() {
+        text.push_str(&format!("options {options}\n"));
+    }
+    text
+}
+
+/// libnetwork's `FilterResolvDNS` without IPv6: drops localhost and IPv6 nameservers (a
+/// container cannot reach the host's loopback) and falls back to Google's DNS when none
+/// are left.
+fn filter_resolv_conf(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut fields = line.split_whitespace();
+        if fields.next() == Some("nameserver") {
+            let server = fields.next().unwrap_or_default();
+            let ip: Option<std::net::IpAddr> =
+                server.split('%').next().and_then(|s| s.parse().ok());
+            if ip.is_some_and(|ip| ip.is_loopback() || ip.is_ipv6()) {
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    if nameservers(&out).is_empty() {
+        out.push('\n');
+        out.push_str(FALLBACK_DNS);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        host: HostFiles,
+    }
+
+    fn fixture(hosts: &str, resolv: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("host")).expect("mkdir");
+        std::fs::create_dir(dir.path().join("c")).expect("mkdir");
+        std::fs::write(dir.path().join("host/hosts"), hosts).expect("hosts");
+        std::fs::write(dir.path().join("host/resolv.conf"), resolv).expect("resolv");
+        let host = HostFiles {
+            hosts: dir.path().join("host/hosts"),
+            resolv_conf: dir.path().join("host/resolv.conf"),
+            hostname: "vm".into(),
+        };
+        Fixture { dir, host }
+    }
+
+    fn written(f: &Fixture, host_config: &str, config: &str) -> [String; 3] {
+        let record = ContainerRecord {
+            id: "c3ceb3622f70aaaabbbbccccddddeeeeffff00001111222233334444555566667777".into(),
+            config: serde_json::from_str(config).expect("config"),
+            host_config: serde_json::from_str(host_config).expect("host config"),
+            ..ContainerRecord::default()
+        };
+        let dir = f.dir.path().join("c");
+        write_etc_files_from(&dir, &record, &f.host).expect("write");
+        ["hostname", "hosts", "resolv.conf"]
+            .map(|name| std::fs::read_to_string(dir.join(name)).expect("read"))
+    }
+
+    const HOST_HOSTS: &str = "127.0.0.1 localhost\n127.0.0.1 vm\n";
+
+    #[test]
+    fn none_network_gets_dockers_default_hosts_and_filtered_resolv_conf() {
+        let f = fixture(HOST_HOSTS, "nameserver 10.255.255.53\n");
+        let [hostname, hosts, resolv] = written(&f, r#"{"NetworkMode":"none"}"#, "{}");
+        assert_eq!(hostname, "c3ceb3622f70\n");
+        assert_eq!(hosts, DEFAULT_HOSTS);
+        assert_eq!(resolv, "nameserver 10.255.255.53\n");
+    }
+
+    #[test]
+    fn host_network_copies_the_hosts_files_and_hostname() {
+        let f = fixture(HOST_HOSTS, "nameserver 127.0.0.1\n");
+        let [hostname, hosts, resolv] = written(&f, r#"{"NetworkMode":"host"}"#, "{}");
+        assert_eq!(hostname, "vm\n");
+        assert_eq!(hosts, HOST_HOSTS);
+        assert_eq!(resolv, "nameserver 127.0.0.1\n");
+    }
+
+    #[test]
+    fn extra_hosts_and_dns_flags_build_the_files_as_docker() {
+        let f = fixture(
+            HOST_HOSTS,
+            "nameserver 10.255.255.53\nsearch host.example\n",
+        );
+        for mode in ["none", "host"] {
+            let [hostname, hosts, resolv] = written(
+                &f,
+                &format!(
+                    r#"{{"NetworkMode":"{mode}","ExtraHosts":["foo:1.2.3.4"],"Dns":["9.9.9.9"],
+                        "DnsSearch":["s.example"],"DnsOptions":["ndots:2"]}}"#
+                ),
+                r#"{"Hostname":"hh","Domainname":"example.com"}"#,
+            );
+            assert_eq!(hostname, "hh\n");
+            assert_eq!(hosts, format!("{DEFAULT_HOSTS}1.2.3.4\tfoo\n"));
+            assert_eq!(
+                resolv,
+                "search s.example\nnameserver 9.9.9.9\noptions ndots:2\n"
+            );
+        }
+    }
+
+    #[test]
+    fn dns_flags_fill_missing_parts_from_the_host() {
+        let f = fixture("", "nameserver 10.0.0.1\nsearch a.example b.example\n");
+        let [_, _, resolv] = written(
+            &f,
+            r#"{"NetworkMode":"none","DnsOptions":["ndots:1"]}"#,
+            "{}",
+        );
+        assert_eq!(
+            resolv,
+            "search a.example b.example\nnameserver 10.0.0.1\noptions ndots:1\n"
+        );
+    }
+
+    #[test]
+    fn loopback_only_resolvers_fall_back_to_public_dns() {
+        let f = fixture("", "nameserver 127.0.0.53\nnameserver ::1\noptions edns0\n");
+        let [_, _, resolv] = written(&f, r#"{"NetworkMode":"none"}"#, "{}");
+        assert_eq!(
+            resolv,
+            "options edns0\n\nnameserver 8.8.8.8\nnameserver 8.8.4.4"
+        );
+    }
+}

@@ -1,0 +1,482 @@
+//! The container's mounts as Docker lays them out: its default mounts (/proc, /dev, devpts,
+//! /sys, cgroup, mqueue, /dev/shm), then the user's binds (`-v`, `--mount type=bind`) and
+//! tmpfs (`--tmpfs`, `--mount type=tmpfs`) and the /etc files from the container
+//! directory, sorted by depth of destination so that parents mount before children.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use berth_api::container::HostConfig;
+use serde_json::{json, Value};
+
+use super::SpecError;
+
+/// What decides the default mounts.
+pub struct MountContext<'a> {
+    pub host_config: &'a HostConfig,
+    pub container_dir: &'a Path,
+    /// Whether the container gets a /dev/shm of its own (`--ipc` private or shareable).
+    pub private_shm: bool,
+}
+
+fn mount(destination: &str, kind: &str, source: &str, options: &[&str]) -> Value {
+    json!({"destination": destination, "type": kind, "source": source, "options": options})
+}
+
+/// Docker's defaults (moby's `DefaultLinuxSpec`), /sys and cgroup writable when privileged.
+fn defaults(context: &MountContext) -> Vec<Value> {
+    let privileged = context.host_config.privileged;
+    let shm_size = match context.host_config.shm_size {
+        0 => 64 << 20,
+        size => size,
+    };
+    let mut sys = vec!["nosuid", "noexec", "nodev"];
+    let mut cgroup = vec!["nosuid", "noexec", "nodev"];
+    if !privileged {
+        sys.push("ro");
+        cgroup.insert(0, "ro");
+    }
+    let shm_options = format!("size={shm_size}");
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount("/sys", "sysfs", "sysfs", &sys),
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &cgroup),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+    ];
+    if context.private_shm {
+        mounts.push(mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_options],
+        ));
+    }
+    mounts
+}
+
+/// All mounts of the spec, in Docker's order.
+pub fn build(context: &MountContext) -> Result<Vec<Value>, SpecError> {
+    let host = context.host_config;
+    let mut user = user_mounts(host)?;
+    let mut seen = BTreeSet::new();
+    for m in &user {
+        let destination = m["destination"].as_str().unwrap_or_default().to_string();
+        if !seen.insert(destination.clone()) {
+            return Err(SpecError::InvalidArgument(format!(
+                "Duplicate mount point: {destination}"
+            )));
+        }
+    }
+    user.sort_by(|a, b| a["destination"].as_str().cmp(&b["destination"].as_str()));
+    for name in ["resolv.conf", "hostname", "hosts"] {
+        let destination = format!("/etc/{name}");
+        if seen.contains(&destination) {
+            continue;
+        }
+        let source = context.container_dir.join(name);
+        user.push(bind_mount(
+            &source.to_string_lossy(),
+            &destination,
+            !host.readonly_rootfs,
+            "rprivate",
+            true,
+        ));
+    }
+    user.sort_by_key(|m| depth(m["destination"].as_str().unwrap_or_default()));
+    let mount_dev = seen.contains("/dev");
+    let mut mounts: Vec<Value> = defaults(context)
+        .into_iter()
+        .filter(|m| {
+            let destination = m["destination"].as_str().unwrap_or_default();
+            !(seen.contains(destination) || mount_dev && destination.starts_with("/dev/"))
+        })
+        .collect();
+    mounts.extend(user);
+    Ok(mounts)
+}
+
+/// Path components of a destination (Docker sorts mounts by this, parents first).
+fn depth(destination: &str) -> usize {
+    destination.split('/').filter(|c| !c.is_empty()).count()
+}
+
+fn bind_mount(
+    source: &str,
+    destination: &str,
+    writable: bool,
+    propagation: &str,
+    recursive: bool,
+) -> Value {
+    let mut options = vec![if recursive { "rbind" } else { "bind" }];
+    if !writable {
+        options.push("ro");
+    }
+    options.push(propagation);
+    mount(destination, "bind", source, &options)
+}
+
+fn user_mounts(host: &HostConfig) -> Result<Vec<Value>, SpecError> {
+    let mut mounts = Vec::new();
+    for bind in host.binds.iter().flatten() {
+        mounts.push(parse_bind(bind)?);
+    }
+    for m in host.mounts.iter().flatten() {
+        mounts.push(api_mount(m)?);
+    }
+    for (destination, data) in host.tmpfs.iter().flatten() {
+        check_destination(destination, destination)?;
+        mounts.push(tmpfs_mount(destination, data)?);
+    }
+    Ok(mounts)
+}
+
+fn check_destination(destination: &str, spec: &str) -> Result<(), SpecError> {
+    if !destination.starts_with('/') {
+        return Err(SpecError::InvalidArgument(format!(
+            "invalid mount config: mount path must be absolute: {spec}"
+        )));
+    }
+    if destination == "/" {
+        return Err(SpecError::InvalidArgument(
+            "invalid specification: destination can't be '/'".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
+
+/// `-v /host:/ctr[:ro|rw,z,Z,nocopy,<propagation>]`; named volumes are issue 6.
+fn parse_bind(spec: &str) -> Result<Value, SpecError> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let invalid = || SpecError::InvalidArgument(format!("invalid volume specification: '{spec}'"));
+    let (source, destination, mode) = match parts.as_slice() {
+        [destination] => {
+            // An anonymous volume: issue 6.
+            return Err(volumes_not_implemented(destination));
+        }
+        [source, destination] => (*source, *destination, ""),
+        [source, destination, mode] => (*source, *destination, *mode),
+        _ => return Err(invalid()),
+    };
+    if source.is_empty() || destination.is_empty() {
+        return Err(invalid());
+    }
+    if !source.starts_with('/') {
+        return Err(volumes_not_implemented(source));
+    }
+    check_destination(destination, spec)?;
+    let mut writable = true;
+    let mut propagation = "rprivate";
+    for option in mode.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => writable = false,
+            "rw" => writable = true,
+            // SELinux relabelling and nocopy have no effect without SELinux or volumes.
+            "z" | "Z" | "nocopy" => {}
+            p if PROPAGATIONS.contains(&p) => propagation = p,
+            _ => return Err(invalid()),
+        }
+    }
+    // As Docker for `-v`: a missing host directory is created.
+    std::fs::create_dir_all(source).map_err(|e| SpecError::Io {
+        context: format!("creating the bind source {source}"),
+        source: e,
+    })?;
+    Ok(bind_mount(source, destination, writable, propagation, true))
+}
+
+fn volumes_not_implemented(name: &str) -> SpecError {
+    SpecError::NotImplemented(format!(
+        "volume {name}: named and anonymous volumes are not implemented yet (issue 6); use a bind mount of a host path"
+    ))
+}
+
+/// One `--mount` (Go's `mount.Mount`).
+fn api_mount(m: &berth_api::container::Mount) -> Result<Value, SpecError> {
+    check_destination(&m.target, &m.target)?;
+    match m.r#type.as_str() {
+        "bind" => {
+            if !Path::new(&m.source).is_absolute() {
+                return Err(SpecError::InvalidArgument(format!(
+                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
+                    m.source
+                )));
+            }
+            if !Path::new(&m.source).exists() {
+                return Err(SpecError::InvalidArgument(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    m.source
+                )));
+            }
+            let options = m.bind_options.clone().unwrap_or_default();
+            let propagation = match options.propagation.as_str() {
+                "" => "rprivate",
+                p if PROPAGATIONS.contains(&p) => p,
+                other => {
+                    return Err(SpecError::InvalidArgument(format!(
+                        "invalid mount config for type \"bind\": invalid propagation mode: {other}"
+                    )))
+                }
+            };
+            Ok(bind_mount(
+                &m.source,
+                &m.target,
+                !m.read_only,
+                propagation,
+                !options.non_recursive,
+            ))
+        }
+        "tmpfs" => {
+            let options = m.tmpfs_options.clone().unwrap_or_default();
+            let mut data = Vec::new();
+            if options.size_bytes > 0 {
+                data.push(format!("size={}", size_text(options.size_bytes)));
+            }
+            if options.mode != 0 {
+                data.push(format!("mode={:o}", options.mode));
+            }
+            if m.read_only {
+                data.push("ro".to_string());
+            }
+            tmpfs_mount(&m.target, &data.join(","))
+        }
+        "volume" => Err(volumes_not_implemented(&m.source)),
+        other => Err(SpecError::NotImplemented(format!(
+            "mount type {other:?} is not supported"
+        ))),
+    }
+}
+
+/// go-units' way of writing a byte count for tmpfs (`2m`, `512k`, `1000`).
+fn size_text(bytes: i64) -> String {
+    if bytes % (1 << 30) == 0 {
+        format!("{}g", bytes >> 30)
+    } else if bytes % (1 << 20) == 0 {
+        format!("{}m", bytes >> 20)
+    } else if bytes % (1 << 10) == 0 {
+        format!("{}k", bytes >> 10)
+    } else {
+        bytes.to_string()
+    }
+}
+
+/// Mount flags that collide with each other in tmpfs options (moby's
+/// `MergeTmpfsOptions`): the last one given wins, keeping its position.
+fn flag_key(option: &str) -> Option<&'static str> {
+    Some(match option {
+        "ro" | "rw" => "rdonly",
+        "exec" | "noexec" => "noexec",
+        "suid" | "nosuid" => "nosuid",
+        "dev" | "nodev" => "nodev",
+        "sync" | "async" => "sync",
+        "atime" | "noatime" => "noatime",
+        "diratime" | "nodiratime" => "nodiratime",
+        "relatime" | "norelatime" => "relatime",
+        "strictatime" | "nostrictatime" => "strictatime",
+        "mand" | "nomand" => "mand",
+        "dirsync" => "dirsync",
+        "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+        | "runbindable" => "propagation",
+        _ => return None,
+    })
+}
+
+const TMPFS_DATA: [&str; 7] = [
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "nr_inodes",
+    "nr_blocks",
+    "mpol",
+];
+
+fn tmpfs_mount(destination: &str, data: &str) -> Result<Value, SpecError> {
+    let mut options: Vec<&str> = vec!["noexec", "nosuid", "nodev", "rprivate"];
+    options.extend(data.split(',').filter(|o| !o.is_empty()));
+    let mut merged: Vec<&str> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for option in options.into_iter().rev() {
+        if option == "defaults" {
+            continue;
+        }
+        let key = match flag_key(option) {
+            Some(key) => key,
+            None => match option.split_once('=') {
+                Some((key, _)) if TMPFS_DATA.contains(&key) => key,
+                _ => {
+                    return Err(SpecError::InvalidArgument(format!(
+                        "invalid tmpfs option {option:?}"
+                    )))
+                }
+            },
+        };
+        if seen.insert(key) {
+            merged.insert(0, option);
+        }
+    }
+    Ok(mount(destination, "tmpfs", "tmpfs", &merged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(json: &str) -> HostConfig {
+        serde_json::from_str(json).expect("host config")
+    }
+
+    fn build_for(host: &HostConfig) -> Result<Vec<Value>, SpecError> {
+        build(&MountContext {
+            host_config: host,
+            container_dir: Path::new("/c"),
+            private_shm: true,
+        })
+    }
+
+    fn destinations(mounts: &[Value]) -> Vec<&str> {
+        mounts
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn defaults_then_etc_files_in_dockers_order() {
+        let mounts = build_for(&host("{}")).expect("mounts");
+        assert_eq!(
+            destinations(&mounts),
+            vec![
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/dev/mqueue",
+                "/dev/shm",
+                "/etc/resolv.conf",
+                "/etc/hostname",
+                "/etc/hosts"
+            ]
+        );
+        assert_eq!(mounts[6]["options"][4], "size=67108864");
+        assert_eq!(mounts[7]["source"], "/c/resolv.conf");
+        assert_eq!(mounts[7]["options"], json!(["rbind", "rprivate"]));
+    }
+
+    #[test]
+    fn read_only_rootfs_makes_the_etc_files_read_only() {
+        let mounts = build_for(&host(r#"{"ReadonlyRootfs":true}"#)).expect("mounts");
+        assert_eq!(mounts[9]["options"], json!(["rbind", "ro", "rprivate"]));
+    }
+
+    #[test]
+    fn binds_and_tmpfs_sort_by_depth_and_replace_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = dir.path().join("made-by-v");
+        let host = host(&format!(
+            r#"{{"Binds":["{}:/data/x:ro,rshared"],"Tmpfs":{{"/dev/shm":"size=1m,exec"}}}}"#,
+            source.display()
+        ));
+        let mounts = build_for(&host).expect("mounts");
+        assert!(
+            source.is_dir(),
+            "-v creates a missing host directory as Docker"
+        );
+        let dests = destinations(&mounts);
+        assert_eq!(dests.iter().filter(|d| **d == "/dev/shm").count(), 1);
+        let shm = mounts
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .expect("shm");
+        assert_eq!(
+            shm["options"],
+            json!(["nosuid", "nodev", "rprivate", "size=1m", "exec"])
+        );
+        // Depth 2 like the /etc files, after the depth-1 defaults; user mounts come first.
+        let bind = &mounts[dests.iter().position(|d| *d == "/data/x").expect("bind")];
+        let position = |d: &str| dests.iter().position(|x| *x == d).expect("mounted");
+        assert!(position("/dev/mqueue") < position("/data/x"));
+        assert!(position("/data/x") < position("/etc/resolv.conf"));
+        assert_eq!(bind["options"], json!(["rbind", "ro", "rshared"]));
+    }
+
+    #[test]
+    fn mount_api_binds_need_an_existing_source() {
+        let host = host(r#"{"Mounts":[{"Type":"bind","Source":"/nonexistent/x","Target":"/x"}]}"#);
+        let err = build_for(&host).expect_err("missing source");
+        assert_eq!(
+            err.to_string(),
+            "invalid mount config for type \"bind\": bind source path does not exist: /nonexistent/x"
+        );
+    }
+
+    #[test]
+    fn mount_api_tmpfs_sizes_are_written_as_docker() {
+        let host = host(
+            r#"{"Mounts":[{"Type":"tmpfs","Target":"/scratch","TmpfsOptions":{"SizeBytes":2097152,"Mode":448}}]}"#,
+        );
+        let mounts = build_for(&host).expect("mounts");
+        let scratch = mounts
+            .iter()
+            .find(|m| m["destination"] == "/scratch")
+            .expect("tmpfs");
+        assert_eq!(
+            scratch["options"],
+            json!(["noexec", "nosuid", "nodev", "rprivate", "size=2m", "mode=700"])
+        );
+    }
+
+    #[test]
+    fn named_volumes_are_not_implemented_yet() {
+        let err = build_for(&host(r#"{"Binds":["data:/data"]}"#)).expect_err("volume");
+        assert!(matches!(err, SpecError::NotImplemented(_)), "{err}");
+    }
+
+    #[test]
+    fn duplicate_destinations_and_bad_options_are_refused() {
+        let err = build_for(&host(r#"{"Binds":["/tmp:/x","/tmp:/x"]}"#)).expect_err("dup");
+        assert_eq!(err.to_string(), "Duplicate mount point: /x");
+        let err = build_for(&host(r#"{"Binds":["/tmp:/x:bogus"]}"#)).expect_err("mode");
+        assert_eq!(
+            err.to_string(),
+            "invalid volume specification: '/tmp:/x:bogus'"
+        );
+        let err = build_for(&host(r#"{"Tmpfs":{"/t":"colour=red"}}"#)).expect_err("tmpfs");
+        assert!(err.to_string().starts_with("invalid tmpfs option"), "{err}");
+    }
+
+    #[test]
+    fn privileged_gets_writable_sys_and_cgroup() {
+        let mounts = build_for(&host(r#"{"Privileged":true}"#)).expect("mounts");
+        assert_eq!(mounts[3]["options"], json!(["nosuid", "noexec", "nodev"]));
+        assert_eq!(mounts[4]["options"], json!(["nosuid", "noexec", "nodev"]));
+    }
+}

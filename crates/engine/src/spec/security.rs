@@ -1,0 +1,286 @@
+//! `--security-opt`: no-new-privileges, seccomp (a Docker-format profile converted to the
+//! OCI form, or `unconfined`), apparmor, label and systempaths. Docker's default seccomp
+//! profile is issue 8: until then a container has no seccomp filter unless a profile is given.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::SpecError;
+
+/// What the security options ask for.
+#[derive(Debug, Default, PartialEq)]
+pub struct SecurityOptions {
+    pub no_new_privileges: bool,
+    /// The OCI `linux.seccomp` section, when a profile was given.
+    pub seccomp: Option<Value>,
+    /// `systempaths=unconfined`: no masked or read-only paths.
+    pub unconfined_paths: bool,
+}
+
+/// Parses `HostConfig.SecurityOpt` (the CLI sends a seccomp profile's JSON content, not
+/// its path) against the capabilities the process will have.
+pub fn parse(options: &[String], capabilities: &[String]) -> Result<SecurityOptions, SpecError> {
+    let mut parsed = SecurityOptions::default();
+    for option in options {
+        // `key=value`, or Docker's legacy `key:value`.
+        let (key, value) = match option.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => match option.split_once(':') {
+                Some((key, value)) => (key, Some(value)),
+                None => (option.as_str(), None),
+            },
+        };
+        match (key, value) {
+            ("no-new-privileges", None) => parsed.no_new_privileges = true,
+            ("no-new-privileges", Some(v)) => {
+                parsed.no_new_privileges = v.parse::<bool>().map_err(|_| {
+                    SpecError::InvalidArgument(format!("invalid --security-opt 2: {option:?}"))
+                })?
+            }
+            ("seccomp", Some("unconfined")) => parsed.seccomp = None,
+            ("seccomp", Some(profile)) => {
+                parsed.seccomp = Some(convert_profile(profile, capabilities)?)
+            }
+            ("apparmor", Some("unconfined")) | ("label", Some("disable")) => {}
+            ("apparmor", Some(_)) => {
+                return Err(SpecError::NotImplemented(
+                    "apparmor profiles are not supported by berth on this host".to_string(),
+                ))
+            }
+            // SELinux labels have no effect on a host without SELinux, as with Docker.
+            ("label", Some(_)) => {}
+            ("systempaths", Some("unconfined")) => parsed.unconfined_paths = true,
+            _ => {
+                return Err(SpecError::InvalidArgument(format!(
+                    "invalid --security-opt 2: {option:?}"
+                )))
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile {
+    default_action: String,
+    #[serde(default)]
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    architectures: Vec<String>,
+    #[serde(default)]
+    arch_map: Vec<ArchMap>,
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
+    syscalls: Vec<Syscall>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchMap {
+    architecture: String,
+    #[serde(default)]
+    sub_architectures: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Syscall {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    names: Vec<String>,
+    action: String,
+    #[serde(default)]
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    includes: Filter,
+    #[serde(default)]
+    excludes: Filter,
+}
+
+#[derive(Deserialize, Default)]
+struct Filter {
+    #[serde(default)]
+    arches: Vec<String>,
+    #[serde(default)]
+    caps: Vec<String>,
+}
+
+/// The Go architecture name of this build, as Docker's profiles spell it.
+fn native_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// The libseccomp name of this build's architecture.
+fn native_scmp_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "SCMP_ARCH_X86_64",
+        "x86" => "SCMP_ARCH_X86",
+        "aarch64" => "SCMP_ARCH_AARCH64",
+        "arm" => "SCMP_ARCH_ARM",
+        "s390x" => "SCMP_ARCH_S390X",
+        "powerpc64" => "SCMP_ARCH_PPC64LE",
+        "riscv64" => "SCMP_ARCH_RISCV64",
+        _ => "",
+    }
+}
+
+/// Docker's profile format → OCI seccomp (moby's `setupSeccomp`): the native architecture
+/// and its sub-architectures, and only the rules whose includes/excludes match this
+/// architecture and the process's capabilities.
+fn convert_profile(text: &str, capabilities: &[String]) -> Result<Value, SpecError> {
+    let profile: Profile = serde_json::from_str(text)
+        .map_err(|e| SpecError::InvalidArgument(format!("decoding seccomp profile failed: {e}")))?;
+    let arch = native_arch();
+    let mut architectures = profile.architectures.clone();
+    if architectures.is_empty() {
+        for entry in &profile.arch_map {
+            if entry.architecture == native_scmp_arch() {
+                architectures.push(entry.architecture.clone());
+                architectures.extend(entry.sub_architectures.iter().cloned());
+            }
+        }
+    }
+    let mut syscalls = Vec::new();
+    for rule in profile.syscalls {
+        let included = (rule.includes.arches.is_empty()
+            || rule.includes.arches.iter().any(|a| a == arch))
+            && rule.includes.caps.iter().all(|c| capabilities.contains(c));
+        let excluded = rule.excludes.arches.iter().any(|a| a == arch)
+            || rule.excludes.caps.iter().any(|c| capabilities.contains(c));
+        if !included || excluded {
+            continue;
+        }
+        let mut names = rule.names;
+        if !rule.name.is_empty() {
+            names.push(rule.name);
+        }
+        let mut entry = json!({"names": names, "action": rule.action});
+        if let Some(errno) = rule.errno_ret {
+            entry["errnoRet"] = errno.into();
+        }
+        if !rule.args.is_empty() {
+            entry["args"] = rule.args.into();
+        }
+        syscalls.push(entry);
+    }
+    let mut seccomp = json!({"defaultAction": profile.default_action});
+    if let Some(errno) = profile.default_errno_ret {
+        seccomp["defaultErrnoRet"] = errno.into();
+    }
+    if !architectures.is_empty() {
+        seccomp["architectures"] = architectures.into();
+    }
+    if !profile.flags.is_empty() {
+        seccomp["flags"] = profile.flags.into();
+    }
+    if !syscalls.is_empty() {
+        seccomp["syscalls"] = syscalls.into();
+    }
+    Ok(seccomp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn no_new_privileges_in_every_spelling() {
+        for option in [
+            "no-new-privileges",
+            "no-new-privileges=true",
+            "no-new-privileges:true",
+        ] {
+            assert!(
+                parse(&opts(&[option]), &[])
+                    .expect(option)
+                    .no_new_privileges
+            );
+        }
+        assert!(
+            !parse(&opts(&["no-new-privileges=false"]), &[])
+                .expect("false")
+                .no_new_privileges
+        );
+    }
+
+    #[test]
+    fn unconfined_and_no_options_mean_no_seccomp_for_now() {
+        assert_eq!(parse(&[], &[]).expect("none").seccomp, None);
+        assert_eq!(
+            parse(&opts(&["seccomp=unconfined"]), &[])
+                .expect("unconfined")
+                .seccomp,
+            None
+        );
+    }
+
+    #[test]
+    fn docker_profiles_convert_to_oci_for_this_arch_and_caps() {
+        let profile = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,
+                "archMap":[{{"architecture":"{}","subArchitectures":["SCMP_ARCH_X86"]}},
+                           {{"architecture":"SCMP_ARCH_MIPS","subArchitectures":[]}}],
+                "syscalls":[
+                  {{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}},
+                  {{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{{"caps":["CAP_SYS_PTRACE"]}}}},
+                  {{"names":["personality"],"action":"SCMP_ACT_ALLOW","excludes":{{"arches":["{}"]}}}},
+                  {{"names":["mount"],"action":"SCMP_ACT_ERRNO","errnoRet":38,
+                    "args":[{{"index":0,"value":1,"op":"SCMP_CMP_EQ"}}]}}]}}"#,
+            native_scmp_arch(),
+            native_arch()
+        );
+        let option = format!("seccomp={profile}");
+        let caps = opts(&["CAP_CHOWN"]);
+        let seccomp = parse(&[option], &caps)
+            .expect("profile")
+            .seccomp
+            .expect("seccomp");
+        assert_eq!(seccomp["defaultErrnoRet"], 1);
+        assert_eq!(
+            seccomp["architectures"],
+            json!([native_scmp_arch(), "SCMP_ARCH_X86"])
+        );
+        let names: Vec<_> = seccomp["syscalls"]
+            .as_array()
+            .expect("syscalls")
+            .iter()
+            .map(|s| s["names"][0].clone())
+            .collect();
+        assert_eq!(names, vec![json!("read"), json!("mount")]);
+        assert_eq!(seccomp["syscalls"][1]["errnoRet"], 38);
+        assert_eq!(seccomp["syscalls"][1]["args"][0]["op"], "SCMP_CMP_EQ");
+    }
+
+    #[test]
+    fn bad_options_and_profiles_are_refused() {
+        let err = parse(&opts(&["bogus"]), &[]).expect_err("bogus");
+        assert_eq!(err.to_string(), "invalid --security-opt 2: \"bogus\"");
+        let err = parse(&opts(&["seccomp={not json"]), &[]).expect_err("json");
+        assert!(
+            err.to_string()
+                .starts_with("decoding seccomp profile failed"),
+            "{err}"
+        );
+        assert!(parse(&opts(&["apparmor=docker-default"]), &[]).is_err());
+        assert!(
+            parse(&opts(&["systempaths=unconfined"]), &[])
+                .expect("paths")
+                .unconfined_paths
+        );
+    }
+}
