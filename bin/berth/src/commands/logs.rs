@@ -34,7 +34,7 @@ pub struct LogsArgs {
 /// docker's `GetTimestamp`: a Go duration before now, an RFC 3339 time, or Unix seconds,
 /// as the `seconds.nanoseconds` text the API takes.
 pub fn timestamp(value: &str) -> String {
-    if let Some(nanos) = super::create::go_duration(value) {
+    if let Some(nanos) = super::create::go_duration(value).filter(|_| value != "0") {
         let at = now_seconds() - nanos as f64 / 1e9;
         return format!("{at:.9}");
     }

@@ -210,11 +210,12 @@ pub struct DfArgs {
     pub format: Option<String>,
 }
 
-fn percent(part: i64, total: i64) -> String {
+/// `SIZE (P%)`, or just the size when the total is zero, as docker prints RECLAIMABLE.
+fn reclaimable(part: i64, total: i64) -> String {
     if total <= 0 {
-        return "0%".to_string();
+        return human_size(part as f64);
     }
-    format!("{}%", (part as f64 * 100.0 / total as f64) as i64)
+    format!("{} ({}%)", human_size(part as f64), part * 100 / total)
 }
 
 pub async fn df(app: &App, args: DfArgs) -> anyhow::Result<()> {
@@ -228,22 +229,22 @@ pub async fn df(app: &App, args: DfArgs) -> anyhow::Result<()> {
     let containers = list("Containers");
     let volumes = list("Volumes");
     let cache = list("BuildCache");
-    let image_size: i64 = images
-        .iter()
-        .map(|i| i.int("Size") - i.int("SharedSize").max(0))
-        .sum::<i64>()
-        + images
-            .iter()
-            .map(|i| i.int("SharedSize").max(0))
-            .max()
-            .unwrap_or(0);
+    // docker's diskUsageImagesContext: the total is LayersSize; images in use count
+    // their unshared size as used.
+    let image_size = usage.int("LayersSize");
     let images_active = images.iter().filter(|i| i.int("Containers") > 0).count();
     let used: i64 = images
         .iter()
-        .filter(|i| i.int("Containers") > 0)
-        .map(|i| i.int("Size"))
+        .filter(|i| i.int("Containers") != 0)
+        .map(|i| {
+            let virtual_size = i
+                .field("VirtualSize")
+                .map(|_| i.int("VirtualSize"))
+                .unwrap_or(i.int("Size"));
+            virtual_size - i.int("SharedSize")
+        })
         .sum();
-    let image_reclaim = (image_size - used).max(0);
+    let image_reclaim = image_size - used;
     let container_size: i64 = containers.iter().map(|c| c.int("SizeRw")).sum();
     let containers_active = containers
         .iter()
@@ -306,33 +307,21 @@ pub async fn df(app: &App, args: DfArgs) -> anyhow::Result<()> {
             images.len(),
             images_active,
             size(image_size),
-            format!(
-                "{} ({})",
-                size(image_reclaim),
-                percent(image_reclaim, image_size)
-            ),
+            reclaimable(image_reclaim, image_size),
         ),
         row(
             "Containers",
             containers.len(),
             containers_active,
             size(container_size),
-            format!(
-                "{} ({})",
-                size(container_reclaim),
-                percent(container_reclaim, container_size)
-            ),
+            reclaimable(container_reclaim, container_size),
         ),
         row(
             "Local Volumes",
             volumes.len(),
             volumes_active,
             size(volume_size),
-            format!(
-                "{} ({})",
-                size(volume_reclaim),
-                percent(volume_reclaim, volume_size)
-            ),
+            reclaimable(volume_reclaim, volume_size),
         ),
         row(
             "Build Cache",
