@@ -9,6 +9,9 @@ mod format;
 mod progress;
 mod stdio;
 
+#[cfg(test)]
+mod golden;
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -87,13 +87,17 @@ pub async fn ps(app: &App, args: PsArgs) -> anyhow::Result<()> {
     super::push_filters(&mut pairs, &super::filters(&args.filter)?)?;
     let path = format!("/containers/json{}", berth_client::query(&pairs));
     let raw = app.client.get_raw(&path).await?;
-    let list = Value::parse(&raw)?;
-    let rows: Vec<Value> = match list {
-        Value::Array(items) => items.iter().map(|c| ps_row(c, !args.no_trunc)).collect(),
+    let output = render_ps(&raw, &format, !args.no_trunc)?;
+    app.print(&output)
+}
+
+/// Renders a `/containers/json` answer with a `ps` format.
+pub fn render_ps(raw: &[u8], format: &str, trunc: bool) -> anyhow::Result<String> {
+    let rows: Vec<Value> = match Value::parse(raw)? {
+        Value::Array(items) => items.iter().map(|c| ps_row(c, trunc)).collect(),
         _ => Vec::new(),
     };
-    let output = ListFormat::new(Some(&format), PS_TABLE).render(&ps_header(), &rows)?;
-    app.print(&output)
+    Ok(ListFormat::new(Some(format), PS_TABLE).render(&ps_header(), &rows)?)
 }
 
 /// docker's `ContainerContext` fields of one container summary.

@@ -78,18 +78,32 @@ pub async fn images(app: &App, args: ImagesArgs) -> anyhow::Result<()> {
         .client
         .get_raw(&format!("/images/json{}", berth_client::query(&pairs)))
         .await?;
-    let list = Value::parse(&raw)?;
-    let show_digest = args.digests || format.contains("{{.Digest}}");
+    let output = render_images(&raw, &format, args.digests, !args.no_trunc)?;
+    app.print(&output)
+}
+
+/// Renders an `/images/json` answer with an `images` format.
+pub fn render_images(
+    raw: &[u8],
+    format: &str,
+    digests: bool,
+    trunc: bool,
+) -> anyhow::Result<String> {
+    let default = if digests {
+        IMAGES_DIGEST_TABLE
+    } else {
+        IMAGES_TABLE
+    };
+    let show_digest = digests || format.contains("{{.Digest}}");
     let mut rows = Vec::new();
-    if let Value::Array(images) = &list {
-        for image in images {
+    if let Value::Array(images) = Value::parse(raw)? {
+        for image in &images {
             for (repository, tag, digest) in image_rows(image, show_digest) {
-                rows.push(image_row(image, &repository, &tag, &digest, !args.no_trunc));
+                rows.push(image_row(image, &repository, &tag, &digest, trunc));
             }
         }
     }
-    let output = ListFormat::new(Some(&format), default).render(&images_header(), &rows)?;
-    app.print(&output)
+    Ok(ListFormat::new(Some(format), default).render(&images_header(), &rows)?)
 }
 
 /// docker's expansion of one image into `(repository, tag, digest)` rows: a row per tag

@@ -117,16 +117,7 @@ pub async fn inspect(app: &App, args: InspectArgs) -> anyhow::Result<()> {
         }
     }
     if template.is_none() {
-        let mut joined = b"[".to_vec();
-        for (i, raw) in raws.iter().enumerate() {
-            if i > 0 {
-                joined.push(b',');
-            }
-            joined.extend_from_slice(raw);
-        }
-        joined.push(b']');
-        printed = String::from_utf8_lossy(&indent(&joined, "    ")).into_owned();
-        printed.push('\n');
+        printed = render_raw(&raws);
     }
     app.print(&printed)?;
     if failures.is_empty() {
@@ -134,6 +125,21 @@ pub async fn inspect(app: &App, args: InspectArgs) -> anyhow::Result<()> {
     } else {
         Err(StatusError::new(1, failures.join("\n")).into())
     }
+}
+
+/// docker's `IndentedInspector`: the raw answers in one JSON array, indented by four.
+pub fn render_raw(raws: &[Vec<u8>]) -> String {
+    let mut joined = b"[".to_vec();
+    for (i, raw) in raws.iter().enumerate() {
+        if i > 0 {
+            joined.push(b',');
+        }
+        joined.extend_from_slice(raw);
+    }
+    joined.push(b']');
+    let mut printed = String::from_utf8_lossy(&indent(&joined, "    ")).into_owned();
+    printed.push('\n');
+    printed
 }
 
 /// Tries every kind in docker's order; a miss everywhere is "No such object".
