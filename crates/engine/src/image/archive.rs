@@ -136,6 +136,8 @@ impl ImageService {
                 if let Some(reference) = &options.reference {
                     inner.touch_tag(reference);
                 }
+                // Docker unpacks at import; the first container then starts at once.
+                inner.ensure_unpacked(&record)?;
                 Ok(record)
             })
             .await?;
@@ -151,6 +153,9 @@ impl ImageService {
                 let loaded = archive::load(&inner.content, &inner.images, body)?;
                 for image in &loaded {
                     inner.forget(&image.id);
+                    if let Some(record) = inner.images.get(&image.id) {
+                        inner.ensure_unpacked(&record)?;
+                    }
                     for name in &image.names {
                         inner.touch_tag(name);
                     }

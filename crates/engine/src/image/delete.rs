@@ -53,8 +53,9 @@ impl Inner {
             .ok_or_else(|| ImageError::NotFound(id.to_string()))
     }
 
-    /// Deletes blobs no image references and ChainID snapshots no image stacks on.
-    pub fn collect_garbage(&self) -> Result<(), ImageError> {
+    /// Deletes blobs no image references and ChainID snapshots no image stacks on;
+    /// returns the ChainIDs of the removed snapshots.
+    pub fn collect_garbage(&self) -> Result<BTreeSet<String>, ImageError> {
         let roots: Vec<Digest> = self
             .images
             .list()
@@ -73,6 +74,7 @@ impl Inner {
             }
         }
         // Children first: a snapshot goes once nothing stacks on it.
+        let mut gone = BTreeSet::new();
         loop {
             let Ok(all) = self.snapshotter.list() else {
                 break;
@@ -86,13 +88,14 @@ impl Inner {
                     && self.snapshotter.remove(&info.key).is_ok()
                 {
                     removed = true;
+                    gone.insert(info.key);
                 }
             }
             if !removed {
                 break;
             }
         }
-        Ok(())
+        Ok(gone)
     }
 }
 
@@ -120,10 +123,23 @@ impl ImageService {
         let (id, items) = self
             .blocking(move |inner| {
                 let id = inner.images.resolve(&name)?.id;
-                let items = inner.images.delete(&name, force, &uses)?;
+                let chain = inner
+                    .resolve_id(&id)
+                    .map(|r| r.config.chain_ids())
+                    .unwrap_or_default();
+                let mut items = inner.images.delete(&name, force, &uses)?;
                 if items.iter().any(|i| matches!(i, DeleteItem::Deleted(_))) {
                     inner.forget(&id);
-                    inner.collect_garbage()?;
+                    let removed = inner.collect_garbage()?;
+                    // Docker lists the layers it released, top first, after the image.
+                    items.extend(
+                        chain
+                            .iter()
+                            .rev()
+                            .map(|c| c.to_string())
+                            .filter(|c| removed.contains(c))
+                            .map(DeleteItem::Deleted),
+                    );
                 }
                 Ok((id, items))
             })
@@ -137,7 +153,8 @@ impl ImageService {
         for item in items {
             match item {
                 DeleteItem::Untagged(_) => self.publish("untag", &id, &id),
-                DeleteItem::Deleted(_) => self.publish("delete", &id, &id),
+                DeleteItem::Deleted(d) if *d == id => self.publish("delete", &id, &id),
+                DeleteItem::Deleted(_) => {}
             }
         }
     }
@@ -193,11 +210,23 @@ impl ImageService {
                     }
                 }
                 let space = inner.exclusive_size(&gone);
+                let chains: Vec<(Digest, Vec<Digest>)> = gone
+                    .iter()
+                    .filter_map(|id| inner.cached(id).map(|r| (id.clone(), r.config.chain_ids())))
+                    .collect();
                 for id in &gone {
                     inner.forget(id);
                 }
                 if !gone.is_empty() {
-                    inner.collect_garbage()?;
+                    let mut removed = inner.collect_garbage()?;
+                    for (id, chain) in chains {
+                        for c in chain.iter().rev() {
+                            // Each released layer is listed once, under its first image.
+                            if removed.remove(&c.to_string()) {
+                                items.push((id.clone(), DeleteItem::Deleted(c.to_string())));
+                            }
+                        }
+                    }
                 }
                 Ok((space, items))
             })

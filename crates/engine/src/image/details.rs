@@ -173,6 +173,20 @@ impl Inner {
             }) {
                 continue;
             }
+            let mut details = details;
+            if !filters.references.is_empty() {
+                // Docker lists only the names the reference filter matched.
+                let hit = |name: &String| {
+                    berth_oci::Reference::parse_normalized(name).is_ok_and(|r| {
+                        filters
+                            .references
+                            .iter()
+                            .any(|p| super::filters::reference_matches(p, &r))
+                    })
+                };
+                details.repo_tags.retain(hit);
+                details.repo_digests.retain(hit);
+            }
             out.push(details);
         }
         out.sort_by_key(|d| std::cmp::Reverse(d.created_unix));

@@ -124,14 +124,32 @@ pub fn registry_host(server: &str) -> String {
 /// Translates the registry client's pull events into Docker's lines; only layers (the
 /// digests announced as waiting) are shown.
 struct PullDisplay {
+    /// Layers already in the store before the pull (shown only as "Already exists").
+    store: Option<berth_content::Store>,
     layers: BTreeSet<Digest>,
     present: BTreeSet<Digest>,
+    /// "Already exists" lines held back: Docker shows none when the image itself is
+    /// already local, and they are flushed before any other layer line otherwise.
+    pending: Vec<JsonMessage>,
     announced: bool,
     familiar_name: String,
     tag_or_digest: String,
 }
 
 impl PullDisplay {
+    /// The lines to show for `event`, held-back "Already exists" lines first.
+    fn lines(&mut self, event: Progress) -> Vec<JsonMessage> {
+        match self.translate(event) {
+            Some(line) if line.id.len() == 12 => {
+                let mut out = std::mem::take(&mut self.pending);
+                out.push(line);
+                out
+            }
+            Some(line) => vec![line],
+            None => Vec::new(),
+        }
+    }
+
     fn translate(&mut self, event: Progress) -> Option<JsonMessage> {
         match event {
             Progress::Resolved { .. } if !self.announced => {
@@ -144,6 +162,9 @@ impl PullDisplay {
             }
             Progress::Waiting { digest } => {
                 self.layers.insert(digest.clone());
+                if self.store.as_ref().is_some_and(|s| s.contains(&digest)) {
+                    return None;
+                }
                 Some(layer_message(&digest, "Pulling fs layer"))
             }
             Progress::Downloading {
@@ -164,7 +185,8 @@ impl PullDisplay {
             }
             Progress::AlreadyExists { digest } if self.layers.contains(&digest) => {
                 self.present.insert(digest.clone());
-                Some(layer_message(&digest, "Already exists"))
+                self.pending.push(layer_message(&digest, "Already exists"));
+                None
             }
             Progress::Retrying { digest, .. } if self.layers.contains(&digest) => {
                 let mut message = JsonMessage::status(event_status(&Progress::Retrying {
@@ -301,19 +323,22 @@ impl ImageService {
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Progress>();
         let display_tx = tx.clone();
         let mut display = PullDisplay {
+            store: Some(self.inner.content.clone()),
             layers: BTreeSet::new(),
             present: BTreeSet::new(),
+            pending: Vec::new(),
             announced: false,
-            familiar_name: reference.familiar_name(),
+            // Docker names the repository by its path in the registry (`library/busybox`).
+            familiar_name: reference.path().to_string(),
             tag_or_digest: tag_or_digest.clone(),
         };
         let forward = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
-                if let Some(message) = display.translate(event) {
+                for message in display.lines(event) {
                     let _ = display_tx.send(message);
                 }
             }
-            display.present
+            (display.present, display.pending)
         });
         let mirrors = if berth_registry::client::mirrors_apply(reference.domain()) {
             self.mirrors.clone()
@@ -333,8 +358,13 @@ impl ImageService {
         )
         .await;
         drop(events_tx);
-        let present = forward.await?;
+        let (present, pending) = forward.await?;
         let pulled = pulled.map_err(|e| translate_registry_error(e, &reference, "pull"))?;
+        if self.inner.images.get(&pulled.config).is_none() {
+            for message in pending {
+                let _ = tx.send(message);
+            }
+        }
         let size = self.inner.content.info(&pulled.manifest_digest)?.size;
         let target = Descriptor::new(&pulled.media_type, pulled.manifest_digest.clone(), size);
         let (r, resolved_digest, progress) = (reference.clone(), pulled.digest.clone(), tx.clone());
@@ -626,8 +656,10 @@ mod tests {
         let layer = Digest::sha256_of(b"layer");
         let config = Digest::sha256_of(b"config");
         let mut display = PullDisplay {
+            store: None,
             layers: BTreeSet::new(),
             present: BTreeSet::new(),
+            pending: Vec::new(),
             announced: false,
             familiar_name: "busybox".into(),
             tag_or_digest: "latest".into(),
