@@ -174,21 +174,149 @@ pub enum SystemCommand {
     Events(events::EventsArgs),
 }
 
+/// docker's usage line of each command (after `docker <command>`), and how many
+/// arguments it wants ("at least 1", "exactly 2", ...).
+fn usage_of(command: &str) -> (&'static str, &'static str) {
+    match command {
+        "run" | "create" | "container run" | "container create" => {
+            ("[OPTIONS] IMAGE [COMMAND] [ARG...]", "at least 1 argument")
+        }
+        "rm" | "container rm" | "start" | "stop" | "restart" | "kill" | "container start"
+        | "container stop" | "container restart" | "container kill" => {
+            ("[OPTIONS] CONTAINER [CONTAINER...]", "at least 1 argument")
+        }
+        "pause" | "unpause" | "wait" | "container pause" | "container unpause"
+        | "container wait" => ("CONTAINER [CONTAINER...]", "at least 1 argument"),
+        "ps" | "container ls" => ("[OPTIONS]", "no arguments"),
+        "images" | "image ls" => ("[OPTIONS] [REPOSITORY[:TAG]]", "at most 1 argument"),
+        "inspect" | "container inspect" | "image inspect" => {
+            ("[OPTIONS] NAME|ID [NAME|ID...]", "at least 1 argument")
+        }
+        "logs" | "container logs" | "attach" | "container attach" => {
+            ("[OPTIONS] CONTAINER", "1 argument")
+        }
+        "exec" | "container exec" => (
+            "[OPTIONS] CONTAINER COMMAND [ARG...]",
+            "at least 2 arguments",
+        ),
+        "tag" | "image tag" => ("SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "2 arguments"),
+        "rmi" | "image rm" => ("[OPTIONS] IMAGE [IMAGE...]", "at least 1 argument"),
+        "pull" | "image pull" => ("[OPTIONS] NAME[:TAG|@DIGEST]", "1 argument"),
+        "push" | "image push" => ("[OPTIONS] NAME[:TAG]", "1 argument"),
+        "import" | "image import" => (
+            "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+            "at least 1 argument",
+        ),
+        "save" | "image save" => ("[OPTIONS] IMAGE [IMAGE...]", "at least 1 argument"),
+        "rename" | "container rename" => ("CONTAINER NEW_NAME", "2 arguments"),
+        "top" | "container top" => ("CONTAINER [ps OPTIONS]", "at least 1 argument"),
+        "port" | "container port" => ("CONTAINER [PRIVATE_PORT[/PROTO]]", "at least 1 argument"),
+        _ => ("[OPTIONS]", "at least 1 argument"),
+    }
+}
+
+/// The command words of the invocation (`run`, `container ls`), skipping global flags.
+fn command_path(args: &[String]) -> String {
+    let mut words = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if matches!(
+            arg,
+            "-H" | "--host"
+                | "--config"
+                | "-l"
+                | "--log-level"
+                | "-c"
+                | "--context"
+                | "--tlscacert"
+                | "--tlscert"
+                | "--tlskey"
+        ) {
+            i += 2;
+            continue;
+        }
+        if arg.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        words.push(arg);
+        if !matches!(arg, "container" | "image" | "system") || words.len() == 2 {
+            break;
+        }
+        i += 1;
+    }
+    words.join(" ")
+}
+
 /// Reports a command line error as docker does: help and version go to stdout with status
-/// 0; anything else is a usage error, status 125.
+/// 0; a missing argument or unknown command is status 1, a bad flag status 125, each with
+/// docker's wording and usage line.
 pub fn usage_error(err: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ErrorKind};
+    let args: Vec<String> = std::env::args().collect();
+    let command = command_path(&args);
+    let (usage, wants) = usage_of(&command);
+    let usage_block = format!("Usage:  berth {command} {usage}");
     match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = err.print();
             ExitCode::SUCCESS
         }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = err.print();
-            ExitCode::SUCCESS
+        ErrorKind::MissingRequiredArgument
+        | ErrorKind::TooFewValues
+        | ErrorKind::WrongNumberOfValues => {
+            // docker's RequiresMinArgs says "See", ExactArgs says "Run".
+            let verb = if wants.starts_with("at least") {
+                "See"
+            } else {
+                "Run"
+            };
+            eprintln!("berth: 'berth {command}' requires {wants}\n\n{usage_block}\n\n{verb} 'berth {command} --help' for more information");
+            ExitCode::from(1)
+        }
+        ErrorKind::InvalidSubcommand => {
+            let name = err
+                .get(ContextKind::InvalidSubcommand)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            eprintln!(
+                "berth: unknown command: berth {name}\n\nRun 'berth --help' for more information"
+            );
+            ExitCode::from(1)
+        }
+        ErrorKind::UnknownArgument => {
+            let flag = err
+                .get(ContextKind::InvalidArg)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let flag = flag.split('=').next().unwrap_or_default().to_string();
+            let text = if flag.starts_with("--") {
+                format!("unknown flag: {flag}")
+            } else {
+                format!(
+                    "unknown shorthand flag: '{}' in {flag}",
+                    flag.trim_start_matches('-')
+                )
+            };
+            eprintln!(
+                "{text}\n\n{usage_block}\n\nRun 'berth {command} --help' for more information"
+            );
+            ExitCode::from(125)
         }
         _ => {
-            let _ = err.print();
+            let text = err.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            eprintln!(
+                "{first}\n\n{usage_block}\n\nRun 'berth {command} --help' for more information"
+            );
             ExitCode::from(125)
         }
     }

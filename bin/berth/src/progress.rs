@@ -54,6 +54,15 @@ pub async fn display(
     response: &mut Response,
     quiet: bool,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
+    display_to(response, quiet, false).await
+}
+
+/// [`display`] onto stderr when `to_stderr` (docker run shows its implicit pull there).
+pub async fn display_to(
+    response: &mut Response,
+    quiet: bool,
+    to_stderr: bool,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut aux = Vec::new();
     while let Some(message) = response.json_line::<JsonMessage>().await? {
         if let Some(detail) = &message.error_detail {
@@ -75,9 +84,15 @@ pub async fn display(
             continue;
         }
         if let Some(line) = render(&message) {
-            let mut out = std::io::stdout().lock();
-            out.write_all(line.as_bytes())?;
-            out.flush()?;
+            if to_stderr {
+                let mut err = std::io::stderr().lock();
+                err.write_all(line.as_bytes())?;
+                err.flush()?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                out.write_all(line.as_bytes())?;
+                out.flush()?;
+            }
         }
     }
     Ok(aux)

@@ -41,6 +41,13 @@ pub struct ExecArgs {
 
 pub async fn exec(app: &App, args: ExecArgs) -> anyhow::Result<()> {
     let container = &args.command[0];
+    if args.tty
+        && args.interactive
+        && !args.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(StatusError::new(1, "the input device is not a TTY").into());
+    }
     let attach_output = !args.detach;
     let env: Vec<String> = args
         .env

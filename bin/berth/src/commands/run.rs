@@ -6,7 +6,7 @@ use std::sync::Arc;
 use berth_client::ClientError;
 
 use super::create::{create_body, RunArgs};
-use super::transfer::pull_image;
+use super::transfer::{pull_image, PullOutput};
 use crate::app::{App, StatusError};
 use crate::stdio;
 
@@ -73,10 +73,14 @@ async fn create_container(app: &App, args: &RunArgs, verb: &str) -> anyhow::Resu
     Ok(id)
 }
 
-/// Pulls for `run`/`create`: docker sends the progress to stderr; we print it only when
-/// not quiet, through the same renderer.
+/// Pulls for `run`/`create`: docker shows the progress on stderr unless `-q`.
 async fn pull_quietly(app: &App, args: &RunArgs, verb: &str) -> anyhow::Result<()> {
-    pull_image(app, args.image(), args.platform.as_deref(), true, false)
+    let output = if args.quiet {
+        PullOutput::Silent
+    } else {
+        PullOutput::Run
+    };
+    pull_image(app, args.image(), args.platform.as_deref(), output, false)
         .await
         .map_err(|err| match err.downcast::<ClientError>() {
             Ok(client) => run_error(verb, client, 125),
@@ -104,6 +108,13 @@ fn start_status(message: &str) -> u8 {
 }
 
 pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
+    if args.tty
+        && args.interactive
+        && !args.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(StatusError::new(1, "the input device is not a TTY").into());
+    }
     let id = create_container(app, &args, "run").await?;
     let start_path = format!("/containers/{id}/start");
     if args.detach {

@@ -115,7 +115,10 @@ fn server_section(server: &Value) -> String {
             ));
             text.push_str(&format!("  Go version:\t{}\n", detail("GoVersion")));
             text.push_str(&format!("  Git commit:\t{}\n", detail("GitCommit")));
-            text.push_str(&format!("  Built:\t{}\n", detail("BuildTime")));
+            text.push_str(&format!(
+                "  Built:\t{}\n",
+                crate::format::time::ansic(&detail("BuildTime"))
+            ));
             text.push_str(&format!(
                 "  OS/Arch:\t{}/{}\n",
                 detail("Os"),

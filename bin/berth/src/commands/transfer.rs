@@ -54,14 +54,28 @@ pub struct PullArgs {
     pub image: String,
 }
 
-/// Pulls `image`, printing docker's non-terminal progress (or nothing when quiet).
+/// Where a pull's progress goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullOutput {
+    /// `docker pull`: progress, the default-tag note and the final reference on stdout.
+    Pull,
+    /// `docker pull -q`: only the final reference.
+    Quiet,
+    /// `docker run`'s implicit pull: progress only, on stderr.
+    Run,
+    /// `docker run -q`: nothing.
+    Silent,
+}
+
+/// Pulls `image`, printing docker's non-terminal progress as `output` says.
 pub async fn pull_image(
     app: &App,
     image: &str,
     platform: Option<&str>,
-    quiet: bool,
+    output: PullOutput,
     all_tags: bool,
 ) -> anyhow::Result<()> {
+    let quiet = output != PullOutput::Pull;
     let mut reference = image.to_string();
     let name_only = !image.contains('@') && super::images::split_tag(image).is_none();
     if name_only && !all_tags {
@@ -93,19 +107,25 @@ pub async fn pull_image(
         .client
         .request(Method::POST, &path, RequestBody::Empty, &headers)
         .await?;
-    progress::display(&mut response, quiet).await?;
-    if !all_tags {
+    let show_progress = matches!(output, PullOutput::Pull | PullOutput::Run);
+    progress::display_to(&mut response, !show_progress, output == PullOutput::Run).await?;
+    if !all_tags && matches!(output, PullOutput::Pull | PullOutput::Quiet) {
         app.print(&format!("{full}\n"))?;
     }
     Ok(())
 }
 
 pub async fn pull(app: &App, args: PullArgs) -> anyhow::Result<()> {
+    let output = if args.quiet {
+        PullOutput::Quiet
+    } else {
+        PullOutput::Pull
+    };
     pull_image(
         app,
         &args.image,
         args.platform.as_deref(),
-        args.quiet,
+        output,
         args.all_tags,
     )
     .await

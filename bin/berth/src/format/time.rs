@@ -82,6 +82,30 @@ pub fn rfc3339_nano(unix_seconds: i64, nanos: u32) -> String {
     )
 }
 
+/// Go's `time.ANSIC` (`Mon Jan _2 15:04:05 2006`) of an RFC 3339 time, in UTC, as
+/// `docker version` prints build times; the text itself when it does not parse.
+pub fn ansic(rfc3339: &str) -> String {
+    let Some(seconds) = parse_rfc3339(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let seconds = seconds.floor() as i64;
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +121,16 @@ mod tests {
             rfc3339_nano(1_796_023_444, 120_000_000),
             "2026-11-30T07:24:04.12Z"
         );
+    }
+
+    #[test]
+    fn build_times_print_as_go_ansic() {
+        assert_eq!(
+            ansic("2026-05-07T21:09:36.000000000+00:00"),
+            "Thu May  7 21:09:36 2026"
+        );
+        assert_eq!(ansic("2025-05-30T12:07:14Z"), "Fri May 30 12:07:14 2025");
+        assert_eq!(ansic("not a time"), "not a time");
     }
 
     #[test]
