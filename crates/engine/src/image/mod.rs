@@ -6,6 +6,7 @@
 //! image). Store calls are blocking and run in `spawn_blocking`.
 
 mod archive;
+mod commit;
 mod delete;
 mod details;
 mod distribution;
@@ -30,6 +31,7 @@ use crate::events::EventBus;
 
 pub use archive::{ImportRequest, LoadedImages};
 pub use berth_image::DeleteItem;
+pub use commit::CommitRequest;
 pub use delete::PruneReport;
 pub use details::{HistoryEntry, ImageDetails};
 pub use distribution::{DistributionInfo, ProgressTx, PullRequest, PushRequest};

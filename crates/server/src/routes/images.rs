@@ -1,7 +1,8 @@
-//! `/images/*`, `/auth`, `/distribution/*`: image names contain slashes, so the routes
+//! `/images/*`, `/commit`, `/auth`, `/distribution/*`: image names contain slashes, so the routes
 //! with a name (`/images/{name}/json`, `/tag`, `/push`, `/history`, `/get`, DELETE) share
 //! one catch-all and are told apart by their last segment, as Docker's `{name:.*}` does.
 
+mod commit;
 mod inspect;
 mod remove;
 mod stream;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
             "/images/{*rest}",
             get(by_name_get).post(by_name_post).delete(by_name_delete),
         )
+        .route("/commit", post(commit::commit))
         .route("/auth", post(transfer::auth))
         .route("/distribution/{*rest}", get(transfer::distribution))
 }

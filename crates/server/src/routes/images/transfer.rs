@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_api::auth::{AuthConfig, AuthResponse};
-use berth_api::image::{DistributionInspect, DistributionPlatform};
+use berth_api::image::DistributionPlatform;
 use berth_api::progress::JsonMessage;
 use berth_engine::image::{ImportRequest, PullRequest, PushRequest};
 use tokio::sync::mpsc;
@@ -169,13 +169,29 @@ pub async fn distribution(
             variant: p.variant.clone(),
         })
         .collect();
-    Ok(json::ok(&DistributionInspect {
-        descriptor: serde_json::json!({
-            "mediaType": info.media_type,
-            "digest": info.digest.to_string(),
-            "size": info.size,
-        }),
-        platforms: Some(platforms),
+    // Go writes the descriptor's fields in declaration order (mediaType, digest, size); a
+    // JSON value would sort them, so the answer has its own shape here.
+    #[derive(serde::Serialize)]
+    struct Descriptor {
+        #[serde(rename = "mediaType")]
+        media_type: String,
+        digest: String,
+        size: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Answer {
+        #[serde(rename = "Descriptor")]
+        descriptor: Descriptor,
+        #[serde(rename = "Platforms")]
+        platforms: Vec<DistributionPlatform>,
+    }
+    Ok(json::ok(&Answer {
+        descriptor: Descriptor {
+            media_type: info.media_type,
+            digest: info.digest.to_string(),
+            size: info.size,
+        },
+        platforms,
     }))
 }
 
