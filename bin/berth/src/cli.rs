@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    containers, create, events, exec, images, inspect, lifecycle, logs, registry, system, transfer,
+    containers, create, events, exec, images, inspect, lifecycle, logs, objects, registry, system,
+    transfer,
 };
 
 #[derive(Parser, Debug)]
@@ -113,6 +114,20 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Log out from a registry
     Logout(registry::LogoutArgs),
+    /// Show the history of an image
+    History(objects::HistoryArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(objects::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(objects::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(objects::CommitArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(objects::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(objects::NetworkCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -148,6 +163,9 @@ pub enum ContainerCommand {
     Stats(containers::StatsArgs),
     Port(containers::PortArgs),
     Prune(system::PruneArgs),
+    Diff(objects::DiffArgs),
+    Export(objects::ExportArgs),
+    Commit(objects::CommitArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,6 +182,7 @@ pub enum ImageCommand {
     Save(transfer::SaveArgs),
     Import(transfer::ImportArgs),
     Prune(system::PruneArgs),
+    History(objects::HistoryArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,7 +260,9 @@ fn command_path(args: &[String]) -> String {
             continue;
         }
         words.push(arg);
-        if !matches!(arg, "container" | "image" | "system") || words.len() == 2 {
+        if !matches!(arg, "container" | "image" | "system" | "volume" | "network")
+            || words.len() == 2
+        {
             break;
         }
         i += 1;

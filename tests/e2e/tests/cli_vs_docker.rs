@@ -64,6 +64,19 @@ fn same_as_docker(daemon: &Dockerd, docker_args: &[&str], berth_args: &[&str]) -
     docker
 }
 
+/// [`same_as_docker`] with berth's run starting in a later second than docker's, for
+/// commands whose objects are ordered by their creation second.
+fn same_as_docker_spaced(daemon: &Dockerd, docker_args: &[&str], berth_args: &[&str]) -> Outcome {
+    let docker = Outcome::of(&daemon.docker(docker_args));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let ours = berth_outcome(daemon, berth_args);
+    assert_eq!(
+        ours, docker,
+        "berth {berth_args:?} differs from docker {docker_args:?}"
+    );
+    docker
+}
+
 /// The same arguments for both CLIs (read-only or idempotent commands).
 fn same(daemon: &Dockerd, args: &[&str]) -> Outcome {
     same_as_docker(daemon, args, args)
@@ -93,7 +106,9 @@ fn listing_importing_tagging_and_inspecting_match_docker() {
 
     let tar = BusyboxTar::new();
     let path = tar.path().to_string_lossy().into_owned();
-    let imported = same_as_docker(
+    // The two imports must not share a creation second: the daemon lists images by
+    // creation time, and equal times come back in no fixed order.
+    let imported = same_as_docker_spaced(
         &daemon,
         &[
             "import",
@@ -145,6 +160,17 @@ fn listing_importing_tagging_and_inspecting_match_docker() {
         &["rm", "-f", "nosuchcontainer"],
         &["stop", "nosuchcontainer"],
         &["logs", "nosuchcontainer"],
+        &["history", "busybox"],
+        &["image", "history", "--no-trunc", "busybox"],
+        &["volume", "ls"],
+        &["volume", "inspect", "nosuchvolume"],
+        &["network", "ls"],
+        &["network", "inspect", "none"],
+        &["network", "rm", "nosuchnetwork"],
+        &["run"],
+        &["ps", "--bogus"],
+        &["logs"],
+        &["bogus"],
     ] {
         same(&daemon, args);
     }

@@ -10,6 +10,7 @@ pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod objects;
 pub mod registry;
 pub mod run;
 pub mod system;
@@ -123,6 +124,20 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         }
         Command::System(SystemCommand::Prune(args)) => system::system_prune(app, args).await,
         Command::System(SystemCommand::Df(args)) => system::df(app, args).await,
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            objects::history(app, args).await
+        }
+        Command::Diff(args) | Command::Container(ContainerCommand::Diff(args)) => {
+            objects::diff(app, args).await
+        }
+        Command::Export(args) | Command::Container(ContainerCommand::Export(args)) => {
+            objects::export(app, args).await
+        }
+        Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {
+            objects::commit(app, args).await
+        }
+        Command::Volume(command) => objects::volume(app, command).await,
+        Command::Network(command) => objects::network(app, command).await,
     }
 }
 
