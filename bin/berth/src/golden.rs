@@ -19,6 +19,7 @@ enum Render {
     },
     Inspect,
     InspectTemplate(&'static str),
+    InfoServer,
 }
 
 const CASES: &[(&str, Render)] = &[
@@ -67,6 +68,7 @@ const CASES: &[(&str, Render)] = &[
             "{{.Name}} {{.State.Status}} {{json .Config.Cmd}} {{.Config.Labels}} {{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}{{index .Config.Labels \"a\"}} {{len .Config.Env}} {{.HostConfig.Init}}",
         ),
     ),
+    ("info_server", Render::InfoServer),
 ];
 
 #[test]
@@ -84,6 +86,9 @@ fn recorded_docker_output_renders_byte_for_byte() {
                 trunc,
             } => render_images(&response, format, *digests, *trunc).expect("images"),
             Render::Inspect => render_raw(&[response]),
+            Render::InfoServer => {
+                crate::commands::info::server_info(&Value::parse(&response).expect("json"))
+            }
             Render::InspectTemplate(format) => {
                 let value = Value::parse(&response).expect("json");
                 let text = Template::parse(format)

@@ -46,3 +46,7 @@ docker image inspect busybox > inspect_image/expected.txt
 case_dir inspect_container_template 'inspect -f {{.Name}} {{.State.Status}} {{json .Config.Cmd}} {{.Config.Labels}} {{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}{{index .Config.Labels "a"}} {{len .Config.Env}} {{.HostConfig.Init}} vols'
 api '/containers/vols/json' > inspect_container_template/response.json
 docker inspect -f '{{.Name}} {{.State.Status}} {{json .Config.Cmd}} {{.Config.Labels}} {{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}{{index .Config.Labels "a"}} {{len .Config.Env}} {{.HostConfig.Init}}' vols > inspect_container_template/expected.txt
+
+case_dir info_server 'info (the Server: section only; the Client: section names the CLI)'
+api '/info' > info_server/response.json
+docker info 2>/dev/null | sed -n '/^Server:$/,$p' | tail -n +2 > info_server/expected.txt

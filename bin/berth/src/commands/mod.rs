@@ -7,6 +7,7 @@ pub mod create;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;

@@ -194,6 +194,11 @@ fn base64_url(bytes: &[u8]) -> String {
 }
 
 fn decode_base64(text: &str) -> Option<String> {
+    String::from_utf8(decode_base64_bytes(text)?).ok()
+}
+
+/// Decodes standard or URL-safe base64 (padding optional).
+pub fn decode_base64_bytes(text: &str) -> Option<Vec<u8>> {
     let mut bits = 0u32;
     let mut count = 0;
     let mut out = Vec::new();
@@ -211,7 +216,7 @@ fn decode_base64(text: &str) -> Option<String> {
             bits &= (1 << count) - 1;
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 #[cfg(test)]

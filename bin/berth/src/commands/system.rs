@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::app::{App, StatusError};
 use crate::format::tabwriter::align;
-use crate::format::units::{bytes_size, human_size, human_size_precision};
+use crate::format::units::{human_size, human_size_precision};
 use crate::format::{ListFormat, Template, Value};
 
 #[derive(Args, Debug)]
@@ -16,12 +16,7 @@ pub struct VersionArgs {
     pub format: Option<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct InfoArgs {
-    /// Format output using a custom template
-    #[arg(short, long)]
-    pub format: Option<String>,
-}
+pub use super::info::{info, InfoArgs};
 
 pub async fn version(app: &App, args: VersionArgs) -> anyhow::Result<()> {
     let api = app.client.api_version().await.map(str::to_string);
@@ -137,70 +132,6 @@ fn server_section(server: &Value) -> String {
         }
     }
     text
-}
-
-pub async fn info(app: &App, args: InfoArgs) -> anyhow::Result<()> {
-    let raw = app.client.get_raw("/info").await?;
-    let info = Value::parse(&raw)?;
-    if let Some(format) = &args.format {
-        let format = if format == "json" {
-            "{{json .}}"
-        } else {
-            format
-        };
-        let text = Template::parse(format)?.execute(&info)?;
-        return app.print(&format!("{text}\n"));
-    }
-    let text = |key: &str| info.field(key).map(|v| v.to_string()).unwrap_or_default();
-    let mut out = String::from("Client:\n Version:    ");
-    out.push_str(env!("CARGO_PKG_VERSION"));
-    out.push_str("\n Context:    default\n Debug Mode: false\n\nServer:\n");
-    out.push_str(&format!(" Containers: {}\n", text("Containers")));
-    for (label, key) in [
-        ("Running", "ContainersRunning"),
-        ("Paused", "ContainersPaused"),
-        ("Stopped", "ContainersStopped"),
-    ] {
-        out.push_str(&format!("  {label}: {}\n", text(key)));
-    }
-    for (label, key) in [
-        ("Images", "Images"),
-        ("Server Version", "ServerVersion"),
-        ("Storage Driver", "Driver"),
-        ("Logging Driver", "LoggingDriver"),
-        ("Cgroup Driver", "CgroupDriver"),
-        ("Cgroup Version", "CgroupVersion"),
-        ("Default Runtime", "DefaultRuntime"),
-        ("Init Binary", "InitBinary"),
-        ("Kernel Version", "KernelVersion"),
-        ("Operating System", "OperatingSystem"),
-        ("OSType", "OSType"),
-        ("Architecture", "Architecture"),
-        ("CPUs", "NCPU"),
-    ] {
-        out.push_str(&format!(" {label}: {}\n", text(key)));
-    }
-    out.push_str(&format!(
-        " Total Memory: {}\n",
-        bytes_size(info.int("MemTotal") as f64)
-    ));
-    for (label, key) in [
-        ("Name", "Name"),
-        ("ID", "ID"),
-        ("Docker Root Dir", "DockerRootDir"),
-        ("Debug Mode", "Debug"),
-        ("Experimental", "ExperimentalBuild"),
-        ("Live Restore Enabled", "LiveRestoreEnabled"),
-    ] {
-        out.push_str(&format!(" {label}: {}\n", text(key)));
-    }
-    app.print(&out)?;
-    if let Some(Value::Array(warnings)) = info.field("Warnings") {
-        for warning in warnings {
-            eprintln!("{warning}");
-        }
-    }
-    Ok(())
 }
 
 #[derive(Args, Debug)]
