@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    containers, create, events, exec, images, inspect, lifecycle, logs, objects, registry, system,
-    transfer,
+    containers, cp, create, events, exec, images, inspect, lifecycle, logs, objects, registry,
+    system, transfer,
 };
 
 #[derive(Parser, Debug)]
@@ -114,6 +114,8 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Log out from a registry
     Logout(registry::LogoutArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// Show the history of an image
     History(objects::HistoryArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -166,6 +168,7 @@ pub enum ContainerCommand {
     Diff(objects::DiffArgs),
     Export(objects::ExportArgs),
     Commit(objects::CommitArgs),
+    Cp(cp::CpArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -322,6 +322,28 @@ fn running_containers_exit_codes_logs_and_ps_match_docker() {
         &["exec", "sleeper", "sh", "-c", "echo in exec; exit 4"],
     );
     same(&daemon, &["ps", "--format", "{{.Names}} {{.Command}}"]);
+    // cp both ways: what berth puts in, docker reads back, and the other way round.
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let local = scratch.path().join("greeting.txt");
+    std::fs::write(&local, "hello from the host\n").expect("write");
+    let local_text = local.to_string_lossy().into_owned();
+    let put = berth_outcome(&daemon, &["cp", &local_text, "sleeper:/tmp/in.txt"]);
+    assert_eq!(put.code, 0, "{put:?}");
+    assert_eq!(
+        daemon.ok(&["exec", "sleeper", "cat", "/tmp/in.txt"]),
+        "hello from the host"
+    );
+    let back = scratch.path().join("back.txt");
+    let back_text = back.to_string_lossy().into_owned();
+    let got = berth_outcome(&daemon, &["cp", "sleeper:/tmp/in.txt", &back_text]);
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        std::fs::read_to_string(&back).expect("copied back"),
+        "hello from the host\n"
+    );
+    let dir_text = scratch.path().to_string_lossy().into_owned();
+    same(&daemon, &["cp", "sleeper:/nonexistent", &dir_text]);
+    same(&daemon, &["cp", "nosuchcontainer:/x", &dir_text]);
     let stopped = berth_outcome(&daemon, &["rm", "-f", "sleeper"]);
     assert_eq!((stopped.code, stopped.stdout.as_str()), (0, "sleeper"));
     let removed = berth_outcome(&daemon, &["rm", "berth-logs"]);

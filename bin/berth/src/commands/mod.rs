@@ -3,6 +3,7 @@
 //! error collection).
 
 pub mod containers;
+pub mod cp;
 pub mod create;
 pub mod events;
 pub mod exec;
@@ -136,6 +137,9 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         }
         Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {
             objects::commit(app, args).await
+        }
+        Command::Cp(args) | Command::Container(ContainerCommand::Cp(args)) => {
+            cp::cp(app, args).await
         }
         Command::Volume(command) => objects::volume(app, command).await,
         Command::Network(command) => objects::network(app, command).await,
