@@ -111,19 +111,23 @@ pub async fn login(app: &App, args: LoginArgs) -> anyhow::Result<()> {
     let response: serde_json::Value = app.client.post_json("/auth", &body).await?.json().await?;
     let mut config = read_config(app);
     let entry = serde_json::json!({"auth": base64(format!("{username}:{password}").as_bytes())});
+    let previous = config["auths"][&server].clone();
     if let Some(object) = config.as_object_mut() {
         let auths = object
             .entry("auths")
             .or_insert_with(|| serde_json::json!({}));
         if let Some(auths) = auths.as_object_mut() {
-            auths.insert(server.clone(), entry);
+            auths.insert(server.clone(), entry.clone());
         }
     }
     write_config(app, &config)?;
-    eprintln!(
-        "WARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
-        config_path(app).display()
-    );
+    // docker warns about plain-text storage when it wrote new credentials.
+    if previous != entry {
+        eprintln!(
+            "\nWARNING! Your credentials are stored unencrypted in '{}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n",
+            config_path(app).display()
+        );
+    }
     let status = response["Status"].as_str().unwrap_or("Login Succeeded");
     app.print(&format!("{status}\n"))
 }
@@ -131,16 +135,17 @@ pub async fn login(app: &App, args: LoginArgs) -> anyhow::Result<()> {
 pub async fn logout(app: &App, args: LogoutArgs) -> anyhow::Result<()> {
     let server = server_key(args.server.as_deref());
     let mut config = read_config(app);
+    // docker announces the removal whether or not credentials were stored.
+    app.print(&format!("Removing login credentials for {server}\n"))?;
     let removed = config
         .get_mut("auths")
         .and_then(|auths| auths.as_object_mut())
         .and_then(|auths| auths.remove(&server))
         .is_some();
-    if !removed {
-        return app.print(&format!("Not logged in to {server}\n"));
+    if removed {
+        write_config(app, &config)?;
     }
-    app.print(&format!("Removing login credentials for {server}\n"))?;
-    write_config(app, &config)
+    Ok(())
 }
 
 /// The `X-Registry-Auth` value for a normalised reference: the stored credentials of its
