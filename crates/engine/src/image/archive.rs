@@ -114,6 +114,7 @@ impl ImageService {
             });
         }
         let reference = import_reference(&request.repo, &request.tag)?;
+        let _in_flight = self.gc_gate.read().await;
         let platform = if request.platform.is_empty() {
             Platform::host()
         } else {
@@ -148,6 +149,7 @@ impl ImageService {
 
     /// `docker load`: every image of the archive in `body`, with Docker's messages.
     pub async fn load(&self, body: Box<dyn Read + Send>) -> Result<LoadedImages, ImageError> {
+        let _in_flight = self.gc_gate.read().await;
         let loaded = self
             .blocking(move |inner| {
                 let loaded = archive::load(&inner.content, &inner.images, body)?;

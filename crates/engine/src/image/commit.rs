@@ -164,6 +164,7 @@ impl ImageService {
     /// `docker commit`: returns the new image's id.
     pub async fn commit(&self, request: CommitRequest) -> Result<Digest, ImageError> {
         let reference = import_reference(&request.repo, &request.tag)?;
+        let _in_flight = self.gc_gate.read().await;
         self.blocking(move |inner| inner.commit(&request, reference.as_ref()))
             .await
     }

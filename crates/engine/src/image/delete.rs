@@ -118,6 +118,7 @@ impl ImageService {
         force: bool,
         running: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<DeleteItem>, ImageError> {
+        let _exclusive = self.gc_gate.write().await;
         let uses = self.container_uses(running);
         let name = name.to_string();
         let (id, items) = self
@@ -165,6 +166,7 @@ impl ImageService {
         filters: Filters,
         running: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<PruneReport, ImageError> {
+        let _exclusive = self.gc_gate.write().await;
         let uses = self.container_uses(running);
         let (report, deleted) = self
             .blocking(move |inner| {

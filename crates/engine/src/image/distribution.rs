@@ -306,6 +306,7 @@ impl ImageService {
     /// `docker pull`: progress lines go to `tx` as the pull proceeds.
     pub async fn pull(&self, request: PullRequest, tx: ProgressTx) -> Result<(), ImageError> {
         let reference = pull_reference(&request.image, &request.tag)?;
+        let _in_flight = self.gc_gate.read().await;
         let platform = if request.platform.is_empty() {
             Platform::host()
         } else {

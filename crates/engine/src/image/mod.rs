@@ -76,6 +76,10 @@ pub struct ImageService {
     pub(crate) inner: Arc<Inner>,
     pub(crate) events: Arc<EventBus>,
     pub(crate) registry_options: ClientOptions,
+    /// Garbage collection takes this exclusively; pulls, imports, loads, commits and
+    /// rootfs preparation hold it shared, so blobs they wrote but no image references yet
+    /// are never collected under them.
+    pub(crate) gc_gate: tokio::sync::RwLock<()>,
     pub(crate) mirrors: Vec<String>,
 }
 
@@ -96,6 +100,7 @@ impl ImageService {
             inner: Arc::new(inner),
             events,
             registry_options,
+            gc_gate: tokio::sync::RwLock::new(()),
             mirrors: config.registry_mirrors.clone(),
         })
     }

@@ -181,6 +181,7 @@ impl ImageService {
         container_id: &str,
     ) -> Result<Vec<Mount>, ImageError> {
         let (image, container) = (image_id.clone(), container_id.to_string());
+        let _in_flight = self.gc_gate.read().await;
         self.blocking(move |inner| inner.prepare_rootfs(&image, &container))
             .await
     }
