@@ -530,7 +530,8 @@ pub async fn port(app: &App, args: PortArgs) -> anyhow::Result<()> {
             .filter(|b| !b.is_empty());
         let Some(bindings) = bindings else {
             anyhow::bail!(
-                "Error: No public port '{wanted}' published for {}",
+                "Error: No public port '{}' published for {}",
+                args.port.as_deref().unwrap_or_default(),
                 args.container
             );
         };

@@ -195,6 +195,11 @@ pub enum FlagError {
     },
     #[error("open {path}: no such file or directory")]
     EnvFile { path: String },
+    #[error("conflicting options: cannot specify both {first} and {second}")]
+    Conflict {
+        first: &'static str,
+        second: &'static str,
+    },
 }
 
 fn invalid(flag: &str, value: &str, reason: &str) -> FlagError {
@@ -416,6 +421,17 @@ fn duration_flag(flag: &str, value: &Option<String>) -> Result<i64, FlagError> {
 
 /// Builds the create body (`Config` with `HostConfig` and `NetworkingConfig`).
 pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
+    if args.rm
+        && args
+            .restart
+            .as_deref()
+            .is_some_and(|policy| !policy.is_empty() && policy != "no")
+    {
+        return Err(FlagError::Conflict {
+            first: "--restart",
+            second: "--rm",
+        });
+    }
     let image = args.image().to_string();
     let command: Vec<String> = args.command.iter().skip(1).cloned().collect();
     let mut env = read_env_files(&args.env_file)?;

@@ -30,6 +30,14 @@ fn tagged(image: &str) -> String {
 
 /// Creates the container and returns its ID; warnings go to stderr.
 async fn create_container(app: &App, args: &RunArgs, verb: &str) -> anyhow::Result<String> {
+    if args.detach && !args.attach.is_empty() {
+        // docker checks this before building the config, without the "docker:" prefix.
+        return Err(StatusError::new(
+            1,
+            "conflicting options: cannot specify both --attach and --detach",
+        )
+        .into());
+    }
     let body = create_body(args).map_err(|err| run_error(verb, err, 125))?;
     let mut pairs = Vec::new();
     if let Some(name) = &args.name {
