@@ -24,9 +24,9 @@ pub async fn version(app: &App, args: VersionArgs) -> anyhow::Result<()> {
         Ok(raw) => Some(Value::parse(&raw)?),
         Err(err) => {
             if args.format.is_none() {
-                app.print(&client_section(
-                    api.as_deref().unwrap_or(berth_client::CLIENT_API_VERSION),
-                ))?;
+                let client =
+                    client_section(api.as_deref().unwrap_or(berth_client::CLIENT_API_VERSION));
+                app.print(&align(&client, 20, 1))?;
             }
             return Err(err.into());
         }
