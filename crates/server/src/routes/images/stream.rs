@@ -194,14 +194,27 @@ pub fn line(message: &JsonMessage) -> Bytes {
 /// the HTTP response (as Docker's write-flusher has not sent headers yet); later errors
 /// end the stream with an `errorDetail` line.
 pub async fn progress(
+    rx: mpsc::UnboundedReceiver<JsonMessage>,
+    task: JoinHandle<Result<(), ImageError>>,
+) -> Response {
+    stream_progress(rx, task, false).await
+}
+
+/// As [`progress`]; with `errors_in_stream` even an early error is a stream line (Docker's
+/// `POST /images/load` always answers 200 and reports failures inside the stream).
+pub async fn stream_progress(
     mut rx: mpsc::UnboundedReceiver<JsonMessage>,
     task: JoinHandle<Result<(), ImageError>>,
+    errors_in_stream: bool,
 ) -> Response {
     let first = match rx.recv().await {
         Some(first) => first,
         None => {
             return match task.await {
                 Ok(Ok(())) => json_stream_response(Body::empty()),
+                Ok(Err(e)) if errors_in_stream => json_stream_response(Body::from(line(
+                    &JsonMessage::error(ApiError::from(e).message),
+                ))),
                 Ok(Err(e)) => ApiError::from(e).into_response(),
                 Err(e) => {
                     ApiError::new(berth_api::ErrorKind::Internal, e.to_string()).into_response()
@@ -277,6 +290,24 @@ mod tests {
         });
         let response = progress(rx, task).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn load_errors_are_always_stream_lines() {
+        let (tx, rx) = mpsc::unbounded_channel::<JsonMessage>();
+        let task = tokio::spawn(async move {
+            drop(tx);
+            Err(ImageError::NotFound("x".into()))
+        });
+        let response = stream_progress(rx, task, true).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        assert_eq!(
+            &body[..],
+            b"{\"errorDetail\":{\"message\":\"No such image: x\"},\"error\":\"No such image: x\"}\r\n"
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use berth_api::progress::JsonMessage;
 use berth_engine::image::{ImportRequest, PullRequest, PushRequest};
 use tokio::sync::mpsc;
 
-use super::stream::{progress, BodyReader, BodyWriter, Query};
+use super::stream::{progress, stream_progress, BodyReader, BodyWriter, Query};
 use crate::error::ApiError;
 use crate::json;
 use crate::AppState;
@@ -95,7 +95,7 @@ pub async fn load(State(engine): State<AppState>, request: Request) -> Response 
         }
         Ok(())
     });
-    progress(rx, task).await
+    stream_progress(rx, task, true).await
 }
 
 async fn save(engine: AppState, names: Vec<String>) -> Result<Response, ApiError> {
