@@ -616,3 +616,110 @@ fn push_and_pull_through_a_local_registry_keep_the_digest() {
         assert_eq!(stdout(&b), stdout(&d), "{args:?}");
     }
 }
+
+/// berth-registry (from `BERTH_BIN_DIR`) with basic auth for `alice:s3cret`.
+struct AuthRegistry {
+    root: PathBuf,
+    child: Child,
+    port: u16,
+}
+
+impl AuthRegistry {
+    fn start() -> AuthRegistry {
+        let binary = bin_dir().join("berth-registry");
+        assert!(
+            binary.is_file(),
+            "{} is missing (build the release binaries)",
+            binary.display()
+        );
+        let root = tempfile::Builder::new()
+            .prefix("ra-")
+            .tempdir_in("/tmp")
+            .expect("tempdir")
+            .keep();
+        let hash = bcrypt::hash("s3cret", 4).expect("bcrypt");
+        fs::write(root.join("htpasswd"), format!("alice:{hash}\n")).expect("htpasswd");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--root")
+            .arg(root.join("data"))
+            .arg("--htpasswd")
+            .arg(root.join("htpasswd"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("berth-registry starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "berth-registry did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        AuthRegistry { root, child, port }
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        stop_child(&mut self.child, Duration::from_secs(10));
+        remove_root(&self.root);
+    }
+}
+
+fn login(daemon: &Daemon, server: &str, password: &str) -> Output {
+    let mut child = daemon
+        .docker_command(&["login", "-u", "alice", "--password-stdin", server])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker login");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(password.as_bytes())
+        .expect("password");
+    child.wait_with_output().expect("login")
+}
+
+#[test]
+fn login_and_authenticated_push_and_pull_use_the_registry_credentials() {
+    let tar = busybox_tar();
+    let registry = AuthRegistry::start();
+    let berthd = Daemon::berthd();
+    let server = format!("127.0.0.1:{}", registry.port);
+    let wrong = login(&berthd, &server, "nope");
+    assert_eq!(wrong.status.code(), Some(1));
+    // dockerd 20.10's text for refused basic credentials.
+    assert_eq!(
+        stderr(&wrong),
+        format!("Error response from daemon: login attempt to http://{server}/v2/ failed with status: 401 Unauthorized")
+    );
+    let name = format!("{server}/private/bb:1");
+    berthd.import(&tar, &["-", &name]);
+    // Without credentials the registry refuses the push inside the stream.
+    let anonymous = berthd.docker(&["push", &name]);
+    assert_eq!(anonymous.status.code(), Some(1), "{}", stdout(&anonymous));
+    let ok = login(&berthd, &server, "s3cret");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("Login Succeeded"), "{}", stdout(&ok));
+    // The CLI now sends X-Registry-Auth from its config.
+    let pushed = berthd.ok(&["push", &name]);
+    assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
+    berthd.ok(&["rmi", &name]);
+    let pulled = berthd.ok(&["pull", &name]);
+    assert!(
+        pulled.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{pulled}"
+    );
+}

@@ -544,9 +544,13 @@ impl ImageService {
         };
         let client =
             RegistryClient::connect(&host, credentials, self.registry_options.clone()).await?;
-        client.login().await.map_err(|e| ImageError::Login {
-            server: format!("{}://{host}/v2/", client.scheme()),
-            detail: e.to_string(),
+        client.login().await.map_err(|e| match e {
+            // Docker's text for refused credentials.
+            ClientError::Unauthorized { .. } | ClientError::Auth { .. } => ImageError::Login {
+                server: format!("{}://{host}/v2/", client.scheme()),
+                detail: "401 Unauthorized".to_string(),
+            },
+            other => ImageError::from(other),
         })?;
         Ok("Login Succeeded".to_string())
     }

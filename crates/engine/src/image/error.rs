@@ -60,7 +60,7 @@ pub enum ImageError {
         detail: String,
     },
     /// `POST /auth` refused by the registry.
-    #[error("login attempt to {server} failed: {detail}")]
+    #[error("login attempt to {server} failed with status: {detail}")]
     Login { server: String, detail: String },
     #[error(transparent)]
     Registry(Box<ClientError>),
