@@ -76,4 +76,116 @@ pub struct ContainerRecord {
     /// json-file log of the container, when the log driver writes one.
     #[serde(default)]
     pub log_path: Option<std::path::PathBuf>,
+    /// `os` of the image (`linux`), inspect's `Platform`.
+    #[serde(default)]
+    pub platform: String,
+    /// Image reference as the user gave it, before defaulting (`busybox`).
+    #[serde(default)]
+    pub image_name: String,
+}
+
+/// File name of the record inside the container directory.
+pub const RECORD_FILE: &str = "container.json";
+
+/// Failures reading or writing a record.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("reading container record {path}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("decoding container record {path}")]
+    Decode {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("writing container record {path}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ContainerRecord {
+    /// Reads `<dir>/container.json`.
+    pub fn load(dir: &std::path::Path) -> Result<ContainerRecord, RecordError> {
+        let path = dir.join(RECORD_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| RecordError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Decode { path, source })
+    }
+
+    /// Writes `<dir>/container.json` atomically: temp file, fsync, rename, so a crash leaves
+    /// either the old or the new record, never half of one.
+    pub fn save(&self, dir: &std::path::Path) -> Result<(), RecordError> {
+        use std::io::Write;
+        let path = dir.join(RECORD_FILE);
+        let temp = dir.join(format!(".{RECORD_FILE}.tmp"));
+        let write_error = |source| RecordError::Write {
+            path: path.clone(),
+            source,
+        };
+        let bytes = serde_json::to_vec(self).map_err(|e| write_error(std::io::Error::other(e)))?;
+        let mut file = std::fs::File::create(&temp).map_err(write_error)?;
+        file.write_all(&bytes).map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
+        drop(file);
+        std::fs::rename(&temp, &path).map_err(write_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_through_an_atomic_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut record = ContainerRecord {
+            id: "a".repeat(64),
+            name: "/web".into(),
+            path: "echo".into(),
+            args: vec!["hi".into()],
+            ..ContainerRecord::default()
+        };
+        record.state.status = Status::Exited;
+        record.state.exit_code = 3;
+        record.save(dir.path()).expect("save");
+        assert_eq!(ContainerRecord::load(dir.path()).expect("load"), record);
+        record.state.exit_code = 4;
+        record.save(dir.path()).expect("save again");
+        assert_eq!(
+            ContainerRecord::load(dir.path())
+                .expect("load")
+                .state
+                .exit_code,
+            4
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from(RECORD_FILE)],
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_record_is_an_error_not_a_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(RECORD_FILE), b"{\"id\":").expect("write");
+        assert!(matches!(
+            ContainerRecord::load(dir.path()),
+            Err(RecordError::Decode { .. })
+        ));
+    }
 }

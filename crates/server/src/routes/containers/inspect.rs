@@ -1,0 +1,174 @@
+//! `GET /containers/{id}/json` (`docker inspect`): Docker's `ContainerJSON` built from the
+//! record: State with Go times, Config and HostConfig as created, Mounts, NetworkSettings,
+//! GraphDriver (`overlay2`), the /etc file paths and LogPath.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use berth_api::container::inspect::GraphDriver;
+use berth_api::container::{ContainerInspect, ContainerState, MountPoint, NetworkSettings};
+use berth_engine::container::{ContainerRecord, Status};
+
+use crate::error::ApiError;
+use crate::json;
+use crate::AppState;
+
+pub(super) async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> Response {
+    match engine.containers.get(&id) {
+        Ok(container) => {
+            let record = container.record();
+            let dir = engine.containers.container_dir(&record.id);
+            json::ok(&inspect_of(&record, &dir))
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The network a container is attached to, as ps and inspect name it.
+pub(crate) fn network_name(record: &ContainerRecord) -> String {
+    match record.host_config.network_mode.as_str() {
+        "" | "default" => "bridge".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `Mounts`: the binds (`-v /host:/ctr[:ro]`) and `--mount`s of the container.
+pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
+    let mut points = Vec::new();
+    for bind in record.host_config.binds.iter().flatten() {
+        let parts: Vec<&str> = bind.split(':').collect();
+        if parts.len() < 2 {
+            continue;
+        }
+        let mode = parts.get(2).copied().unwrap_or("");
+        points.push(MountPoint {
+            r#type: "bind".to_string(),
+            source: parts[0].to_string(),
+            destination: parts[1].to_string(),
+            mode: mode.to_string(),
+            rw: !mode.split(',').any(|m| m == "ro"),
+            propagation: "rprivate".to_string(),
+            ..MountPoint::default()
+        });
+    }
+    for mount in record.host_config.mounts.iter().flatten() {
+        points.push(MountPoint {
+            r#type: mount.r#type.clone(),
+            source: mount.source.clone(),
+            destination: mount.target.clone(),
+            rw: !mount.read_only,
+            propagation: if mount.r#type == "bind" {
+                "rprivate".to_string()
+            } else {
+                String::new()
+            },
+            ..MountPoint::default()
+        });
+    }
+    points
+}
+
+fn state_of(record: &ContainerRecord) -> ContainerState {
+    let state = &record.state;
+    let status = state.status;
+    ContainerState {
+        status: status.as_str().to_string(),
+        running: matches!(status, Status::Running | Status::Paused),
+        paused: status == Status::Paused,
+        restarting: status == Status::Restarting,
+        oom_killed: state.oom_killed,
+        dead: status == Status::Dead,
+        pid: i64::from(state.pid),
+        exit_code: i64::from(state.exit_code),
+        error: state.error.clone(),
+        started_at: state.started_at.clone(),
+        finished_at: state.finished_at.clone(),
+        health: None,
+    }
+}
+
+/// The whole inspect document of `record`, whose directory is `dir`.
+pub(crate) fn inspect_of(record: &ContainerRecord, dir: &std::path::Path) -> ContainerInspect {
+    let path_text = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let graph_data = BTreeMap::from([
+        ("MergedDir".to_string(), path_text("rootfs")),
+        ("UpperDir".to_string(), path_text("upper")),
+        ("WorkDir".to_string(), path_text("work")),
+    ]);
+    let network = network_name(record);
+    ContainerInspect {
+        id: record.id.clone(),
+        created: record.created.clone(),
+        path: record.path.clone(),
+        args: Some(record.args.clone()),
+        state: Some(state_of(record)),
+        image: record.image_id.clone(),
+        resolv_conf_path: path_text("resolv.conf"),
+        hostname_path: path_text("hostname"),
+        hosts_path: path_text("hosts"),
+        log_path: record
+            .log_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        name: record.name.clone(),
+        restart_count: i64::from(record.state.restart_count),
+        driver: "overlay2".to_string(),
+        platform: if record.platform.is_empty() {
+            "linux".to_string()
+        } else {
+            record.platform.clone()
+        },
+        image_manifest_descriptor: None,
+        mount_label: String::new(),
+        process_label: String::new(),
+        app_armor_profile: String::new(),
+        exec_ids: None,
+        host_config: Some(record.host_config.clone()),
+        graph_driver: GraphDriver {
+            data: Some(graph_data),
+            name: "overlay2".to_string(),
+        },
+        size_rw: None,
+        size_root_fs: None,
+        mounts: Some(mount_points(record)),
+        config: Some(record.config.clone()),
+        network_settings: Some(NetworkSettings {
+            sandbox_key: String::new(),
+            ports: Some(BTreeMap::new()),
+            networks: Some(BTreeMap::from([(network, Default::default())])),
+            ..NetworkSettings::default()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_shows_dockers_state_and_paths() {
+        let mut record = ContainerRecord {
+            id: "f".repeat(64),
+            name: "/web".to_string(),
+            ..ContainerRecord::default()
+        };
+        record.state.status = Status::Paused;
+        record.state.pid = 42;
+        record.host_config.network_mode = "none".to_string();
+        record.host_config.binds = Some(vec!["/src:/dst:ro".to_string()]);
+        let doc = inspect_of(&record, std::path::Path::new("/data/containers/fff"));
+        let json = serde_json::to_value(&doc).expect("encode");
+        assert_eq!(json["State"]["Status"], "paused");
+        assert_eq!(json["State"]["Running"], true);
+        assert_eq!(json["State"]["Paused"], true);
+        assert_eq!(json["State"]["Pid"], 42);
+        assert_eq!(json["HostsPath"], "/data/containers/fff/hosts");
+        assert_eq!(json["GraphDriver"]["Name"], "overlay2");
+        assert_eq!(json["Mounts"][0]["RW"], false);
+        assert_eq!(json["Mounts"][0]["Destination"], "/dst");
+        assert!(json["NetworkSettings"]["Networks"]["none"].is_object());
+        assert_eq!(json["Platform"], "linux");
+    }
+}
