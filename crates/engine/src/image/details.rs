@@ -84,7 +84,9 @@ impl Inner {
         out
     }
 
-    pub fn details(&self, record: &ImageRecord) -> Result<ImageDetails, ImageError> {
+    /// The details of one image; `graph` adds the snapshot paths (inspect only: walking
+    /// the snapshot parents is not worth it for every line of `docker images`).
+    pub fn details(&self, record: &ImageRecord, graph: bool) -> Result<ImageDetails, ImageError> {
         let resolved = self.resolve(record)?;
         let sizes = self.layer_sizes(&resolved.manifest, &resolved.config);
         let containers = lock(&self.rootfs)
@@ -105,7 +107,11 @@ impl Inner {
             created_unix: unix_seconds(resolved.config.created.as_deref()),
             containers,
             last_tag_time: self.last_tag_time(&record.id),
-            graph_data: self.graph_data(&resolved.config),
+            graph_data: if graph {
+                self.graph_data(&resolved.config)
+            } else {
+                BTreeMap::new()
+            },
             manifest: resolved.manifest.clone(),
             config: resolved.config.clone(),
             record: record.clone(),
@@ -127,16 +133,21 @@ impl Inner {
         data.insert("MergedDir".into(), dir.join("merged").display().to_string());
         data.insert("UpperDir".into(), dir.join("fs").display().to_string());
         data.insert("WorkDir".into(), dir.join("work").display().to_string());
+        let parents: BTreeMap<String, Option<String>> = self
+            .snapshotter
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.id, s.parent))
+            .collect();
         let mut lower = Vec::new();
         let mut parent = info.parent.clone();
         while let Some(id) = parent {
             lower.push(snapshots.join(&id).join("fs").display().to_string());
-            parent = self
-                .snapshotter
-                .list()
-                .ok()
-                .and_then(|all| all.into_iter().find(|s| s.id == id))
-                .and_then(|s| s.parent);
+            parent = parents.get(&id).cloned().flatten();
+            if lower.len() > parents.len() {
+                break;
+            }
         }
         if !lower.is_empty() {
             data.insert("LowerDir".into(), lower.join(":"));
@@ -156,7 +167,7 @@ impl Inner {
         let mut out = Vec::new();
         for record in self.images.list() {
             // An image whose blobs went missing is skipped, not fatal for the whole list.
-            let Ok(details) = self.details(&record) else {
+            let Ok(details) = self.details(&record, false) else {
                 continue;
             };
             let references = self.images.references(&record.id);
@@ -240,7 +251,7 @@ impl ImageService {
         let name = name.to_string();
         self.blocking(move |inner| {
             let record = inner.images.resolve(&name)?;
-            inner.details(&record)
+            inner.details(&record, true)
         })
         .await
     }

@@ -277,3 +277,7 @@ impl Inner {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod service_tests;
