@@ -80,6 +80,9 @@ from_kinded!(
     berth_engine::exec::ExecError,
     berth_engine::stats::StatsError,
     berth_engine::top::TopError,
+    berth_engine::spec::SpecError,
+    berth_engine::logs::LogError,
+    berth_engine::events::EventsError,
     berth_api::FiltersError,
     berth_api::VersionError,
 );
