@@ -45,6 +45,11 @@ pub enum AttachError {
     Frame(#[from] FrameError),
     #[error("unexpected message from the shim: {0}")]
     ShimProtocol(String),
+    /// Docker's `ErrReadLogsNotSupported` (log driver `none` and the like).
+    #[error("configured logging driver does not support reading")]
+    LogsNotSupported,
+    #[error(transparent)]
+    Log(#[from] crate::logs::LogError),
 }
 
 impl AttachError {
@@ -58,6 +63,8 @@ impl AttachError {
             AttachError::Shim(_) | AttachError::Frame(_) | AttachError::ShimProtocol(_) => {
                 ErrorKind::Internal
             }
+            AttachError::LogsNotSupported => ErrorKind::NotImplemented,
+            AttachError::Log(e) => e.kind(),
         }
     }
 }
@@ -85,11 +92,25 @@ pub struct AttachOptions {
     pub detach_keys: String,
 }
 
+/// Where the session's output will come from.
+enum ShimSource {
+    /// `stream=0`: logs only.
+    Nothing,
+    /// The running container's shim.
+    Connected(ShimAttach),
+    /// The shim of the container's next start: connect when the ticket comes, then drop it
+    /// so that the process starts.
+    NextRun(
+        tokio::sync::oneshot::Receiver<crate::container::PrestartTicket>,
+        PathBuf,
+    ),
+}
+
 /// A checked attach, connected to the shim, waiting for the client's connection.
 pub struct AttachSession {
     engine: Arc<Engine>,
     record: ContainerRecord,
-    shim: Option<ShimAttach>,
+    source: ShimSource,
     config: RelayConfig,
     logs: bool,
 }
@@ -127,17 +148,23 @@ pub async fn attach(
     }
     let tty = record.config.tty;
     let stdin = options.stdin && record.config.open_stdin;
-    let shim = if options.stream {
-        let socket = engine.config.shim_socket(&record.id);
-        match ShimAttach::connect(&socket, None, stdin).await {
-            Ok(shim) => Some(shim),
-            // No shim (never started, or removed after it exited): nothing to stream, as
-            // Docker's attach to a stopped container ends at once.
-            Err(AttachError::ShimConnect { .. }) if record.state.status != Status::Running => None,
-            Err(e) => return Err(e),
-        }
+    let source = if !options.stream {
+        ShimSource::Nothing
     } else {
-        None
+        // Registered before the current shim is tried, so a start in between is not missed.
+        let next_run = container.attach_next_run();
+        let socket = engine.config.shim_socket(&record.id);
+        if matches!(record.state.status, Status::Running | Status::Paused) {
+            match ShimAttach::connect(&socket, None, stdin).await {
+                Ok(shim) => ShimSource::Connected(shim),
+                // It stopped meanwhile: stream its next run, as Docker's attach does.
+                Err(AttachError::ShimConnect { .. }) => ShimSource::NextRun(next_run, socket),
+                Err(e) => return Err(e),
+            }
+        } else {
+            // Created or exited: `docker run` and `docker start -a` attach first, then start.
+            ShimSource::NextRun(next_run, socket)
+        }
     };
     Ok(AttachSession {
         engine: engine.clone(),
@@ -151,7 +178,7 @@ pub async fn attach(
             detach_keys: keys,
         },
         record,
-        shim,
+        source,
         logs: options.logs,
     })
 }
@@ -174,8 +201,21 @@ impl AttachSession {
         self.engine
             .events
             .publish("container", "attach", &self.record.id, attributes.clone());
-        if let Some(shim) = self.shim {
-            match relay(shim, &mut client, &self.config).await {
+        let shim = match self.source {
+            ShimSource::Nothing => None,
+            ShimSource::Connected(shim) => Some(Ok(shim)),
+            ShimSource::NextRun(next_run, socket) => match next_run.await {
+                Ok(ticket) => {
+                    let shim = ShimAttach::connect(&socket, None, self.config.stdin).await;
+                    drop(ticket);
+                    Some(shim)
+                }
+                // Removed before it ran again.
+                Err(_) => None,
+            },
+        };
+        if let Some(shim) = shim {
+            match relay_connected(shim, &mut client, &self.config).await {
                 Ok(RelayEnd::Detached) => {
                     self.engine
                         .events
@@ -198,12 +238,84 @@ impl AttachSession {
         let _ = client.shutdown().await;
     }
 
-    /// `logs=1`: the whole log, before live output (LOGS-PENDING: wired to engine::logs
-    /// once the reader lands).
+    /// `logs=1`: the whole log, before live output (Docker's attach replays it first).
     async fn replay_logs<C>(&self, client: &mut C)
     where
         C: AsyncWrite + Unpin,
     {
-        let _ = client;
+        let Some(path) = self.record.log_path.clone() else {
+            let message = format!("Error attaching: {}\n", AttachError::LogsNotSupported);
+            let mut out = Vec::new();
+            encode_output(
+                self.config.multiplexed,
+                berth_api::stream::StdStream::Stdout,
+                message.as_bytes(),
+                &mut out,
+            );
+            let _ = client.write_all(&out).await;
+            return;
+        };
+        let mut entries = crate::logs::read(
+            path,
+            crate::logs::LogOptions {
+                stdout: self.config.stdout,
+                stderr: self.config.stderr,
+                ..crate::logs::LogOptions::default()
+            },
+        );
+        let options = crate::logs::EncodeOptions {
+            tty: self.config.tty,
+            ..crate::logs::EncodeOptions::default()
+        };
+        while let Some(Ok(entry)) = entries.next().await {
+            if client
+                .write_all(&crate::logs::encode(&entry, &options))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
+}
+
+/// `GET /containers/{id}/logs`: the container's log as a stream (following ends once the
+/// container is not running and everything it wrote was read), and whether it has a TTY.
+pub fn container_logs(
+    engine: &Engine,
+    name: &str,
+    options: crate::logs::LogOptions,
+) -> Result<(crate::logs::LogStream, bool), AttachError> {
+    let container = engine.containers.get(name)?;
+    let record = container.record();
+    let path = record
+        .log_path
+        .clone()
+        .ok_or(AttachError::LogsNotSupported)?;
+    let mut lifecycle = container.lifecycle();
+    let stopped = async move {
+        loop {
+            if !lifecycle.borrow_and_update().running {
+                return;
+            }
+            if lifecycle.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    Ok((
+        crate::logs::read_until(path, options, stopped),
+        record.config.tty,
+    ))
+}
+
+async fn relay_connected<C>(
+    shim: Result<ShimAttach, AttachError>,
+    client: &mut C,
+    config: &RelayConfig,
+) -> Result<RelayEnd, AttachError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    relay(shim?, client, config).await
 }

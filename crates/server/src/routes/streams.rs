@@ -10,8 +10,10 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use berth_api::stream::{encode_frame_header, StdStream};
 use berth_api::ApiVersion;
 use berth_engine::attach::{self, AttachOptions};
+use berth_engine::logs::{encode, EncodeOptions, LogOptions};
 use berth_engine::stats::StatsCollector;
 
 use crate::error::ApiError;
@@ -24,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/containers/{name}/attach", post(attach))
         .route("/containers/{name}/resize", post(resize))
+        .route("/containers/{name}/logs", get(logs))
         .route("/containers/{name}/stats", get(stats))
         .route("/containers/{name}/top", get(top))
 }
@@ -80,6 +83,58 @@ async fn resize(
     let width = dimension(&query, "w", "width")?;
     berth_engine::exec::resize_container(&engine, &name, height, width).await?;
     Ok(Response::new(Body::empty()))
+}
+
+/// `GET /containers/{name}/logs`: stdcopy frames (raw for a TTY), following until the
+/// container stops and its log is drained.
+async fn logs(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<QueryMap>,
+    Extension(version): Extension<ApiVersion>,
+) -> Result<Response<Body>, ApiError> {
+    let stdout = bool_value(&query, "stdout");
+    let stderr = bool_value(&query, "stderr");
+    if !(stdout || stderr) {
+        return Err(ApiError::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let options = LogOptions {
+        stdout,
+        stderr,
+        tail: parse_tail(query.get("tail")),
+        since: parse_timestamp(query.get("since").map_or("", String::as_str))?,
+        until: parse_timestamp(query.get("until").map_or("", String::as_str))?,
+        follow: bool_value(&query, "follow"),
+    };
+    let (mut entries, tty) = attach::container_logs(&engine, &name, options)?;
+    let encoding = EncodeOptions {
+        tty,
+        timestamps: bool_value(&query, "timestamps"),
+        details: bool_value(&query, "details"),
+    };
+    let (tx, response) = channel_body(stream_content_type(tty, version));
+    tokio::spawn(async move {
+        while let Some(entry) = entries.next().await {
+            let chunk = match entry {
+                Ok(entry) => encode(&entry, &encoding),
+                Err(e) => {
+                    // In band, as Docker's WriteLogStream: a systemerr frame ends the stream.
+                    let text = e.to_string();
+                    let mut frame =
+                        encode_frame_header(StdStream::SystemErr, text.len() as u32).to_vec();
+                    frame.extend_from_slice(text.as_bytes());
+                    let _ = tx.send(Bytes::from(frame)).await;
+                    return;
+                }
+            };
+            if tx.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(response)
 }
 
 /// A streamed body fed by a channel of chunks; the producer stops when the client goes.
@@ -185,52 +240,11 @@ pub fn parse_timestamp(value: &str) -> Result<Option<i64>, ApiError> {
     ))
 }
 
-/// Go's `RFC3339NanoFixed` (`2006-01-02T15:04:05.000000000Z07:00`) in UTC: the timestamp
-/// `docker logs -t` prints, always with nine fraction digits.
-pub fn rfc3339_nano_fixed(unix_nanos: i64) -> String {
-    let seconds = unix_nanos.div_euclid(1_000_000_000);
-    let nanos = unix_nanos.rem_euclid(1_000_000_000);
-    let whole = berth_api::time::format_rfc3339_nano(seconds, 0);
-    let date = whole.trim_end_matches('Z');
-    format!("{date}.{nanos:09}Z")
-}
-
 /// Docker's `tail`: a count, or everything for `all`, empty or anything unparsable.
 pub fn parse_tail(value: Option<&String>) -> Option<usize> {
     value
         .and_then(|v| v.trim().parse::<i64>().ok())
         .and_then(|n| usize::try_from(n).ok())
-}
-
-/// `details=1`: the log attributes as `k=v,k2=v2 ` (sorted, values query-escaped), Docker's
-/// `attrsByteSlice`.
-pub fn details_prefix(attrs: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, (key, value)) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(key.as_bytes());
-        out.push(b'=');
-        out.extend_from_slice(query_escape(value).as_bytes());
-    }
-    out.push(b' ');
-    out
-}
-
-/// Go's `url.QueryEscape`.
-fn query_escape(value: &str) -> String {
-    let mut out = String::new();
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -248,25 +262,11 @@ mod tests {
     }
 
     #[test]
-    fn log_timestamps_always_have_nine_digits() {
-        assert_eq!(
-            rfc3339_nano_fixed(1_700_000_000_120_000_000),
-            "2023-11-14T22:13:20.120000000Z"
-        );
-        assert_eq!(rfc3339_nano_fixed(0), "1970-01-01T00:00:00.000000000Z");
-    }
-
-    #[test]
-    fn tail_and_details_follow_docker() {
+    fn tail_follows_docker() {
         assert_eq!(parse_tail(Some(&"3".to_string())), Some(3));
         assert_eq!(parse_tail(Some(&"all".to_string())), None);
         assert_eq!(parse_tail(Some(&"-1".to_string())), None);
         assert_eq!(parse_tail(None), None);
-        let attrs = [("b", "x y"), ("a", "1&2")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert_eq!(details_prefix(&attrs), b"a=1%262,b=x+y ");
     }
 
     #[test]
