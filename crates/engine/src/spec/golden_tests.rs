@@ -53,6 +53,7 @@ fn specs(case: &str) -> (Value, Value) {
         cgroup_v2: false,
         last_cap: 37,
         hostname: "vm".into(),
+        init_path: None,
     };
     let spec = build_with(&spec_input, &host).expect("spec builds");
     let mut ours = serde_json::to_value(spec).expect("encode");
@@ -131,4 +132,9 @@ fn numeric_user_group_and_group_add_match_dockerd() {
 #[test]
 fn drop_all_add_one_mount_api_bind_and_entrypoint_match_dockerd() {
     assert_same("capdrop_all");
+}
+
+#[test]
+fn ipc_none_pid_host_hostname_and_env_removal_match_dockerd() {
+    assert_same("ipc_none_pid_host");
 }

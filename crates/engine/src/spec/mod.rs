@@ -31,6 +31,9 @@ pub use user::ResolvedUser;
 /// Docker's default PATH (moby's `DefaultPathEnv` on Linux).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Where `--init` puts docker-init in the container.
+const INIT_PATH: &str = "/sbin/docker-init";
+
 /// Docker's masked paths (moby's `DefaultLinuxSpec`).
 const MASKED_PATHS: [&str; 10] = [
     "/proc/asound",
@@ -110,6 +113,8 @@ pub struct HostInfo {
     pub last_cap: usize,
     /// The host's hostname, for `--network host` containers without `--hostname`.
     pub hostname: String,
+    /// Docker's `docker-init` (tini), for `--init`.
+    pub init_path: Option<std::path::PathBuf>,
 }
 
 impl HostInfo {
@@ -127,10 +132,20 @@ impl HostInfo {
             .nodename()
             .to_string_lossy()
             .into_owned();
+        let init_path = [
+            "/usr/bin/docker-init",
+            "/usr/sbin/docker-init",
+            "/usr/libexec/docker/docker-init",
+            "/usr/local/bin/docker-init",
+        ]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|path| path.exists());
         HostInfo {
             cgroup_v2,
             last_cap,
             hostname,
+            init_path,
         }
     }
 }
@@ -235,9 +250,29 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
         &capabilities,
     )?;
 
+    let mut args: Vec<String> = std::iter::once(record.path.clone())
+        .chain(record.args.iter().cloned())
+        .collect();
+    let init_mount = match (hc.init, &host.init_path) {
+        (Some(true), Some(init)) => {
+            // Docker's `--init`: tini as PID 1, bind-mounted read-only from the host.
+            args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+            Some(json!({
+                "destination": INIT_PATH, "type": "bind", "source": init,
+                "options": ["bind", "ro"]
+            }))
+        }
+        (Some(true), None) => {
+            return Err(SpecError::NotImplemented(
+                "--init needs docker-init (tini) on the host: install tini-static or docker.io"
+                    .to_string(),
+            ))
+        }
+        _ => None,
+    };
     let mut process = json!({
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
-        "args": std::iter::once(record.path.clone()).chain(record.args.iter().cloned()).collect::<Vec<_>>(),
+        "args": args,
         "env": environment(record, &hostname),
         "cwd": working_dir(&config.working_dir)?,
         "oomScoreAdj": hc.oom_score_adj,
@@ -261,11 +296,12 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     }
 
     let private_shm = !host_ipc && hc.ipc_mode != "none";
-    let mounts = mounts::build(&mounts::MountContext {
+    let mut mounts = mounts::build(&mounts::MountContext {
         host_config: hc,
         container_dir: input.container_dir,
         private_shm,
     })?;
+    mounts.extend(init_mount);
 
     let mut namespaces = vec![json!({"type": "mount"})];
     if !host_network {
@@ -414,6 +450,7 @@ mod tests {
             cgroup_v2: false,
             last_cap: 40,
             hostname: "thehost".into(),
+            init_path: Some("/usr/bin/docker-init".into()),
         }
     }
 
@@ -500,6 +537,21 @@ mod tests {
         let value = spec("{}", r#"{"NetworkMode":"host"}"#).expect("spec");
         assert_eq!(value["hostname"], "thehost");
         assert_eq!(value["process"]["env"][1], "HOSTNAME=thehost");
+    }
+
+    #[test]
+    fn init_runs_docker_init_as_pid_one() {
+        let value = spec("{}", r#"{"NetworkMode":"none","Init":true}"#).expect("spec");
+        assert_eq!(
+            value["process"]["args"],
+            json!(["/sbin/docker-init", "--", "sh", "-c", "true"])
+        );
+        let mounts = value["mounts"].as_array().expect("mounts");
+        assert_eq!(
+            mounts.last(),
+            Some(&json!({"destination": "/sbin/docker-init", "type": "bind",
+                         "source": "/usr/bin/docker-init", "options": ["bind", "ro"]}))
+        );
     }
 
     #[test]
