@@ -276,8 +276,9 @@ fn set_blkio(m: &V1Manager, b: &LinuxBlockIo) -> Result<(), CgroupError> {
             b.throttle_write_iops_device(),
         ),
     ];
-    let asked = b.weight().is_some()
-        || b.leaf_weight().is_some()
+    // A zero weight means "unset", as runc reads it (Docker always sends `weight: 0`).
+    let asked = b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
         || throttles
             .iter()
@@ -303,11 +304,11 @@ fn set_blkio(m: &V1Manager, b: &LinuxBlockIo) -> Result<(), CgroupError> {
             })
         }
     };
-    if let Some(w) = b.weight() {
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         need_file(weight_file)?;
         write(dir, weight_file, &w.to_string())?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         need_file("blkio.leaf_weight")?;
         write(dir, "blkio.leaf_weight", &w.to_string())?;
     }
