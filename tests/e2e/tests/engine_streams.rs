@@ -494,3 +494,47 @@ fn attach_with_logs_replays_the_log_first() {
     frame.extend_from_slice(b"replayed\n");
     assert_eq!(body, frame, "one stdout frame");
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+#[test]
+fn events_replay_a_window_with_filters_including_exec_events() {
+    let berthd = daemon();
+    let since = unix_now() - 1;
+    berthd.ok(&["run", "-d", "--name", "evented", "busybox", "sleep", "1000"]);
+    berthd.ok(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"]);
+    berthd.ok(&["exec", "evented", "true"]);
+    let until = unix_now() + 1;
+    let out = berthd.ok(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "container=evented",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        "container create evented",
+        "container start evented",
+        "container exec_create: true evented",
+        "container exec_start: true evented",
+        "container exec_die evented",
+    ] {
+        assert!(lines.contains(&want), "{want:?} missing from {out}");
+    }
+    assert!(!out.contains("other"), "filtered: {out}");
+    let (_, bad) = raw_request(
+        &berthd,
+        "GET /events?since=20&until=10 HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
+    );
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+}

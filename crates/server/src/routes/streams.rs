@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{name}/logs", get(logs))
         .route("/containers/{name}/stats", get(stats))
         .route("/containers/{name}/top", get(top))
+        .route("/events", get(events))
 }
 
 type QueryMap = HashMap<String, String>;
@@ -131,6 +132,45 @@ async fn logs(
             };
             if tx.send(Bytes::from(chunk)).await.is_err() {
                 return;
+            }
+        }
+    });
+    Ok(response)
+}
+
+/// `GET /events?since=&until=&filters=`: one JSON object per line, the history from
+/// `since`, then live events until `until` (or until the client goes).
+async fn events(
+    State(engine): State<AppState>,
+    Query(query): Query<QueryMap>,
+) -> Result<Response<Body>, ApiError> {
+    let since_text = query.get("since").map_or("", String::as_str);
+    let until_text = query.get("until").map_or("", String::as_str);
+    let since = parse_timestamp(since_text)?;
+    let until = parse_timestamp(until_text)?;
+    if let (Some(since), Some(until)) = (since, until) {
+        if until < since {
+            return Err(ApiError::invalid(format!(
+                "`since` time ({since_text}) cannot be after `until` time ({until_text})"
+            )));
+        }
+    }
+    let filters = berth_api::Filters::parse(query.get("filters").map_or("", String::as_str))?;
+    let mut stream = engine.events.subscribe(since, until, filters)?;
+    let (tx, response) = channel_body("application/json");
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(event) => {
+                        if tx.send(json_line(&event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                // The client went away while no event came.
+                () = tx.closed() => return,
             }
         }
     });
