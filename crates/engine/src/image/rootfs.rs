@@ -132,9 +132,48 @@ impl Inner {
             path: upper.clone(),
             source,
         })?;
-        changes.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(changes)
+        Ok(without_init_paths(changes))
     }
+}
+
+/// What Docker's "-init" layer holds under every container layer: mount points and the
+/// files bind-mounted over them. They never show in `docker diff`, and their parent
+/// directories count as already present.
+const INIT_PATHS: &[&str] = &[
+    "/.dockerenv",
+    "/dev",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/mtab",
+    "/etc/resolv.conf",
+    "/proc",
+    "/sys",
+];
+const INIT_PARENTS: &[&str] = &["/etc", "/dev"];
+
+/// Drops init-layer paths, and init parents with nothing else changed below them; an
+/// init parent with other changes is "modified" (Docker's init layer created it).
+pub fn without_init_paths(changes: Vec<Change>) -> Vec<Change> {
+    let mut kept: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| !INIT_PATHS.contains(&c.path.as_str()))
+        .collect();
+    let has_children = |dir: &str, all: &[Change]| {
+        let prefix = format!("{dir}/");
+        all.iter().any(|c| c.path.starts_with(&prefix))
+    };
+    let snapshot = kept.clone();
+    kept.retain(|c| !INIT_PARENTS.contains(&c.path.as_str()) || has_children(&c.path, &snapshot));
+    for change in &mut kept {
+        if INIT_PARENTS.contains(&change.path.as_str()) && change.kind == 1 {
+            change.kind = 0;
+        }
+    }
+    kept.sort_by(|a, b| a.path.cmp(&b.path));
+    kept
 }
 
 /// Docker's overlay `Changes`: whiteouts are deletions, entries that exist below are
@@ -225,6 +264,30 @@ impl ImageService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_layer_paths_are_hidden_from_changes() {
+        let change = |path: &str, kind| Change {
+            path: path.into(),
+            kind,
+        };
+        let raw = vec![
+            change("/dev", 1),
+            change("/etc", 1),
+            change("/etc/hostname", 1),
+            change("/etc/passwd2", 1),
+            change("/new", 1),
+            change("/proc", 1),
+        ];
+        assert_eq!(
+            without_init_paths(raw),
+            vec![
+                change("/etc", 0),
+                change("/etc/passwd2", 1),
+                change("/new", 1)
+            ]
+        );
+    }
 
     #[test]
     fn changes_classify_added_modified_and_deleted_entries() {

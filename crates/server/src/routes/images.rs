@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
             get(by_name_get).post(by_name_post).delete(by_name_delete),
         )
         .route("/commit", post(commit::commit))
+        .route("/containers/{id}/changes", get(commit::changes))
+        .route("/containers/{id}/export", get(commit::export))
         .route("/auth", post(transfer::auth))
         .route("/distribution/{*rest}", get(transfer::distribution))
 }

@@ -1,10 +1,12 @@
-//! `POST /commit`: a container's writable layer becomes an image (Docker's `docker commit`),
-//! with the request's config merged over the container's and `--change` applied.
+//! A container's writable layer as the image service sees it: `POST /commit` (the layer
+//! becomes an image, the request's config merged over the container's, `--change`
+//! applied), `GET /containers/{id}/changes` (`docker diff`) and
+//! `GET /containers/{id}/export` (the flattened root filesystem, while it is mounted).
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use berth_api::container::ops::IdResponse;
 use berth_engine::image::CommitRequest;
 use serde_json::Value;
@@ -75,6 +77,66 @@ pub async fn commit(
         StatusCode::CREATED,
         &IdResponse { id: id.to_string() },
     ))
+}
+
+/// `GET /containers/{id}/changes`: `[{"Kind": 0|1|2, "Path": ...}]`.
+pub async fn changes(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Serialize)]
+    struct Change {
+        #[serde(rename = "Kind")]
+        kind: u8,
+        #[serde(rename = "Path")]
+        path: String,
+    }
+    let container = engine.containers.get(&id)?;
+    let changes = engine.images.container_changes(&container.id).await?;
+    let out: Vec<Change> = changes
+        .into_iter()
+        .map(|c| Change {
+            kind: c.kind,
+            path: c.path,
+        })
+        .collect();
+    Ok(json::ok(&out))
+}
+
+/// Whether `path` is a mount point (its rootfs is mounted while the container exists).
+fn is_mounted(path: &std::path::Path) -> bool {
+    let wanted = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
+}
+
+/// `GET /containers/{id}/export`: a tar of the container's mounted root filesystem.
+pub async fn export(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let container = engine.containers.get(&id)?;
+    let rootfs = engine.config.container_dir(&container.id).join("rootfs");
+    if !is_mounted(&rootfs) {
+        return Err(ApiError::not_implemented(
+            "docker export of a container whose root filesystem is not mounted (start it first)",
+        ));
+    }
+    let (writer, body) = super::stream::BodyWriter::new();
+    let failer = writer.failer();
+    tokio::spawn(async move {
+        if let Err(e) = engine.images.export(rootfs, Box::new(writer)).await {
+            let _ = failer.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        body,
+    )
+        .into_response())
 }
 
 #[cfg(test)]
