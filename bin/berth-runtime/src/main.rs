@@ -2,6 +2,7 @@
 
 mod cli;
 mod exec_process;
+mod fast_cli;
 
 use std::io::Write;
 
@@ -17,7 +18,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = fast_cli::parse(std::env::args_os()).unwrap_or_else(Cli::parse);
     let log_file = match &cli.log {
         Some(path) => match std::fs::OpenOptions::new()
             .create(true)

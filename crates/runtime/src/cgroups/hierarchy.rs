@@ -75,10 +75,16 @@ pub const DEFAULT_RECORD_DIR: &str = "/run/berth-runtime/cgroups";
 impl CgroupFs {
     /// Reads the host's layout from /proc/self.
     pub fn detect() -> Result<CgroupFs, CgroupError> {
-        let mountinfo = read_proc("/proc/self/mountinfo")?;
+        CgroupFs::detect_with(&read_proc("/proc/self/mountinfo")?)
+    }
+
+    /// `detect` with the text of /proc/self/mountinfo already read by the caller (`create`
+    /// reads it once for the cgroups and the container's cgroup mount: generating it costs
+    /// the kernel a walk over every mount).
+    pub fn detect_with(mountinfo: &str) -> Result<CgroupFs, CgroupError> {
         let own = read_proc("/proc/self/cgroup")?;
         CgroupFs::parse(
-            &mountinfo,
+            mountinfo,
             &own,
             Path::new(DEFAULT_CGROUP_ROOT),
             Path::new(DEFAULT_RECORD_DIR),

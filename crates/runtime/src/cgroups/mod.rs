@@ -212,6 +212,19 @@ pub fn new_manager(
     new_manager_in(&CgroupFs::detect()?, cgroups_path, id)
 }
 
+/// `new_manager` with the text of /proc/self/mountinfo already read by the caller.
+pub fn new_manager_with(
+    mountinfo: &str,
+    cgroups_path: Option<&str>,
+    id: &str,
+    systemd: bool,
+) -> Result<Box<dyn Manager>, CgroupError> {
+    if systemd {
+        return Err(CgroupError::SystemdUnsupported);
+    }
+    new_manager_in(&CgroupFs::detect_with(mountinfo)?, cgroups_path, id)
+}
+
 /// `new_manager` on an explicit cgroupfs (tests use a fake tree).
 pub fn new_manager_in(
     fs: &CgroupFs,

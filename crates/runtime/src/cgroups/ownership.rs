@@ -164,6 +164,13 @@ impl Ownership {
 /// Removes `dir` and the sub-cgroups inside it, deepest first. cgroupfs directories hold
 /// only interface files, which rmdir removes with the directory.
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    // Most containers make no sub-cgroups: rmdir at once, and list the directory (a
+    // kernfs readdir of every interface file) only when the kernel refuses.
+    match rmdir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+        Err(source) => return Err(CgroupError::io("remove", dir, source)),
+    }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

@@ -64,12 +64,24 @@ impl Drop for Cleanup<'_> {
 pub struct Created {
     pub state: ContainerState,
     pub pid: i32,
+    /// Its cgroup, kept for `run` to remove without detecting the layout again.
+    pub cgroup: Box<dyn Manager>,
 }
 
 /// Creates the container `id`. The init is left blocked on the exec fifo.
 pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, RuntimeError> {
     validate_id(id)?;
-    let mut bundle = spec::load(&opts.bundle)?;
+    create_from(ctx, id, opts, spec::load(&opts.bundle)?)
+}
+
+/// `create` with the bundle already loaded from `opts.bundle` (`run` reads it first).
+pub fn create_from(
+    ctx: &Context,
+    id: &str,
+    opts: &CreateOptions,
+    mut bundle: spec::Bundle,
+) -> Result<Created, RuntimeError> {
+    validate_id(id)?;
     if !opts.extra_env.is_empty() {
         if let Some(p) = bundle.spec.process_mut() {
             let mut env = p.env().clone().unwrap_or_default();
@@ -127,7 +139,11 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.display().to_string());
-    let manager = ctx.cgroup_for(cgroups_path.as_deref(), id)?;
+    // Read once: the cgroup layout comes from it, and the init reuses it for the
+    // container's cgroup mount (its new mount namespace starts as a copy of ours).
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let manager = ctx.cgroup_for(cgroups_path.as_deref(), id, &mountinfo)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o711)
@@ -223,6 +239,7 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
                     fifo,
                     preserve_fds: opts.preserve_fds,
                     seccomp: filter,
+                    host_mountinfo: &mountinfo,
                 },
                 child_sock,
             )
@@ -282,7 +299,12 @@ pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, 
         write_pid_file(path, pid)?;
     }
     cleanup.armed = false;
-    Ok(Created { state, pid })
+    drop(cleanup);
+    Ok(Created {
+        state,
+        pid,
+        cgroup: manager,
+    })
 }
 
 fn run_poststop(state: &ContainerState) {
@@ -372,8 +394,9 @@ impl Context {
         &self,
         path: Option<&str>,
         id: &str,
+        mountinfo: &str,
     ) -> Result<Box<dyn Manager>, RuntimeError> {
-        crate::cgroups::new_manager(path, id, self.systemd_cgroup)
+        crate::cgroups::new_manager_with(mountinfo, path, id, self.systemd_cgroup)
             .map_err(|e| RuntimeError::Cgroup(e.to_string()))
     }
 }

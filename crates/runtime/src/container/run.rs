@@ -5,8 +5,8 @@ use crate::error::RuntimeError;
 use crate::signal;
 use crate::syscall;
 
-use super::create::{create, CreateOptions};
-use super::delete::destroy;
+use super::create::{create_from, CreateOptions};
+use super::delete::destroy_with;
 use super::start::{release, run_poststart};
 use super::Context;
 
@@ -34,8 +34,17 @@ pub fn run(
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
+    super::validate_id(id)?;
+    let bundle = crate::spec::load(&opts.bundle)?;
     // runc: a foreground container with a terminal gets its pty proxied by runc itself.
-    let terminal = !detach && opts.console_socket.is_none() && wants_terminal(&opts.bundle);
+    let terminal = !detach
+        && opts.console_socket.is_none()
+        && bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
     let listener = terminal
         .then(|| super::tty::ConsoleListener::new(&ctx.root, id))
         .transpose()
@@ -44,18 +53,18 @@ pub fn run(
     if let Some(l) = &listener {
         opts.console_socket = Some(l.path.clone());
     }
-    let created = create(ctx, id, &opts)?;
+    let created = create_from(ctx, id, &opts, bundle)?;
     let master = match listener.as_ref().map(|l| l.receive_master()).transpose() {
         Ok(m) => m,
         Err(e) => {
-            let _ = destroy(ctx, &created.state);
+            let _ = destroy_with(ctx, &created.state, Ok(created.cgroup));
             return Err(RuntimeError::io("receive the container's pty", e));
         }
     };
     drop(listener);
     let mask = if detach { None } else { Some(block_signals()) };
     if let Err(e) = release(ctx, &created.state) {
-        let _ = destroy(ctx, &created.state);
+        let _ = destroy_with(ctx, &created.state, Ok(created.cgroup));
         return Err(e);
     }
     run_poststart(ctx, &created.state);
@@ -76,18 +85,8 @@ pub fn run(
         // poststop and removes its cgroup).
         return Ok(code);
     }
-    destroy(ctx, &created.state)?;
+    destroy_with(ctx, &created.state, Ok(created.cgroup))?;
     Ok(code)
-}
-
-/// process.terminal, read from the raw JSON: `create` validates the bundle (and warns
-/// about it) once, right after.
-fn wants_terminal(bundle: &std::path::Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.pointer("/process/terminal").and_then(|t| t.as_bool()))
-        .unwrap_or(false)
 }
 
 /// Blocks every forwarded signal and SIGCHLD so they are taken with sigwaitinfo.

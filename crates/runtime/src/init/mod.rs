@@ -28,6 +28,9 @@ pub struct InitArgs<'a> {
     pub fifo: OwnedFd,
     pub preserve_fds: i32,
     pub seccomp: Option<seccomp::Filter>,
+    /// /proc/self/mountinfo as `create` read it just before the clone: a new mount
+    /// namespace starts as a copy of that one, so the cgroup mount need not read it again.
+    pub host_mountinfo: &'a str,
 }
 
 /// The child's entry point: never returns. Errors go to the parent as text.
@@ -102,14 +105,32 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
             .iter()
             .any(|(_, f)| *f == libc::CLONE_NEWCGROUP);
     if args.plan.new_mount {
-        rootfs::prepare(spec, args.rootfs, args.bundle, in_user_ns, cgroup_ns)
-            .map_err(|e| e.to_string())?;
+        // A mount namespace joined by path is not a copy of ours: read its own mountinfo.
+        let joined_mount = args
+            .plan
+            .child_joins
+            .iter()
+            .any(|(_, f)| *f == libc::CLONE_NEWNS);
+        let host_mountinfo = (!joined_mount).then_some(args.host_mountinfo);
+        rootfs::prepare(
+            spec,
+            args.rootfs,
+            args.bundle,
+            in_user_ns,
+            cgroup_ns,
+            host_mountinfo,
+        )
+        .map_err(|e| e.to_string())?;
     }
-    sync.send(&Message::Hooks)
-        .map_err(|e| format!("sync socket: {e}"))?;
-    let state = match expect_message(sync, "the createRuntime hooks")? {
-        Message::HooksDone(state) => state,
-        other => return Err(format!("unexpected sync message {other:?}")),
+    let state = if needs_hook_state(spec) {
+        sync.send(&Message::Hooks)
+            .map_err(|e| format!("sync socket: {e}"))?;
+        match expect_message(sync, "the createRuntime hooks")? {
+            Message::HooksDone(state) => state,
+            other => return Err(format!("unexpected sync message {other:?}")),
+        }
+    } else {
+        String::new()
     };
     if let Some(h) = spec
         .hooks()
@@ -187,6 +208,29 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         exec.argv.first(),
         process::io_text(&err)
     ));
+}
+
+/// Whether the hooks exchange with the parent is needed: it gives the parent its turn for
+/// the prestart and createRuntime hooks and gives us the state JSON, which only the
+/// createContainer and startContainer hooks and a seccomp listener read. Without any of
+/// them it would be a round trip between the processes (two context switches) for nothing.
+fn needs_hook_state(spec: &Spec) -> bool {
+    let hooks = spec.hooks().as_ref().is_some_and(|h| {
+        [
+            h.prestart(),
+            h.create_runtime(),
+            h.create_container(),
+            h.start_container(),
+        ]
+        .iter()
+        .any(|list| list.as_ref().is_some_and(|l| !l.is_empty()))
+    });
+    let listener = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_some_and(|s| s.listener_path().is_some());
+    hooks || listener
 }
 
 /// The hook state the parent sent (status "creating") with status "created".
@@ -358,6 +402,35 @@ fn wait_for_start(proc: Option<&OwnedFd>, fifo: BorrowedFd<'_>) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).expect("spec")
+    }
+
+    #[test]
+    fn hook_state_exchange_only_when_a_hook_or_listener_needs_it() {
+        let base = r#""ociVersion":"1.2.0","root":{"path":"rootfs"},"process":{"cwd":"/","args":["true"],"user":{"uid":0,"gid":0}}"#;
+        assert!(!needs_hook_state(&spec(&format!("{{{base}}}"))));
+        assert!(!needs_hook_state(&spec(&format!(
+            r#"{{{base},"hooks":{{"poststart":[{{"path":"/bin/true"}}],"prestart":[]}}}}"#
+        ))));
+        for kind in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+        ] {
+            assert!(
+                needs_hook_state(&spec(&format!(
+                    r#"{{{base},"hooks":{{"{kind}":[{{"path":"/bin/true"}}]}}}}"#
+                ))),
+                "{kind}"
+            );
+        }
+        assert!(needs_hook_state(&spec(&format!(
+            r#"{{{base},"linux":{{"seccomp":{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock"}}}}}}"#
+        ))));
+    }
 
     #[test]
     fn start_container_hooks_get_status_created() {

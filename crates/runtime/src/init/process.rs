@@ -195,7 +195,8 @@ pub fn finish_security(
     }
 }
 
-/// Restores the default signal mask and execs. Only returns on failure.
+/// Restores the default signal mask and SIGPIPE disposition, and execs. Only returns on
+/// failure.
 pub fn execve(exec: &Exec) -> std::io::Error {
     // SAFETY: an empty sigset is valid; the pointers in argv/envp arrays point at
     // nul-terminated strings kept alive by `exec` for the duration of the call.
@@ -203,6 +204,11 @@ pub fn execve(exec: &Exec) -> std::io::Error {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // Rust's runtime ignores SIGPIPE in berth-runtime, and an ignored signal stays
+        // ignored across execve: without this the container's processes would get EPIPE
+        // where they expect to die of SIGPIPE (`yes | head -1`). runc's and crun's
+        // containers start with SIGPIPE at its default.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         let mut argv: Vec<*const libc::c_char> = exec.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = exec.envp.iter().map(|a| a.as_ptr()).collect();

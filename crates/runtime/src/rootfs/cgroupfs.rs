@@ -83,15 +83,20 @@ pub fn own_path<'a>(proc_cgroup: &'a str, data: &str) -> Option<&'a str> {
 /// Like runc on a v1 host: a tmpfs with one directory per v1 hierarchy; inside a cgroup
 /// namespace each is a fresh cgroup mount (rooted at the namespace), otherwise a bind of
 /// the container's own cgroup directory. On a pure v2 host, a cgroup2 mount.
+/// `host_mountinfo`: the mountinfo this mount namespace was copied from (the cgroup mounts
+/// under /sys/fs/cgroup are the same in both), or `None` to read our own.
 pub fn mount_cgroup_tree(
     root: BorrowedFd<'_>,
     dest: &Path,
     opts: &MountOptions,
     in_user_ns: bool,
     cgroup_ns: bool,
+    host_mountinfo: Option<&str>,
 ) -> io::Result<()> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let hierarchies = parse_hierarchies(&mountinfo);
+    let hierarchies = match host_mountinfo {
+        Some(text) => parse_hierarchies(text),
+        None => parse_hierarchies(&std::fs::read_to_string("/proc/self/mountinfo")?),
+    };
     let base_flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
     let target = create_in_root(root, dest, true)?;
     if hierarchies.iter().all(|h| h.fstype == "cgroup2") {

@@ -78,12 +78,14 @@ pub fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
 }
 
 /// Everything before pivot_root: propagation, rootfs bind, mounts, devices.
+/// `host_mountinfo`: the mountinfo text this mount namespace was copied from, if known.
 pub fn prepare(
     spec: &Spec,
     rootfs: &Path,
     bundle: &Path,
     in_user_ns: bool,
     cgroup_ns: bool,
+    host_mountinfo: Option<&str>,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -95,8 +97,17 @@ pub fn prepare(
     syscall::mount(None, Path::new("/"), None, propagation, None)
         .map_err(pivot_err("set propagation of /"))?;
     // pivot_root refuses a new root whose parent mount is shared, and a shared parent
-    // would propagate the rootfs bind to the host: make it private, as runc does.
-    if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+    // would propagate the rootfs bind to the host: make it private, as runc does. After
+    // a recursive slave or private change (the default) no mount is shared any more, and
+    // reading mountinfo (the kernel formats every mount) would only confirm it.
+    let none_shared =
+        propagation & libc::MS_REC != 0 && propagation & (libc::MS_SLAVE | libc::MS_PRIVATE) != 0;
+    let info = if none_shared {
+        None
+    } else {
+        std::fs::read_to_string("/proc/self/mountinfo").ok()
+    };
+    if let Some(info) = info {
         if let Some((parent, true)) = parent_mount(&info, rootfs) {
             syscall::mount(None, &parent, None, libc::MS_PRIVATE, None)
                 .map_err(pivot_err("make the rootfs parent mount private"))?;
@@ -114,7 +125,14 @@ pub fn prepare(
     let root = open_root(rootfs)?;
     let mut dev_is_bound = false;
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
-        mounts::mount_one(root.as_fd(), m, bundle, in_user_ns, cgroup_ns)?;
+        mounts::mount_one(
+            root.as_fd(),
+            m,
+            bundle,
+            in_user_ns,
+            cgroup_ns,
+            host_mountinfo,
+        )?;
         if m.destination() == Path::new("/dev") {
             let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
             dev_is_bound |= opts.bind || m.typ().as_deref() == Some("bind");

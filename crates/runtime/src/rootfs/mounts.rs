@@ -116,6 +116,7 @@ pub fn mount_one(
     bundle: &Path,
     in_user_ns: bool,
     cgroup_ns: bool,
+    host_mountinfo: Option<&str>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("none");
@@ -135,8 +136,15 @@ pub fn mount_one(
         source,
     };
     if typ == "cgroup" {
-        return super::cgroupfs::mount_cgroup_tree(root, dest, &opts, in_user_ns, cgroup_ns)
-            .map_err(|e| err("mount cgroup", e));
+        return super::cgroupfs::mount_cgroup_tree(
+            root,
+            dest,
+            &opts,
+            in_user_ns,
+            cgroup_ns,
+            host_mountinfo,
+        )
+        .map_err(|e| err("mount cgroup", e));
     }
     let is_dir = match (&source, bind) {
         (Some(s), true) => std::fs::metadata(s)
