@@ -179,6 +179,12 @@ impl Entered {
         }
     }
 
+    /// Whether a child cloned now still has cgroups to be put in after the clone (see
+    /// `finish`): until then it must wait.
+    pub fn joins_after_clone(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Moves the caller back to its own cgroups and, when given, puts `pid` into the
     /// cgroups the caller could not enter itself.
     pub fn finish(self, pid: Option<i32>) -> Result<(), CgroupError> {

@@ -221,6 +221,13 @@ pub fn create_from(
         }
         forked = syscall::fork_with_flags(plan.clone_flags);
     }
+    // The init waits for our go-ahead only when it needs something from us first: its
+    // uid/gid maps, or a cgroup it could not be born in. Otherwise it sets up its mounts
+    // while we leave its cgroups, one wake-up fewer on the way to `Ready`.
+    let wait_for_go = plan.new_user
+        || entered
+            .as_ref()
+            .is_none_or(crate::cgroups::Entered::joins_after_clone);
     let pid = match forked {
         Ok(Forked::Child) => {
             drop(parent_sock);
@@ -240,6 +247,7 @@ pub fn create_from(
                     preserve_fds: opts.preserve_fds,
                     seccomp: filter,
                     host_mountinfo: &mountinfo,
+                    wait_for_go,
                 },
                 child_sock,
             )
@@ -266,6 +274,11 @@ pub fn create_from(
     }
     left.unwrap_or_else(|| manager.apply(pid))
         .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
+    if wait_for_go {
+        parent_sock
+            .send(&Message::Go)
+            .context("sync with container init")?;
+    }
     let mut resources = spec
         .linux()
         .as_ref()
@@ -276,13 +289,12 @@ pub fn create_from(
         // container always gets deny-all plus runc's default allowed devices.
         resources.set_devices(Some(Vec::new()));
     }
-    manager
-        .set(&resources)
-        .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
-    parent_sock
-        .send(&Message::Go)
-        .context("sync with container init")?;
-    if let Err(e) = drive_setup(&parent_sock, &state) {
+    let resources = Resources {
+        manager: manager.as_ref(),
+        resources: &resources,
+        set: false,
+    };
+    if let Err(e) = drive_setup(&parent_sock, &state, resources) {
         if matches!(e, RuntimeError::Hook(_)) {
             // runtime-spec: a failing prestart/createRuntime/createContainer hook stops
             // the container and continues with delete, which runs poststop.
@@ -320,11 +332,38 @@ fn run_poststop(state: &ContainerState) {
     }
 }
 
+/// linux.resources, applied once the init has made its device nodes: at its hooks
+/// request or, without hooks, at `Ready` (runc's procHooks / procReady). Earlier, a
+/// device rule written while the init runs mknod could refuse it.
+struct Resources<'a> {
+    manager: &'a dyn Manager,
+    resources: &'a oci_spec::runtime::LinuxResources,
+    set: bool,
+}
+
+impl Resources<'_> {
+    fn apply(&mut self) -> Result<(), RuntimeError> {
+        if !self.set {
+            self.set = true;
+            self.manager
+                .set(self.resources)
+                .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Answers the init's requests until it is ready or fails.
-fn drive_setup(sock: &SyncSocket, state: &ContainerState) -> Result<(), RuntimeError> {
+fn drive_setup(
+    sock: &SyncSocket,
+    state: &ContainerState,
+    mut resources: Resources<'_>,
+) -> Result<(), RuntimeError> {
     loop {
         match sock.recv().context("sync with container init")? {
             Some(Message::Hooks) => {
+                // runc sets the cgroup before the prestart hooks, so they see its limits.
+                resources.apply()?;
                 let json = state.hook_state("creating");
                 if let Some(h) = state.config.hooks().as_ref() {
                     // prestart is deprecated but still run first, in the runtime namespace.
@@ -343,7 +382,7 @@ fn drive_setup(sock: &SyncSocket, state: &ContainerState) -> Result<(), RuntimeE
                 sock.send(&Message::HooksDone(text))
                     .context("sync with container init")?;
             }
-            Some(Message::Ready) => return Ok(()),
+            Some(Message::Ready) => return resources.apply(),
             Some(Message::Error(text))
                 if text.starts_with("error running createContainer hook") =>
             {

@@ -31,6 +31,9 @@ pub struct InitArgs<'a> {
     /// /proc/self/mountinfo as `create` read it just before the clone: a new mount
     /// namespace starts as a copy of that one, so the cgroup mount need not read it again.
     pub host_mountinfo: &'a str,
+    /// Wait for the parent's `Go` before anything else (it writes our id maps or puts us
+    /// in a cgroup after the clone).
+    pub wait_for_go: bool,
 }
 
 /// The child's entry point: never returns. Errors go to the parent as text.
@@ -62,9 +65,11 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     // a non-dumpable process cannot have it opened by processes in the container.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    match expect_message(sync, "the parent's go-ahead")? {
-        Message::Go => {}
-        other => return Err(format!("unexpected sync message {other:?}")),
+    if args.wait_for_go {
+        match expect_message(sync, "the parent's go-ahead")? {
+            Message::Go => {}
+            other => return Err(format!("unexpected sync message {other:?}")),
+        }
     }
     if args.plan.new_user {
         // Become root in the new user namespace, then create the other namespaces, then
