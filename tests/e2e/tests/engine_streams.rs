@@ -538,3 +538,95 @@ fn events_replay_a_window_with_filters_including_exec_events() {
     );
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
 }
+
+/// Sends a request with a JSON body and returns the status line and body (Connection: close).
+fn raw_json(berthd: &Berthd, method: &str, path: &str, body: &str) -> (String, String) {
+    let (mut stream, head) = raw_request(
+        berthd,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    (head, text(&rest))
+}
+
+#[test]
+fn detached_exec_runs_and_inspect_shows_its_exit_code() {
+    let berthd = daemon();
+    let id = berthd.ok(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]);
+    berthd.ok(&["exec", "-d", "host", "sh", "-c", "echo made > /tmp/flag"]);
+    eventually(&berthd, "the detached exec wrote its file", || {
+        berthd.docker(&["exec", "host", "cat", "/tmp/flag"]).stdout == b"made\n"
+    });
+    let (head, body) = raw_json(
+        &berthd,
+        "POST",
+        "/containers/host/exec",
+        r#"{"Cmd":["sh","-c","sleep 0.5; exit 3"],"AttachStdout":true}"#,
+    );
+    assert!(head.starts_with("HTTP/1.1 201"), "{head}{body}");
+    let created: serde_json::Value =
+        serde_json::from_str(body.trim_end_matches("\r\n0\r\n\r\n").trim()).unwrap_or_else(|_| {
+            // A chunked body: the JSON is on the second line.
+            serde_json::from_str(body.lines().nth(1).unwrap_or("")).expect("exec create JSON")
+        });
+    let exec_id = created["Id"].as_str().expect("Id").to_string();
+    let (head, _) = raw_json(
+        &berthd,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        r#"{"Detach":true}"#,
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let inspect = |berthd: &Berthd| -> serde_json::Value {
+        let (_, body) = raw_json(berthd, "GET", &format!("/exec/{exec_id}/json"), "");
+        let json = body
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .expect("inspect JSON");
+        serde_json::from_str(json).expect("inspect parses")
+    };
+    eventually(&berthd, "the exec ends", || {
+        inspect(&berthd)["Running"] == false
+    });
+    let done = inspect(&berthd);
+    assert_eq!(done["ExitCode"], 3, "{done}");
+    assert_eq!(done["ContainerID"], id.as_str());
+    assert_eq!(done["ProcessConfig"]["entrypoint"], "sh");
+    assert!(done["Pid"].as_i64().is_some_and(|p| p > 0), "{done}");
+    let (again, _) = raw_json(
+        &berthd,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        r#"{"Detach":true}"#,
+    );
+    assert!(
+        again.starts_with("HTTP/1.1 409"),
+        "an exec runs once: {again}"
+    );
+    let (missing, _) = raw_json(&berthd, "GET", "/exec/nosuchexec/json", "");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+}
+
+#[test]
+fn exec_with_a_terminal_through_script() {
+    let berthd = daemon();
+    berthd.ok(&["run", "-d", "--name", "termbox", "busybox", "sleep", "1000"]);
+    let line = format!(
+        "/usr/local/bin/docker -H {} exec -t termbox sh -c 'tty; echo term-ok'",
+        berthd.host()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env("DOCKER_CONFIG", berthd.cli_config_dir())
+        .stdin(Stdio::null());
+    let out = run_command(&mut cmd);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("/dev/pts/"), "{stdout:?}");
+    assert!(stdout.contains("term-ok\r\r\n"), "{stdout:?}");
+}

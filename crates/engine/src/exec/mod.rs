@@ -88,6 +88,9 @@ impl ExecError {
     }
 }
 
+/// Length of [`Exec::shim_key`].
+const SHIM_KEY_LEN: usize = 7;
+
 /// What an exec was created with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecConfig {
@@ -142,6 +145,14 @@ impl Exec {
         }
         state.exit_code = Some(code);
         true
+    }
+
+    /// The name the shim knows this exec by: a prefix of the id, because the shim derives
+    /// the exec's console socket path from it (`<socket stem>.exec-<key>.console`) and a full
+    /// 64-digit id overflows a unix socket path (108 bytes). Unique enough within one
+    /// container; the shim refuses a duplicate rather than mixing two execs up.
+    pub fn shim_key(&self) -> &str {
+        self.id.get(..SHIM_KEY_LEN).unwrap_or(&self.id)
     }
 
     /// The description for events: `sh -c ...`.
@@ -352,7 +363,7 @@ pub async fn resize(engine: &Engine, id: &str, height: u32, width: u32) -> Resul
     resize_process(
         engine,
         &exec.container_id,
-        Some(exec.id.clone()),
+        Some(exec.shim_key().to_string()),
         height,
         width,
     )

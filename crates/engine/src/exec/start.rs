@@ -168,13 +168,20 @@ impl ExecSession {
                 let rootfs = container_dir.join(root);
                 let process = process::build_process(&spec["process"], &request, &rootfs)?;
                 let (client, _) = Client::connect(&socket)?;
-                client.exec(&exec.id, process, exec.config.open_stdin)?;
+                client.exec(exec.shim_key(), process, exec.config.open_stdin)?;
                 Ok(client)
             })
             .await??
         };
         let shim = if attach {
-            Some(ShimAttach::connect(&socket, Some(exec.id.clone()), exec.config.open_stdin).await?)
+            Some(
+                ShimAttach::connect(
+                    &socket,
+                    Some(exec.shim_key().to_string()),
+                    exec.config.open_stdin,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -182,8 +189,8 @@ impl ExecSession {
             let exec = exec.clone();
             let client = client.clone();
             blocking(move || {
-                client.exec_start(&exec.id)?;
-                client.state(Some(exec.id.clone()))
+                client.exec_start(exec.shim_key())?;
+                client.state(Some(exec.shim_key().to_string()))
             })
             .await?
         };
@@ -207,7 +214,7 @@ impl ExecSession {
         let exec = self.exec.clone();
         let record = self.record.clone();
         tokio::spawn(async move {
-            let id = exec.id.clone();
+            let id = exec.shim_key().to_string();
             let waited = tokio::task::spawn_blocking(move || client.wait(Some(id))).await;
             match waited {
                 Ok(Ok(exit)) => {
