@@ -723,3 +723,75 @@ fn login_and_authenticated_push_and_pull_use_the_registry_credentials() {
         "{pulled}"
     );
 }
+
+#[test]
+fn containers_block_rmi_and_commit_and_diff_their_layer_like_dockerd() {
+    let tar = busybox_tar();
+    let berthd = Daemon::berthd();
+    let dockerd = Daemon::dockerd();
+    let mut transcripts = Vec::new();
+    for daemon in [&berthd, &dockerd] {
+        daemon.import(&tar, &["-c", "CMD [\"sh\"]", "-", "cx:1"]);
+        daemon.ok(&[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "c1",
+            "cx:1",
+            "sh",
+            "-c",
+            "echo x > /new; rm /bin/cat; echo y > /etc/passwd2",
+        ]);
+        // dockerd lists changes in directory order; compare them sorted.
+        let mut diff: Vec<String> = daemon
+            .ok(&["diff", "c1"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        diff.sort();
+        let committed = daemon.ok(&["commit", "-m", "msg", "-c", "ENV Q=1", "c1", "cm:1"]);
+        assert!(committed.trim().starts_with("sha256:"), "{committed}");
+        let inside = daemon.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "cm:1",
+            "sh",
+            "-c",
+            "cat /new; ls /bin/cat || echo gone; echo $Q",
+        ]);
+        let mut transcript = vec![diff.join("\n"), inside];
+        transcript.push(daemon.ok(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Size}}|{{.Comment}}",
+            "cm:1",
+        ]));
+        for args in [
+            vec!["rmi", "cx:1"],
+            vec!["rmi", "-f", "cx:1"],
+            vec!["rm", "c1"],
+        ] {
+            let out = daemon.docker(&args);
+            transcript.push(without_ids(&format!(
+                "$ docker {}\n{}\n{}\nexit {:?}",
+                args.join(" "),
+                stdout(&out),
+                stderr(&out),
+                out.status.code()
+            )));
+        }
+        transcripts.push(transcript);
+    }
+    assert_eq!(transcripts[0], transcripts[1], "berthd vs dockerd");
+    // What dockerd 20.10 printed.
+    assert_eq!(
+        transcripts[1][0],
+        "A /etc/passwd2\nA /new\nC /bin\nC /etc\nD /bin/cat"
+    );
+    assert!(transcripts[1][3].contains(
+        "conflict: unable to remove repository reference \"cx:1\" (must force) - container <id> is using its referenced image <id>"
+    ));
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use berth_api::Filters;
 use berth_content::GcOptions;
 use berth_image::{ContainerUse, DeleteItem};
-use berth_oci::Digest;
+use berth_oci::{Digest, Reference};
 
 use super::details::unix_seconds;
 use super::filters::{Candidate, ListFilters, PRUNE_FILTERS};
@@ -51,6 +51,59 @@ impl Inner {
     ) -> Result<std::sync::Arc<super::Resolved>, ImageError> {
         self.cached(id)
             .ok_or_else(|| ImageError::NotFound(id.to_string()))
+    }
+
+    /// Whether another image was committed on top of image `id` (its config's parent).
+    fn has_children(&self, id: &Digest) -> bool {
+        let parent = id.to_string();
+        self.images.list().iter().any(|r| {
+            r.id != *id
+                && self
+                    .resolve(r)
+                    .is_ok_and(|c| c.config.parent.as_deref() == Some(parent.as_str()))
+        })
+    }
+
+    /// Docker's rules for an image with children: a name is only untagged (the image stays,
+    /// quietly), an id is refused even when forced.
+    fn delete_parent(
+        &self,
+        name: &str,
+        id: &Digest,
+        force: bool,
+        uses: &[ContainerUse],
+    ) -> Result<Vec<DeleteItem>, ImageError> {
+        let by_id = id.to_string().starts_with(name) || id.hex().starts_with(name);
+        if by_id {
+            return Err(ImageError::Store(berth_image::StoreError::Conflict {
+                short_id: id.hex().chars().take(12).collect(),
+                hard: true,
+                message: "image has dependent child images".into(),
+            }));
+        }
+        let reference =
+            Reference::parse_normalized(name).map_err(|e| ImageError::reference(name, e))?;
+        let tags = self
+            .images
+            .references(id)
+            .iter()
+            .filter(|r| r.digest().is_none())
+            .count();
+        if let Some(user) = uses
+            .iter()
+            .find(|u| u.image_id == *id)
+            .filter(|_| !force && tags <= 1)
+        {
+            return Err(ImageError::Store(
+                berth_image::StoreError::RemoveReferenceInUse {
+                    reference: name.to_string(),
+                    container: user.container_id.chars().take(12).collect(),
+                    image: id.hex().chars().take(12).collect(),
+                },
+            ));
+        }
+        let removed = self.images.untag(&reference)?;
+        Ok(vec![DeleteItem::Untagged(removed.familiar_string())])
     }
 
     /// Deletes blobs no image references and ChainID snapshots no image stacks on;
@@ -128,6 +181,11 @@ impl ImageService {
                     .resolve_id(&id)
                     .map(|r| r.config.chain_ids())
                     .unwrap_or_default();
+                if inner.has_children(&id) {
+                    return inner
+                        .delete_parent(&name, &id, force, &uses)
+                        .map(|items| (id, items));
+                }
                 let mut items = inner.images.delete(&name, force, &uses)?;
                 if items.iter().any(|i| matches!(i, DeleteItem::Deleted(_))) {
                     inner.forget(&id);
@@ -177,7 +235,8 @@ impl ImageService {
                 let mut items = Vec::new();
                 let mut gone = Vec::new();
                 for record in inner.images.list() {
-                    if used.contains(&record.id) {
+                    // Images in use, and parents of committed images, are never pruned.
+                    if used.contains(&record.id) || inner.has_children(&record.id) {
                         continue;
                     }
                     let Ok(resolved) = inner.resolve(&record) else {
