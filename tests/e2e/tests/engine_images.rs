@@ -262,7 +262,43 @@ impl Drop for Daemon {
         if let Some(mut child) = self.child.take() {
             stop_child(&mut child, Duration::from_secs(30));
         }
+        if self.name == "dockerd" {
+            // dockerd leaves its (empty) cgroup parent behind in every hierarchy.
+            let name = self
+                .root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            remove_cgroup_parent(&format!("berth-e2e-{name}"));
+        }
         remove_root(&self.root);
+    }
+}
+
+/// Removes `/sys/fs/cgroup/<hierarchy>/<parent>` and its empty children, deepest first.
+fn remove_cgroup_parent(parent: &str) {
+    fn remove(dir: &Path) {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&entry.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+    if parent.len() <= "berth-e2e-".len() {
+        return;
+    }
+    for hierarchy in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = hierarchy.path().join(parent);
+        if dir.is_dir() {
+            remove(&dir);
+        }
     }
 }
 
