@@ -10,12 +10,21 @@
 //!   container guards that `delete --force` on drop.
 //! - [`probe`]: parsing and normalising what berth-probe printed, and diffing two runs.
 //! - [`host`]: what a container may leave behind on the host (state, cgroups, mounts).
+//! - [`daemon`]: private berthd and dockerd instances driven by the real docker CLI (see
+//!   its docs for the API), [`normalize`] to compare their outputs, [`image_tar`] for
+//!   busybox images without a registry, [`teardown`] for what daemons leave behind.
 
+pub mod berthd;
 pub mod bundle;
+pub mod daemon;
+pub mod dockerd;
 pub mod host;
+pub mod image_tar;
+pub mod normalize;
 pub mod probe;
 pub mod runtime;
 pub mod spec;
+pub mod teardown;
 
 pub use bundle::Bundle;
 pub use runtime::{Container, Runtime, Subject};

@@ -3,153 +3,25 @@
 //! and unpacks it (DiffIDs checked); berth's own saves `docker load` into dockerd with the
 //! same IDs, and dockerd runs a container from an image berth imported.
 //!
-//! The daemon is private to the test (its own --data-root, --exec-root, --pidfile, socket,
-//! no iptables, no bridge) and a guard stops it by PID and detaches its mounts on drop.
+//! The daemon is private to the test ([`berth_e2e::daemon::Dockerd`]: its own --data-root,
+//! --exec-root, --pidfile, socket, no iptables, no bridge), stopped by PID with everything
+//! it started removed on drop.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use berth_content::Store;
-use berth_e2e::host::{detach_mounts_under, remove_cgroups_named};
+use berth_e2e::daemon::{Daemon, Dockerd};
 use berth_e2e::require_root;
 use berth_image::archive::{import, load, save, ImportOptions, SaveFormat, SaveImage};
 use berth_image::{unpack, ImageConfig, ImageStore, Manifest};
 use berth_oci::Reference;
 use berth_snapshot::{Driver, Snapshotter};
 
-const DOCKERD: &str = "/usr/sbin/dockerd";
-const DOCKER: &str = "/usr/bin/docker";
-
-/// A private dockerd, stopped by PID (SIGTERM, then SIGKILL) with its mounts detached.
-struct Dockerd {
-    dir: tempfile::TempDir,
-    child: Child,
-    /// Containers' cgroup parent, unique to this daemon (never Docker's shared `docker`).
-    cgroup_parent: String,
-}
-
-impl Dockerd {
-    fn start() -> Dockerd {
-        assert!(
-            Path::new(DOCKERD).exists(),
-            "{DOCKERD} is missing: install Debian's docker.io (scripts/setup.sh does)"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("berth-img-dockerd-")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
-        let config = dir.path().join("daemon.json");
-        fs::write(&config, b"{}").expect("daemon.json");
-        let log = File::create(dir.path().join("dockerd.log")).expect("log");
-        let cgroup_parent = dir
-            .path()
-            .file_name()
-            .expect("tempdir has a name")
-            .to_string_lossy()
-            .into_owned();
-        let child = Command::new(DOCKERD)
-            .arg("--config-file")
-            .arg(&config)
-            .arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", dir.path().join("d.sock").display()))
-            .args(["--iptables=false", "--ip-masq=false", "--bridge=none"])
-            .arg("--cgroup-parent")
-            .arg(&cgroup_parent)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("dockerd starts");
-        let daemon = Dockerd {
-            dir,
-            child,
-            cgroup_parent,
-        };
-        // Readiness: the API answers. Bounded so a broken daemon fails instead of hanging.
-        for _ in 0..600 {
-            if daemon.docker(&["version"]).status.success() {
-                return daemon;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("dockerd did not come up; its log:\n{}", daemon.log());
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .arg("-H")
-            .arg(format!(
-                "unix://{}",
-                self.dir.path().join("d.sock").display()
-            ))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("docker cli runs")
-    }
-
-    /// Runs the docker CLI and returns its stdout, failing the test with stderr otherwise.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn inspect(&self, name: &str, format: &str) -> String {
-        self.ok(&["image", "inspect", "-f", format, name])
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill has no memory-safety preconditions; pid is our own child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let mut exited = false;
-        for _ in 0..300 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                exited = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if !exited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        // dockerd stops the containerd it started; if it was killed, stop that one too
-        // (identified by the pid file under our exec root only).
-        let containerd_pid = self.dir.path().join("exec/containerd/containerd.pid");
-        if let Some(pid) = fs::read_to_string(containerd_pid)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-        {
-            let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if cmdline.contains(&*self.dir.path().to_string_lossy()) {
-                // SAFETY: as above; the process runs with our private exec root.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        detach_mounts_under(self.dir.path());
-        remove_cgroups_named(&self.cgroup_parent);
-    }
+/// `docker image inspect -f FORMAT NAME` against `daemon`.
+fn inspect(daemon: &Dockerd, name: &str, format: &str) -> String {
+    daemon.ok(&["image", "inspect", "-f", format, name])
 }
 
 /// berth's stores under one directory.
@@ -209,8 +81,8 @@ fn docker_save_loads_into_berth_with_the_same_id_and_tags_and_back() {
         &rootfs.to_string_lossy(),
         "busybox:e2e",
     ]);
-    let docker_id = daemon.inspect("busybox:e2e", "{{.Id}}");
-    let docker_tags = daemon.inspect("busybox:e2e", "{{json .RepoTags}}");
+    let docker_id = inspect(&daemon, "busybox:e2e", "{{.Id}}");
+    let docker_tags = inspect(&daemon, "busybox:e2e", "{{json .RepoTags}}");
     let saved = work.path().join("docker-save.tar");
     daemon.ok(&["save", "-o", &saved.to_string_lossy(), "busybox:e2e"]);
 
@@ -254,7 +126,7 @@ fn docker_save_loads_into_berth_with_the_same_id_and_tags_and_back() {
     save_to(&b, "busybox:e2e", &ours);
     let out = daemon.ok(&["load", "-i", &ours.to_string_lossy()]);
     assert!(out.contains("Loaded image: busybox:e2e"), "{out}");
-    assert_eq!(daemon.inspect("busybox:e2e", "{{.Id}}"), docker_id);
+    assert_eq!(inspect(&daemon, "busybox:e2e", "{{.Id}}"), docker_id);
 }
 
 #[test]
@@ -289,19 +161,19 @@ fn berth_import_and_save_loads_into_docker_with_the_same_id_and_runs() {
     let out = daemon.ok(&["load", "-i", &ours.to_string_lossy()]);
     assert!(out.contains("Loaded image: berth/imported:1"), "{out}");
     assert_eq!(
-        daemon.inspect("berth/imported:1", "{{.Id}}"),
+        inspect(&daemon, "berth/imported:1", "{{.Id}}"),
         record.id.to_string()
     );
     assert_eq!(
-        daemon.inspect("berth/imported:1", "{{json .RepoTags}}"),
+        inspect(&daemon, "berth/imported:1", "{{json .RepoTags}}"),
         r#"["berth/imported:1"]"#
     );
     assert_eq!(
-        daemon.inspect("berth/imported:1", "{{json .Config.Cmd}}"),
+        inspect(&daemon, "berth/imported:1", "{{json .Config.Cmd}}"),
         r#"["sh"]"#
     );
     assert_eq!(
-        daemon.inspect("berth/imported:1", "{{.Comment}}"),
+        inspect(&daemon, "berth/imported:1", "{{.Comment}}"),
         "Imported from -"
     );
     let said = daemon.ok(&[

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Benchmarks berthd against Debian's dockerd 20.10 (+ containerd 1.6) side by side in one run
+# (issue 4, "Checks"), both as private instances, both driven by the same docker CLI 28:
+#   1. daemon start to first /_ping (ms; median of BENCH_STARTS starts each)
+#   2. idle daemon RSS: berthd vs dockerd + containerd (after start and an image import)
+#   3. `docker run --rm busybox true`, with and without `--network none` (hyperfine, rounds
+#      alternating between the daemons so a load change on a shared machine hits both alike)
+#   4. 50 containers started concurrently with `docker run -d` (wall time; BENCH_CONCURRENT)
+#   5. per-container shim RSS with those 50 running: berth-shim vs containerd-shim-runc-v2
+# and prints each berthd/dockerd ratio next to the goal of issue 4 (0.25x, 0.3x, 50 ms,
+# 15 MB, 2 MB). A step berthd cannot do yet is reported as "fails" with its error, and the
+# remaining steps still run.
+#
+# Usage (as root): scripts/bench-engine.sh [RUNS]       (default RUNS=30 per daemon and case)
+#   BENCH_ROUNDS=N (default 5), BENCH_STARTS=N (default 5), BENCH_CONCURRENT=N (default 50)
+#   BERTH_BIN_DIR=dir with berthd, berth-shim, berth-runtime (default: the release build)
+#
+# Note: dockerd runs with --bridge=none (no iptables on this host), so its containers get no
+# network but loopback whether or not `--network none` is given; berthd's default network
+# is its own (bridge is issue 5). The comparison without the flag is therefore "each
+# daemon's default", and the one with it is like for like.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS="${1:-30}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+STARTS="${BENCH_STARTS:-5}"
+CONCURRENT="${BENCH_CONCURRENT:-50}"
+[ "$ROUNDS" -gt "$RUNS" ] && ROUNDS="$RUNS"
+PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+DOCKER=/usr/local/bin/docker
+DOCKERD=/usr/sbin/dockerd
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench-engine.sh: run as root (daemons, containers, cgroups)" >&2
+  exit 1
+fi
+for tool in hyperfine python3 tar "$DOCKER" "$DOCKERD" /bin/busybox; do
+  command -v "$tool" >/dev/null || { echo "bench-engine.sh: $tool is missing" >&2; exit 1; }
+done
+BERTH_BIN_DIR="${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/release}"
+for bin in berthd berth-shim berth-runtime; do
+  if [ ! -x "$BERTH_BIN_DIR/$bin" ]; then
+    echo "bench: building the release binaries"
+    cargo build --release -p berthd -p berth-shim-bin -p berth-runtime-bin
+    break
+  fi
+done
+
+# Short paths: shim sockets live under the exec roots and must fit in sun_path (108 bytes).
+WORK="$(mktemp -d /tmp/be-XXXXXX)"
+CGROUP_PARENT="berth-bench-$(basename "$WORK")"
+B_SOCK="$WORK/b.sock"
+D_SOCK="$WORK/d.sock"
+mkdir -p "$WORK/cli"
+export DOCKER_CONFIG="$WORK/cli" DOCKER_CLI_HINTS=false
+unset DOCKER_HOST DOCKER_CONTEXT DOCKER_API_VERSION
+B_PID=""
+D_PID=""
+
+cleanup() {
+  set +e
+  for sock in "$B_SOCK" "$D_SOCK"; do
+    [ -S "$sock" ] || continue
+    ids="$("$DOCKER" -H "unix://$sock" ps -aq 2>/dev/null)"
+    [ -n "$ids" ] && "$DOCKER" -H "unix://$sock" rm -f $ids >/dev/null 2>&1
+  done
+  stop_pid "$B_PID"
+  stop_pid "$D_PID"
+  # Whatever still names our private roots (containerd, shims), then their cgroups and mounts.
+  for pid in $(grep -l -s -F "$WORK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null
+  done
+  sleep 0.5
+  find /sys/fs/cgroup -maxdepth 3 -type d -name "$CGROUP_PARENT" 2>/dev/null |
+    while read -r dir; do
+      find "$dir" -depth -type d | while read -r d; do
+        for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        rmdir "$d" 2>/dev/null
+      done
+    done
+  grep -F " $WORK/" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+stop_pid() {
+  local pid="$1"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid"
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null
+}
+
+# start_daemon NAME: starts it detached, waits for /_ping, prints "PID MS" where MS is the
+# time from spawn to the first 200 from /_ping (polled every 1 ms over the unix socket).
+start_daemon() {
+  local name="$1" sock argv
+  if [ "$name" = berthd ]; then
+    sock="$B_SOCK"
+    printf '{"cgroup-parent": "%s"}\n' "$CGROUP_PARENT" >"$WORK/berthd.json"
+    argv="$BERTH_BIN_DIR/berthd -H unix://$sock --data-root $WORK/bd --exec-root $WORK/bx \
+      --pidfile $WORK/berthd.pid --config-file $WORK/berthd.json"
+  else
+    sock="$D_SOCK"
+    echo '{}' >"$WORK/dockerd.json"
+    argv="$DOCKERD -H unix://$sock --data-root $WORK/dd --exec-root $WORK/dx \
+      --pidfile $WORK/dockerd.pid --config-file $WORK/dockerd.json --iptables=false \
+      --ip-masq=false --bridge=none --cgroup-parent $CGROUP_PARENT"
+  fi
+  python3 - "$sock" "$WORK/$name.log" $argv <<'EOF'
+import socket, subprocess, sys, time
+sock, log, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+out = open(log, "ab")
+start = time.monotonic()
+proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                        start_new_session=True)
+while time.monotonic() - start < 60:
+    if proc.poll() is not None:
+        sys.exit(f"{argv[0]} exited with {proc.returncode}; see {log}")
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        if s.recv(64).startswith(b"HTTP/1.1 200"):
+            print(proc.pid, round((time.monotonic() - start) * 1000, 1))
+            sys.exit(0)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    time.sleep(0.001)
+sys.exit(f"{argv[0]} did not answer /_ping within 60 s; see {log}")
+EOF
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(round(statistics.median(v),1) if v else "n/a")' "$@"; }
+ratio() { python3 -c 'import sys; a,b=sys.argv[1],sys.argv[2]; print("n/a" if "n/a" in (a,b) or float(b)==0 else f"{float(a)/float(b):.2f}x")' "$1" "$2"; }
+
+echo "== bench-engine: $(date -u +'%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+echo "   berthd from $BERTH_BIN_DIR ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), dockerd $("$DOCKERD" --version | cut -d' ' -f3 | tr -d ,)"
+
+# 1. Start to first /_ping, alternating daemons; the last start of each stays up.
+b_ms=(); d_ms=()
+for i in $(seq "$STARTS"); do
+  read -r B_PID ms < <(start_daemon berthd) || true
+  [ -n "$B_PID" ] || { echo "berthd did not start; its log:"; tail -20 "$WORK/berthd.log"; exit 1; }
+  b_ms+=("$ms")
+  read -r D_PID ms < <(start_daemon dockerd) || true
+  [ -n "$D_PID" ] || { echo "dockerd did not start; its log:"; tail -20 "$WORK/dockerd.log"; exit 1; }
+  d_ms+=("$ms")
+  if [ "$i" -lt "$STARTS" ]; then stop_pid "$B_PID"; stop_pid "$D_PID"; B_PID=""; D_PID=""; fi
+done
+B_START="$(median "${b_ms[@]}")"; D_START="$(median "${d_ms[@]}")"
+echo "start to first /_ping (median of $STARTS): berthd $B_START ms, dockerd $D_START ms (berthd runs: ${b_ms[*]})"
+
+# busybox:latest from busybox-static in both (docker import, no registry).
+ROOTFS="$WORK/rootfs"
+mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp"
+cp /bin/busybox "$ROOTFS/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$ROOTFS/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOTFS/etc/passwd"
+echo 'root:x:0:' >"$ROOTFS/etc/group"
+tar -C "$ROOTFS" -cf "$WORK/busybox.tar" .
+IMPORT_OK=1
+for sock in "$D_SOCK" "$B_SOCK"; do
+  if ! err="$("$DOCKER" -H "unix://$sock" import --change 'CMD ["sh"]' "$WORK/busybox.tar" busybox:latest 2>&1 >/dev/null)"; then
+    echo "import into $sock fails: $err"; IMPORT_OK=0
+  fi
+done
+
+# 2. Idle RSS, a few seconds after start and import.
+sleep 3
+CONTAINERD_PID="$(cat "$WORK/dx/containerd/containerd.pid" 2>/dev/null || pgrep -P "$D_PID" containerd | head -1)"
+B_RSS=$(( $(rss_kib "$B_PID") / 1024 ))
+D_RSS=$(( ($(rss_kib "$D_PID") + $(rss_kib "$CONTAINERD_PID")) / 1024 ))
+echo "idle RSS: berthd $B_RSS MiB, dockerd+containerd $D_RSS MiB (dockerd $(( $(rss_kib "$D_PID") / 1024 )), containerd $(( $(rss_kib "$CONTAINERD_PID") / 1024 )))"
+
+# 3. docker run --rm busybox true, rounds alternating between the daemons.
+run_case() {
+  local label="$1"; shift
+  local flags="$*"
+  for sock in "$B_SOCK" "$D_SOCK"; do
+    if ! err="$("$DOCKER" -H "unix://$sock" run --rm $flags busybox true 2>&1)"; then
+      echo "run --rm $flags busybox true against $(basename "$sock"): fails: $err" >&2
+      echo "n/a n/a"; return
+    fi
+  done
+  for round in $(seq "$ROUNDS"); do
+    hyperfine -N --style none --warmup 2 --runs "$PER_ROUND" \
+      --export-json "$WORK/run-$label-$round.json" \
+      "$DOCKER -H unix://$B_SOCK run --rm $flags busybox true" \
+      "$DOCKER -H unix://$D_SOCK run --rm $flags busybox true" >/dev/null
+  done
+  python3 - "$WORK" "$label" <<'EOF'
+import glob, json, statistics, sys
+work, label = sys.argv[1], sys.argv[2]
+times = {0: [], 1: []}
+for path in glob.glob(f"{work}/run-{label}-*.json"):
+    for i, result in enumerate(json.load(open(path))["results"]):
+        times[i] += result["times"]
+print(round(statistics.median(times[0]) * 1000, 1), round(statistics.median(times[1]) * 1000, 1))
+EOF
+}
+RUN_RESULT="n/a n/a"; NONE_RESULT="n/a n/a"
+if [ "$IMPORT_OK" = 1 ]; then
+  RUN_RESULT="$(run_case default)"
+  NONE_RESULT="$(run_case none --network none)"
+fi
+read -r B_RUN D_RUN <<<"$RUN_RESULT"
+read -r B_NONE D_NONE <<<"$NONE_RESULT"
+echo "run --rm busybox true (median ms of $RUNS): berthd $B_RUN, dockerd $D_RUN; with --network none: berthd $B_NONE, dockerd $D_NONE"
+
+# 4. N concurrent `run -d`, wall time; 5. shim RSS with them running.
+concurrent() {
+  local sock="$1" start end failed=0 pids=()
+  start=$(date +%s%N)
+  for i in $(seq "$CONCURRENT"); do
+    "$DOCKER" -H "unix://$sock" run -d --network none busybox sleep 1000 >"$WORK/c.$i.out" 2>&1 &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  end=$(date +%s%N)
+  if [ "$failed" -gt 0 ]; then
+    echo "$CONCURRENT concurrent run -d against $(basename "$sock"): $failed failed, e.g. $(grep -hv '^[0-9a-f]\{64\}$' "$WORK"/c.*.out | head -1)" >&2
+    echo "n/a"
+  else
+    echo $(( (end - start) / 1000000 ))
+  fi
+}
+shim_rss() {
+  # median VmRSS (KiB) of processes whose exe is $1 and whose command line names $2
+  local exe="$1" root="$2" values=()
+  for pid in $(grep -l -s -F "$root" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    [ "$(readlink "/proc/$pid/exe" 2>/dev/null | xargs -r basename)" = "$exe" ] && values+=("$(rss_kib "$pid")")
+  done
+  echo "${#values[@]} $(median "${values[@]}")"
+}
+B_CONC="n/a"; D_CONC="n/a"; B_SHIM="0 n/a"; D_SHIM="0 n/a"
+if [ "$IMPORT_OK" = 1 ]; then
+  B_CONC="$(concurrent "$B_SOCK")"
+  D_CONC="$(concurrent "$D_SOCK")"
+  sleep 2
+  B_SHIM="$(shim_rss berth-shim "$WORK/bx")"
+  D_SHIM="$(shim_rss containerd-shim-runc-v2 "$WORK/dx")"
+fi
+echo "$CONCURRENT concurrent run -d (wall ms): berthd $B_CONC, dockerd $D_CONC"
+read -r B_SHIMS B_SHIM_KIB <<<"$B_SHIM"
+read -r D_SHIMS D_SHIM_KIB <<<"$D_SHIM"
+echo "shim RSS (median KiB): berth-shim $B_SHIM_KIB over $B_SHIMS shims, containerd-shim-runc-v2 $D_SHIM_KIB over $D_SHIMS shims"
+
+mib() { python3 -c 'import sys; v=sys.argv[1]; print(v if v=="n/a" else round(float(v)/1024,2))' "$1"; }
+echo
+echo "| check | berthd | dockerd | berthd/dockerd | goal | met |"
+echo "|---|---:|---:|---:|---|---|"
+row() { # label berth docker goal_ratio goal_text absolute_goal
+  local r met; r="$(ratio "$2" "$3")"
+  if [ "$r" = n/a ]; then met="n/a"
+  elif [ -n "$4" ]; then met=$(python3 -c "print('yes' if float('${r%x}') <= $4 else 'no')")
+  else met=$(python3 -c "print('yes' if float('$2') <= $6 else 'no')"); fi
+  echo "| $1 | $2 | $3 | $r | $5 | $met |"
+}
+row "run --rm busybox true (ms)" "$B_RUN" "$D_RUN" 0.25 "<= 0.25x" ""
+row "run --rm --network none busybox true (ms)" "$B_NONE" "$D_NONE" 0.25 "<= 0.25x" ""
+row "$CONCURRENT concurrent run -d (wall ms)" "$B_CONC" "$D_CONC" 0.3 "<= 0.3x" ""
+row "start to first /_ping (ms)" "$B_START" "$D_START" "" "<= 50 ms" 50
+row "idle daemon RSS (MiB; dockerd+containerd)" "$B_RSS" "$D_RSS" "" "<= 15 MB" 15
+row "per-container shim RSS (MiB)" "$(mib "$B_SHIM_KIB")" "$(mib "$D_SHIM_KIB")" "" "<= 2 MB" 2
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
