@@ -230,9 +230,10 @@ fn missing_containers_and_images_give_dockers_errors_and_exit_codes() {
         let outcome = pair.same(args);
         assert_ne!(outcome.code, 0, "{args:?}");
     }
-    // `rm -f` of a missing container succeeds silently (moby ignores NotFound with force).
+    // `rm -f` of a missing container exits 0 (moby ignores NotFound with force; the CLI 28
+    // still prints the daemon's text on stderr).
     let outcome = pair.same(&["rm", "-f", "nosuch"]);
-    assert_eq!((outcome.code, outcome.stderr.as_str()), (0, ""));
+    assert_eq!(outcome.code, 0, "{outcome:?}");
 }
 
 #[test]
