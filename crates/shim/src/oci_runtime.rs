@@ -25,7 +25,7 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{runtime} {command} failed: {message}")]
+    #[error("OCI runtime {command} failed: {message}")]
     Failed {
         runtime: PathBuf,
         command: &'static str,
@@ -105,7 +105,7 @@ impl RuntimeCli {
         RuntimeError::Failed {
             runtime: self.binary.clone(),
             command,
-            message: text.trim().to_lowercase(),
+            message: runtime_message(&text),
         }
     }
 
@@ -251,4 +251,40 @@ fn receive_console(listener: &UnixListener) -> Result<OwnedFd, RuntimeError> {
         }
     }
     Err(RuntimeError::NoConsole)
+}
+
+/// The error a runtime printed, verbatim: the `msg` of its last logrus line
+/// (`time=... level=error msg="..."`, as runc and berth-runtime write to stderr), or the
+/// whole trimmed text when it has none. Case and `$PATH` are kept as the runtime wrote them.
+pub fn runtime_message(stderr: &str) -> String {
+    let from_logrus = stderr.lines().rev().find_map(|line| {
+        let start = line.find("msg=\"")? + 5;
+        let mut message = String::new();
+        let mut chars = line[start..].chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(message),
+                '\\' => message.push(chars.next()?),
+                other => message.push(other),
+            }
+        }
+        None
+    });
+    from_logrus.unwrap_or_else(|| stderr.trim().to_string())
+}
+
+#[cfg(test)]
+mod runtime_message_tests {
+    use super::runtime_message;
+
+    #[test]
+    fn runtime_message_is_the_logrus_msg_verbatim() {
+        let stderr = "time=\"2026-11-30T09:27:15Z\" level=error msg=\"unable to start container \
+                      process: exec: \\\"nosuchcmd\\\": executable file not found in $PATH\"\n";
+        assert_eq!(
+            runtime_message(stderr),
+            "unable to start container process: exec: \"nosuchcmd\": executable file not found in $PATH"
+        );
+        assert_eq!(runtime_message("  plain failure\n"), "plain failure");
+    }
 }

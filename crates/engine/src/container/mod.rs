@@ -96,6 +96,8 @@ pub enum ContainerError {
     Record(#[from] RecordError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
     #[error("background task failed: {0}")]
     Join(String),
 }
@@ -118,6 +120,7 @@ impl ContainerError {
             ContainerError::NotImplemented(_) => ErrorKind::NotImplemented,
             ContainerError::CreateTask(text) => create_task_kind(text),
             ContainerError::Image(e) => e.kind(),
+            ContainerError::Spec(e) => e.kind(),
             ContainerError::Io { .. }
             | ContainerError::Shim { .. }
             | ContainerError::Record(_)

@@ -196,8 +196,11 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     let hc = &record.host_config;
     let host_network = match hc.network_mode.as_str() {
         "host" => true,
-        "none" => false,
-        "" | "default" | "bridge" => {
+        // Until bridge networking lands (issue 5), the default network is a private network
+        // namespace with loopback only, so that plain `docker run` works; asking for
+        // `bridge` by name is refused rather than silently given less than Docker gives.
+        "none" | "" | "default" => false,
+        "bridge" => {
             return Err(SpecError::NotImplemented(
                 "bridge networking is not implemented yet (issue 5): use --network none or --network host".to_string(),
             ))
@@ -486,9 +489,16 @@ mod tests {
 
     #[test]
     fn bridge_networking_is_not_implemented_yet() {
-        let err = spec("{}", r#"{"NetworkMode":"default"}"#).expect_err("bridge");
+        let err = spec("{}", r#"{"NetworkMode":"bridge"}"#).expect_err("bridge");
         assert_eq!(err.kind(), ErrorKind::NotImplemented);
         assert!(err.to_string().contains("issue 5"), "{err}");
+    }
+
+    #[test]
+    fn default_network_is_a_private_loopback_namespace_until_bridge_lands() {
+        let value = spec("{}", r#"{"NetworkMode":"default"}"#).expect("spec");
+        let namespaces = value["linux"]["namespaces"].to_string();
+        assert!(namespaces.contains("\"network\""), "{namespaces}");
     }
 
     #[test]
