@@ -6,7 +6,7 @@
 //! host networking shares berthd's namespace instead of naming a netns file, and no default
 //! seccomp profile yet (issue 8: only a profile given with `--security-opt seccomp=` applies).
 
-mod caps;
+pub mod caps;
 mod etc_files;
 mod merge;
 mod mounts;
