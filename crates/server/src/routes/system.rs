@@ -10,6 +10,8 @@ use berth_api::system::{ComponentVersion, PlatformName, SystemInfo, VersionRespo
 use berth_api::version::{ping_headers, PingInfo, MIN_API_VERSION, PING_BODY};
 use berth_api::ErrorKind;
 
+use berth_engine::container::Status;
+
 use crate::error::ApiError;
 use crate::json;
 use crate::{AppState, SERVER_VERSION};
@@ -117,6 +119,18 @@ async fn info(State(engine): State<AppState>) -> Response<Body> {
         index_server_address: "https://index.docker.io/v1/".to_string(),
         ..SystemInfo::default()
     };
+    for container in engine.containers.list() {
+        info.containers += 1;
+        match container.record().state.status {
+            Status::Running | Status::Restarting => info.containers_running += 1,
+            Status::Paused => info.containers_paused += 1,
+            _ => info.containers_stopped += 1,
+        }
+    }
+    // Docker counts images with `all`: every image record, tagged or not.
+    if let Ok(images) = engine.images.list(berth_api::Filters::new()).await {
+        info.images = images.len() as i64;
+    }
     info.cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "2".to_string()
     } else {
