@@ -1,0 +1,379 @@
+//! Writing COPY/ADD sources into a layer as Docker's classic builder does: directories copy
+//! their contents, a file goes into a destination ending in `/` (or an existing directory)
+//! under its own name, everything is owned by the `--chown` identity (root by default),
+//! `--chmod` sets modes, ADD extracts local tar archives. Every destination is resolved
+//! inside the layer root (symlinks in the image cannot point the copy outside it).
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::context::Source;
+use crate::BuildError;
+
+/// Owner and mode applied to copied files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CopyOptions {
+    pub uid: u32,
+    pub gid: u32,
+    pub chmod: Option<u32>,
+    /// ADD: extract local archives.
+    pub extract: bool,
+}
+
+fn io(op: String) -> impl Fn(std::io::Error) -> BuildError {
+    move |source| BuildError::Io {
+        op: op.clone(),
+        source,
+    }
+}
+
+/// Resolves `path` (absolute, inside the container) to a host path inside `root`, following
+/// symlinks of every component but the last within the root.
+pub fn resolve_in_root(root: &Path, path: &str) -> PathBuf {
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(str::to_string)
+        .collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == "." {
+            continue;
+        }
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate: PathBuf = root.join(resolved.join("/")).join(&part);
+        let is_last = pending.is_empty();
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() && !is_last && links < 40 => {
+                links += 1;
+                let Ok(target) = std::fs::read_link(&candidate) else {
+                    resolved.push(part);
+                    continue;
+                };
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                for c in target.components().rev() {
+                    if let Component::Normal(s) = c {
+                        pending.push(s.to_string_lossy().to_string());
+                    } else if c == Component::ParentDir {
+                        pending.push("..".into());
+                    }
+                }
+            }
+            _ => resolved.push(part),
+        }
+    }
+    root.join(resolved.join("/"))
+}
+
+/// Creates `path` and its missing parents inside `root` (mode 0755, owned by uid/gid).
+pub fn mkdir_all(root: &Path, path: &str, uid: u32, gid: u32) -> Result<PathBuf, BuildError> {
+    let mut current = String::new();
+    for part in path.split('/').filter(|c| !c.is_empty()) {
+        current.push('/');
+        current.push_str(part);
+        let host = resolve_in_root(root, &current);
+        let host = if std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink()) {
+            resolve_in_root(root, &format!("{current}/."))
+        } else {
+            host
+        };
+        if !host.exists() {
+            std::fs::create_dir(&host).map_err(io(format!("mkdir {current}")))?;
+            std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))
+                .map_err(io(format!("chmod {current}")))?;
+            std::os::unix::fs::lchown(&host, Some(uid), Some(gid))
+                .map_err(io(format!("chown {current}")))?;
+        }
+    }
+    Ok(resolve_in_root(root, &format!("{path}/.")))
+}
+
+/// Copies `sources` to `dest` (absolute, `/`-terminated when it must be a directory).
+pub fn copy_sources(
+    root: &Path,
+    sources: &[Source],
+    dest: &str,
+    options: CopyOptions,
+) -> Result<(), BuildError> {
+    let dest_is_dir_hint = dest.ends_with('/');
+    let dest_exists_dir = resolve_in_root(root, &format!("{dest}/.")).is_dir();
+    for source in sources {
+        if source.is_dir {
+            let target = mkdir_all(root, dest, 0, 0)?;
+            copy_dir_contents(&source.path, &target, options)?;
+        } else if options.extract && is_archive(&source.path) {
+            let target = mkdir_all(root, dest, 0, 0)?;
+            extract(&source.path, &target)?;
+        } else {
+            let name = Path::new(&source.rel)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let file_dest = if dest_is_dir_hint || dest_exists_dir {
+                format!("{}/{name}", dest.trim_end_matches('/'))
+            } else {
+                dest.to_string()
+            };
+            let (parent, base) = file_dest
+                .rsplit_once('/')
+                .unwrap_or(("", file_dest.as_str()));
+            let dir = mkdir_all(root, parent, 0, 0)?;
+            copy_entry(&source.path, &dir.join(base), options)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir_contents(src: &Path, dst: &Path, options: CopyOptions) -> Result<(), BuildError> {
+    let entries = std::fs::read_dir(src).map_err(io(format!("reading {}", src.display())))?;
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        copy_entry(&entry.path(), &dst.join(entry.file_name()), options)?;
+    }
+    Ok(())
+}
+
+/// Copies one entry (recursively for directories) to the host path `to`.
+fn copy_entry(from: &Path, to: &Path, options: CopyOptions) -> Result<(), BuildError> {
+    let meta = std::fs::symlink_metadata(from).map_err(io(format!("stat {}", from.display())))?;
+    let kind = meta.file_type();
+    if let Ok(existing) = std::fs::symlink_metadata(to) {
+        if !(existing.is_dir() && kind.is_dir()) {
+            let _ = if existing.is_dir() {
+                std::fs::remove_dir_all(to)
+            } else {
+                std::fs::remove_file(to)
+            };
+        }
+    }
+    let op = |what: &str| format!("{what} {}", to.display());
+    if kind.is_symlink() {
+        let target = std::fs::read_link(from).map_err(io(op("readlink")))?;
+        std::os::unix::fs::symlink(target, to).map_err(io(op("symlink")))?;
+    } else if kind.is_dir() {
+        if !to.is_dir() {
+            std::fs::create_dir(to).map_err(io(op("mkdir")))?;
+        }
+        copy_dir_contents(from, to, options)?;
+    } else if kind.is_file() {
+        std::fs::copy(from, to).map_err(io(op("copy")))?;
+        let file = std::fs::File::options()
+            .write(true)
+            .open(to)
+            .map_err(io(op("open")))?;
+        if let Ok(modified) = meta.modified() {
+            let _ = file.set_modified(modified);
+        }
+    } else {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(to, Some(options.uid), Some(options.gid)).map_err(io(op("chown")))?;
+    if !kind.is_symlink() {
+        let mode = options.chmod.unwrap_or(meta.mode() & 0o7777);
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
+            .map_err(io(op("chmod")))?;
+    }
+    Ok(())
+}
+
+/// Whether ADD would extract `path`: a tar, plain or gzip-compressed.
+fn is_archive(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let n = file.read(&mut head).unwrap_or(0);
+    if n >= 2 && head[..2] == [0x1f, 0x8b] {
+        return true;
+    }
+    n >= 262 && &head[257..262] == b"ustar"
+}
+
+fn extract(path: &Path, target: &Path) -> Result<(), BuildError> {
+    let op = || format!("extracting {}", path.display());
+    let mut file = std::fs::File::open(path).map_err(io(op()))?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(io(op()))?;
+    let file = std::fs::File::open(path).map_err(io(op()))?;
+    let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_overwrite(true);
+    archive.unpack(target).map_err(io(op()))
+}
+
+/// `--chown` resolved against the layer's /etc/passwd and /etc/group: `user[:group]`,
+/// names or numbers; without a group the group is looked up by the user part (as the
+/// classic builder does).
+pub fn parse_chown(root: &Path, chown: &str) -> Result<(u32, u32), BuildError> {
+    if chown.is_empty() {
+        return Ok((0, 0));
+    }
+    let (user, group) = chown.split_once(':').unwrap_or((chown, chown));
+    let uid = lookup_id(root, "/etc/passwd", user)
+        .ok_or_else(|| BuildError::Copy(format!("unable to convert uid/gid chown string to host mapping: can't find uid for user {user}: no such user: {user}")))?;
+    let gid = lookup_id(root, "/etc/group", group)
+        .ok_or_else(|| BuildError::Copy(format!("unable to convert uid/gid chown string to host mapping: can't find gid for group {group}: no such group: {group}")))?;
+    Ok((uid, gid))
+}
+
+fn lookup_id(root: &Path, file: &str, name: &str) -> Option<u32> {
+    if let Ok(id) = name.parse::<u32>() {
+        return Some(id);
+    }
+    let text = std::fs::read_to_string(resolve_in_root(root, file)).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let entry = fields.next()?;
+        let id = fields.nth(1)?;
+        (entry == name).then(|| id.parse().ok()).flatten()
+    })
+}
+
+/// The host uid/gid of `path` (tests).
+pub fn owner(path: &Path) -> Option<(u32, u32)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.uid(), m.gid()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::SourceRoot;
+
+    #[test]
+    fn symlinks_in_the_layer_resolve_inside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.path().join("up")).unwrap();
+        assert_eq!(
+            resolve_in_root(root.path(), "/escape/passwd"),
+            root.path().join("etc/passwd")
+        );
+        assert_eq!(resolve_in_root(root.path(), "/up/x"), root.path().join("x"));
+    }
+
+    #[test]
+    fn file_goes_under_its_name_only_into_directories() {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(ctx.path().join("a.txt"), "a").unwrap();
+        std::fs::create_dir_all(ctx.path().join("src/sub")).unwrap();
+        std::fs::write(ctx.path().join("src/sub/b"), "b").unwrap();
+        let sources = SourceRoot::tree(ctx.path());
+        let root = tempfile::tempdir().unwrap();
+        let opts = CopyOptions {
+            uid: nix_uid(),
+            gid: nix_gid(),
+            chmod: None,
+            extract: false,
+        };
+        let a = sources.resolve("a.txt").unwrap();
+        copy_sources(root.path(), &a, "/dir/", opts).unwrap();
+        copy_sources(root.path(), &a, "/renamed", opts).unwrap();
+        copy_sources(root.path(), &sources.resolve("src").unwrap(), "/app", opts).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("dir/a.txt")).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("renamed")).unwrap(),
+            "a"
+        );
+        // A directory copies its contents, not itself.
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("app/sub/b")).unwrap(),
+            "b"
+        );
+        assert!(!root.path().join("app/src").exists());
+    }
+
+    #[test]
+    fn chmod_sets_the_mode_and_add_extracts_tars() {
+        let ctx = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(2);
+        header.set_mode(0o644);
+        header.set_uid(nix_uid() as u64);
+        header.set_gid(nix_gid() as u64);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "inner/x", &b"hi"[..])
+            .unwrap();
+        std::fs::write(ctx.path().join("t.tar"), builder.into_inner().unwrap()).unwrap();
+        std::fs::write(ctx.path().join("run.sh"), "#!/bin/sh").unwrap();
+        let sources = SourceRoot::tree(ctx.path());
+        let root = tempfile::tempdir().unwrap();
+        let opts = CopyOptions {
+            uid: nix_uid(),
+            gid: nix_gid(),
+            chmod: Some(0o700),
+            extract: true,
+        };
+        copy_sources(
+            root.path(),
+            &sources.resolve("run.sh").unwrap(),
+            "/bin/",
+            opts,
+        )
+        .unwrap();
+        let mode = std::fs::metadata(root.path().join("bin/run.sh"))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        copy_sources(
+            root.path(),
+            &sources.resolve("t.tar").unwrap(),
+            "/opt",
+            opts,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("opt/inner/x")).unwrap(),
+            "hi"
+        );
+    }
+
+    #[test]
+    fn chown_names_resolve_in_the_layer() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "app:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(root.path().join("etc/group"), "staff:x:50:\napp:x:1000:\n").unwrap();
+        assert_eq!(parse_chown(root.path(), "app").unwrap(), (1000, 1000));
+        assert_eq!(parse_chown(root.path(), "app:staff").unwrap(), (1000, 50));
+        assert_eq!(parse_chown(root.path(), "7:8").unwrap(), (7, 8));
+        assert!(parse_chown(root.path(), "nobody").is_err());
+    }
+
+    fn nix_uid() -> u32 {
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(0)
+    }
+
+    fn nix_gid() -> u32 {
+        std::fs::metadata("/proc/self")
+            .map(|m| m.gid())
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,340 @@
+//! An in-memory `Worker` for hermetic tests: images and layers are plain directories under a
+//! temporary root, RUN is interpreted by a tiny command language (`echo`, `echo x > f`,
+//! `mkdir -p`, `exit N`), and every step it is asked to run is recorded.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::config::RunConfig;
+use crate::worker::{BaseImage, StepCommit, Worker, WorkerError};
+
+/// An image the fake holds.
+#[derive(Debug, Clone)]
+pub struct FakeImage {
+    pub id: String,
+    pub parent: String,
+    pub config: RunConfig,
+    pub container_config: RunConfig,
+    /// `(created_by, empty_layer)` per history entry.
+    pub history: Vec<(String, bool)>,
+    pub author: String,
+    pub root: PathBuf,
+}
+
+#[derive(Default)]
+struct State {
+    images: BTreeMap<String, FakeImage>,
+    names: BTreeMap<String, String>,
+    layers: BTreeMap<String, (String, PathBuf)>,
+    runs: Vec<RunConfig>,
+    cache: BTreeMap<String, String>,
+    next: u64,
+    released: usize,
+}
+
+/// The fake worker.
+pub struct FakeWorker {
+    dir: tempfile::TempDir,
+    state: Mutex<State>,
+}
+
+fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn io(op: &str) -> impl Fn(std::io::Error) -> WorkerError + '_ {
+    move |e| WorkerError::io(op, e)
+}
+
+impl FakeWorker {
+    pub fn new() -> Result<FakeWorker, WorkerError> {
+        Ok(FakeWorker {
+            dir: tempfile::tempdir().map_err(io("creating the fake root"))?,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// Adds a base image named `name` whose tree holds `files` (path, content).
+    pub fn add_image(
+        &self,
+        name: &str,
+        config: RunConfig,
+        files: &[(&str, &str)],
+    ) -> Result<String, WorkerError> {
+        let mut state = lock(&self.state);
+        let id = next_id(&mut state);
+        let root = self.dir.path().join(&id[7..]);
+        for (path, content) in files {
+            let target = root.join(path.trim_start_matches('/'));
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(io("mkdir"))?;
+            }
+            std::fs::write(&target, content).map_err(io("write"))?;
+        }
+        std::fs::create_dir_all(&root).map_err(io("mkdir"))?;
+        state.images.insert(
+            id.clone(),
+            FakeImage {
+                id: id.clone(),
+                parent: String::new(),
+                config,
+                container_config: RunConfig::default(),
+                history: vec![("/bin/sh -c #(nop) ADD file:base in / ".into(), false)],
+                author: String::new(),
+                root,
+            },
+        );
+        state.names.insert(name.to_string(), id.clone());
+        Ok(id)
+    }
+
+    pub fn image(&self, name_or_id: &str) -> Option<FakeImage> {
+        let state = lock(&self.state);
+        let id = state
+            .names
+            .get(name_or_id)
+            .cloned()
+            .unwrap_or_else(|| name_or_id.to_string());
+        state.images.get(&id).cloned()
+    }
+
+    /// Every RUN config started so far, in order.
+    pub fn runs(&self) -> Vec<RunConfig> {
+        lock(&self.state).runs.clone()
+    }
+
+    /// How many layer keys are still held (0 after a build: nothing leaked).
+    pub fn live_layers(&self) -> usize {
+        lock(&self.state).layers.len()
+    }
+
+    pub fn image_count(&self) -> usize {
+        lock(&self.state).images.len()
+    }
+}
+
+fn next_id(state: &mut State) -> String {
+    state.next += 1;
+    format!("sha256:{:x}", Sha256::digest(state.next.to_be_bytes()))
+}
+
+/// Copies a tree keeping modes and symlinks.
+pub fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let to = dst.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to)?;
+            std::fs::set_permissions(&to, entry.metadata()?.permissions())?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)?;
+        }
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
+}
+
+/// A listing of a tree (path, mode, content) for change detection.
+fn listing(root: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let content = if meta.is_file() {
+                std::fs::read(&path).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push((rel, meta.mode(), content));
+            if meta.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl FakeWorker {
+    fn new_layer(&self, parent: &str) -> Result<String, WorkerError> {
+        let mut state = lock(&self.state);
+        let parent_root = match parent {
+            "" => None,
+            id => Some(
+                state
+                    .images
+                    .get(id)
+                    .ok_or_else(|| WorkerError::ImageNotFound(id.to_string()))?
+                    .root
+                    .clone(),
+            ),
+        };
+        let key = next_id(&mut state)[7..19].to_string();
+        let root = self.dir.path().join(format!("layer-{key}"));
+        match parent_root {
+            Some(p) => copy_tree(&p, &root).map_err(io("copying the parent"))?,
+            None => std::fs::create_dir_all(&root).map_err(io("mkdir"))?,
+        }
+        state.layers.insert(key.clone(), (parent.to_string(), root));
+        Ok(key)
+    }
+
+    fn interpret(&self, root: &Path, script: &str, out: &mut dyn Write) -> i64 {
+        for command in script.split("&&").map(str::trim) {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            match words.as_slice() {
+                ["exit", code] => return code.parse().unwrap_or(1),
+                ["echo", text @ .., ">", file] => {
+                    let target = root.join(file.trim_start_matches('/'));
+                    let _ = std::fs::write(target, format!("{}\n", text.join(" ")));
+                }
+                ["echo", text @ ..] => {
+                    let _ = writeln!(out, "{}", text.join(" "));
+                }
+                ["mkdir", "-p", dir] => {
+                    let _ = std::fs::create_dir_all(root.join(dir.trim_start_matches('/')));
+                }
+                _ => {}
+            }
+        }
+        0
+    }
+}
+
+impl Worker for FakeWorker {
+    fn resolve_image(&self, name: &str, _pull: bool) -> Result<BaseImage, WorkerError> {
+        let image = self
+            .image(name)
+            .ok_or_else(|| WorkerError::ImageNotFound(name.to_string()))?;
+        Ok(BaseImage {
+            id: image.id,
+            config: Some(image.config),
+            os: "linux".into(),
+        })
+    }
+
+    fn prepare(&self, parent: &str) -> Result<String, WorkerError> {
+        self.new_layer(parent)
+    }
+
+    fn layer_root(&self, key: &str) -> Result<PathBuf, WorkerError> {
+        lock(&self.state)
+            .layers
+            .get(key)
+            .map(|(_, root)| root.clone())
+            .ok_or_else(|| WorkerError::Engine(format!("no layer {key}")))
+    }
+
+    fn mount_image(&self, image: &str) -> Result<String, WorkerError> {
+        self.new_layer(image)
+    }
+
+    fn create(&self, parent: &str, config: &RunConfig) -> Result<String, WorkerError> {
+        let key = self.new_layer(parent)?;
+        lock(&self.state).runs.push(config.clone());
+        Ok(key)
+    }
+
+    fn start(&self, container: &str, out: &mut dyn Write) -> Result<i64, WorkerError> {
+        let root = self.layer_root(container)?;
+        let config = lock(&self.state).runs.last().cloned().unwrap_or_default();
+        let cmd = config.cmd.unwrap_or_default();
+        let script = match cmd.as_slice() {
+            [_, flag, script] if flag == "-c" => script.clone(),
+            other => other.join(" "),
+        };
+        Ok(self.interpret(&root, &script, out))
+    }
+
+    fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError> {
+        let mut state = lock(&self.state);
+        let parent = state.images.get(&commit.parent).cloned();
+        let id = next_id(&mut state);
+        let root = self.dir.path().join(&id[7..]);
+        let layer_root = layer
+            .and_then(|k| state.layers.get(k))
+            .map(|(_, r)| r.clone());
+        let source = layer_root
+            .clone()
+            .or_else(|| parent.as_ref().map(|p| p.root.clone()));
+        match &source {
+            Some(src) => copy_tree(src, &root).map_err(io("committing"))?,
+            None => std::fs::create_dir_all(&root).map_err(io("mkdir"))?,
+        }
+        let empty = match (&layer_root, &parent) {
+            (None, _) => true,
+            (Some(l), Some(p)) => listing(l) == listing(&p.root),
+            (Some(l), None) => listing(l).is_empty(),
+        };
+        let mut history = parent.map(|p| p.history).unwrap_or_default();
+        history.push((commit.created_by(), empty));
+        state.images.insert(
+            id.clone(),
+            FakeImage {
+                id: id.clone(),
+                parent: commit.parent.clone(),
+                config: commit.config.clone(),
+                container_config: commit.container_config.clone(),
+                history,
+                author: commit.author.clone(),
+                root,
+            },
+        );
+        Ok(id)
+    }
+
+    fn release(&self, key: &str) {
+        let mut state = lock(&self.state);
+        if let Some((_, root)) = state.layers.remove(key) {
+            let _ = std::fs::remove_dir_all(root);
+            state.released += 1;
+        }
+    }
+
+    fn tag(&self, image: &str, reference: &str) -> Result<(), WorkerError> {
+        let mut state = lock(&self.state);
+        if !state.images.contains_key(image) {
+            return Err(WorkerError::ImageNotFound(image.to_string()));
+        }
+        state.names.insert(reference.to_string(), image.to_string());
+        Ok(())
+    }
+
+    fn cache_get(&self, key: &str) -> Option<String> {
+        let state = lock(&self.state);
+        state
+            .cache
+            .get(key)
+            .filter(|id| state.images.contains_key(*id))
+            .cloned()
+    }
+
+    fn cache_put(&self, key: &str, image: &str) {
+        lock(&self.state)
+            .cache
+            .insert(key.to_string(), image.to_string());
+    }
+}

@@ -1,0 +1,122 @@
+//! The `Worker` seam: what the builder needs from an engine (images, writable layers,
+//! containers for RUN, commits, tags and the cache index). The engine implements it with its
+//! snapshots and shims; [`crate::fake::FakeWorker`] implements it with plain directories.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::RunConfig;
+
+/// Why a worker call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{op}: {source}")]
+    Io {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl WorkerError {
+    pub fn io(op: impl Into<String>, source: std::io::Error) -> WorkerError {
+        WorkerError::Io {
+            op: op.into(),
+            source,
+        }
+    }
+}
+
+/// An image a stage starts from; `id` is empty for `scratch`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseImage {
+    pub id: String,
+    /// The image's run config (`config` in the image JSON); `None` for scratch.
+    pub config: Option<RunConfig>,
+    pub os: String,
+}
+
+/// What a commit writes into the new image's config and history (Docker's
+/// `backend.CommitConfig` of a build step).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepCommit {
+    /// The parent image; empty for scratch.
+    pub parent: String,
+    /// The image's config after the step.
+    pub config: RunConfig,
+    /// The config with the step's command (history `created_by` is its Cmd joined).
+    pub container_config: RunConfig,
+    /// MAINTAINER.
+    pub author: String,
+    /// The container the step ran in, when it ran in one.
+    pub container: String,
+}
+
+impl StepCommit {
+    /// The history entry's `created_by`.
+    pub fn created_by(&self) -> String {
+        self.container_config
+            .cmd
+            .as_deref()
+            .unwrap_or_default()
+            .join(" ")
+    }
+}
+
+/// The engine side of a build. Layer keys name a writable layer (a snapshot, or a RUN
+/// container's rootfs); every key handed out is released exactly once by the builder.
+pub trait Worker: Send + Sync {
+    /// The image `FROM name` refers to (pulled first when `pull`).
+    fn resolve_image(&self, name: &str, pull: bool) -> Result<BaseImage, WorkerError>;
+
+    /// A writable layer on `parent` (empty: scratch), mounted; returns its key.
+    fn prepare(&self, parent: &str) -> Result<String, WorkerError>;
+
+    /// The host path where the layer `key` is mounted (only for keys from `prepare` or
+    /// `mount_image`).
+    fn layer_root(&self, key: &str) -> Result<PathBuf, WorkerError>;
+
+    /// A read-only view of an image's file tree (COPY --from); release it after use.
+    fn mount_image(&self, image: &str) -> Result<String, WorkerError>;
+
+    /// Creates a container on `parent` running `config` (Cmd, Env, User, WorkingDir) with
+    /// no network; returns its id, which is also its layer key.
+    fn create(&self, parent: &str, config: &RunConfig) -> Result<String, WorkerError>;
+
+    /// Starts the container, copies its output to `out` and returns its exit code.
+    fn start(&self, container: &str, out: &mut dyn Write) -> Result<i64, WorkerError>;
+
+    /// Commits `layer` (or no layer) as a new image with `commit`'s config and history;
+    /// returns the image id (`sha256:...`). An empty diff adds no layer (`empty_layer`).
+    fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError>;
+
+    /// Drops a layer or container (unmounting it); errors are not interesting here.
+    fn release(&self, key: &str);
+
+    /// Tags `image` as `reference`.
+    fn tag(&self, image: &str, reference: &str) -> Result<(), WorkerError>;
+
+    /// The image cached under `key`, if it still exists.
+    fn cache_get(&self, key: &str) -> Option<String>;
+
+    /// Remembers `image` as the result of `key`.
+    fn cache_put(&self, key: &str, image: &str);
+}
+
+/// Releases a layer key on drop.
+pub struct LayerGuard<'a> {
+    pub worker: &'a dyn Worker,
+    pub key: String,
+}
+
+impl Drop for LayerGuard<'_> {
+    fn drop(&mut self) {
+        self.worker.release(&self.key);
+    }
+}
