@@ -3,14 +3,15 @@
 //!
 //! Matches what dockerd 20.10 hands runc (golden files in `test_data/`, captured from a real
 //! dockerd: see `test_data/README.md`), except: no libnetwork hook, no AppArmor profile,
-//! host networking shares berthd's namespace instead of naming a netns file, and no default
-//! seccomp profile yet (issue 8: only a profile given with `--security-opt seccomp=` applies).
+//! host networking shares berthd's namespace instead of naming a netns file, and berth's own
+//! default seccomp profile (`seccomp.rs`, golden-tested against dockerd's separately).
 
 pub mod caps;
 mod etc_files;
 mod merge;
 mod mounts;
 mod resources;
+mod seccomp;
 mod security;
 mod user;
 
@@ -296,6 +297,9 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     }
     if security.no_new_privileges {
         process["noNewPrivileges"] = true.into();
+    }
+    if let (Some(profile), false) = (&security.apparmor_profile, hc.privileged) {
+        process["apparmorProfile"] = profile.clone().into();
     }
 
     let private_shm = !host_ipc && hc.ipc_mode != "none";

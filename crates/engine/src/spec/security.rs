@@ -1,6 +1,5 @@
-//! `--security-opt`: no-new-privileges, seccomp (a Docker-format profile converted to the
-//! OCI form, or `unconfined`), apparmor, label and systempaths. Docker's default seccomp
-//! profile is issue 8: until then a container has no seccomp filter unless a profile is given.
+//! `--security-opt`: no-new-privileges, seccomp (berth's default profile, a Docker-format
+//! profile converted to the OCI form, or `unconfined`), apparmor, label and systempaths.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -11,16 +10,52 @@ use super::SpecError;
 #[derive(Debug, Default, PartialEq)]
 pub struct SecurityOptions {
     pub no_new_privileges: bool,
-    /// The OCI `linux.seccomp` section, when a profile was given.
+    /// The OCI `linux.seccomp` section: the default profile, the one given, or none for
+    /// `seccomp=unconfined`.
     pub seccomp: Option<Value>,
     /// `systempaths=unconfined`: no masked or read-only paths.
     pub unconfined_paths: bool,
+    /// `apparmor=PROFILE` on a host with AppArmor: `process.apparmorProfile`.
+    pub apparmor_profile: Option<String>,
 }
 
+/// The Linux security modules of the host (detected like runc does).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LsmSupport {
+    pub apparmor: bool,
+    pub selinux: bool,
+}
+
+impl LsmSupport {
+    pub fn detect() -> LsmSupport {
+        let apparmor = std::path::Path::new("/sys/kernel/security/apparmor").exists()
+            && std::fs::read("/sys/module/apparmor/parameters/enabled")
+                .is_ok_and(|b| b.first() == Some(&b'Y'));
+        // The field's type differs between architectures, hence the cast.
+        #[allow(clippy::unnecessary_cast)]
+        let selinux =
+            rustix::fs::statfs("/sys/fs/selinux").is_ok_and(|s| s.f_type as u64 == SELINUX_MAGIC);
+        LsmSupport { apparmor, selinux }
+    }
+}
+
+/// `SELINUX_MAGIC` from linux/magic.h.
+const SELINUX_MAGIC: u64 = 0xf97c_ff8c;
+
 /// Parses `HostConfig.SecurityOpt` (the CLI sends a seccomp profile's JSON content, not
-/// its path) against the capabilities the process will have.
+/// its path) against the capabilities the process will have, on this host.
 pub fn parse(options: &[String], capabilities: &[String]) -> Result<SecurityOptions, SpecError> {
+    parse_with(options, capabilities, LsmSupport::detect())
+}
+
+/// [`parse`] with the host's security modules given.
+pub fn parse_with(
+    options: &[String],
+    capabilities: &[String],
+    lsm: LsmSupport,
+) -> Result<SecurityOptions, SpecError> {
     let mut parsed = SecurityOptions::default();
+    let mut seccomp = Some(super::seccomp::default_profile(capabilities));
     for option in options {
         // `key=value`, or Docker's legacy `key:value`.
         let (key, value) = match option.split_once('=') {
@@ -37,18 +72,29 @@ pub fn parse(options: &[String], capabilities: &[String]) -> Result<SecurityOpti
                     SpecError::InvalidArgument(format!("invalid --security-opt 2: {option:?}"))
                 })?
             }
-            ("seccomp", Some("unconfined")) => parsed.seccomp = None,
-            ("seccomp", Some(profile)) => {
-                parsed.seccomp = Some(convert_profile(profile, capabilities)?)
+            ("seccomp", Some("unconfined")) => seccomp = None,
+            ("seccomp", Some(profile)) => seccomp = Some(convert_profile(profile, capabilities)?),
+            ("apparmor", Some("unconfined")) | ("label", Some("disable" | "nested")) => {}
+            // Docker ignores both silently on a host without the module; berth refuses, so
+            // that nobody believes a container confined that is not (issue 8).
+            ("apparmor", Some(profile)) if lsm.apparmor => {
+                parsed.apparmor_profile = Some(profile.to_string())
             }
-            ("apparmor", Some("unconfined")) | ("label", Some("disable")) => {}
-            ("apparmor", Some(_)) => {
-                return Err(SpecError::NotImplemented(
-                    "apparmor profiles are not supported by berth on this host".to_string(),
-                ))
+            ("apparmor", Some(profile)) => {
+                return Err(SpecError::InvalidArgument(format!(
+                    "apparmor profile {profile:?} cannot be applied: AppArmor is not enabled on this host (use --security-opt apparmor=unconfined or leave the option out)"
+                )))
             }
-            // SELinux labels have no effect on a host without SELinux, as with Docker.
-            ("label", Some(_)) => {}
+            ("label", Some(label)) if lsm.selinux => {
+                return Err(SpecError::NotImplemented(format!(
+                    "--security-opt label={label}: SELinux labels are not implemented in berth yet (use label=disable)"
+                )))
+            }
+            ("label", Some(label)) => {
+                return Err(SpecError::InvalidArgument(format!(
+                    "--security-opt label={label} cannot be applied: SELinux is not enabled on this host (use label=disable or leave the option out)"
+                )))
+            }
             ("systempaths", Some("unconfined")) => parsed.unconfined_paths = true,
             _ => {
                 return Err(SpecError::InvalidArgument(format!(
@@ -57,6 +103,7 @@ pub fn parse(options: &[String], capabilities: &[String]) -> Result<SecurityOpti
             }
         }
     }
+    parsed.seccomp = seccomp;
     Ok(parsed)
 }
 
@@ -110,17 +157,6 @@ struct Filter {
     caps: Vec<String>,
 }
 
-/// The Go architecture name of this build, as Docker's profiles spell it.
-fn native_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
 /// The libseccomp name of this build's architecture.
 fn native_scmp_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -141,7 +177,7 @@ fn native_scmp_arch() -> &'static str {
 fn convert_profile(text: &str, capabilities: &[String]) -> Result<Value, SpecError> {
     let profile: Profile = serde_json::from_str(text)
         .map_err(|e| SpecError::InvalidArgument(format!("decoding seccomp profile failed: {e}")))?;
-    let arch = native_arch();
+    let arch = super::seccomp::native_arch();
     let mut architectures = profile.architectures.clone();
     if architectures.is_empty() {
         for entry in &profile.arch_map {
@@ -192,6 +228,7 @@ fn convert_profile(text: &str, capabilities: &[String]) -> Result<Value, SpecErr
 
 #[cfg(test)]
 mod tests {
+    use super::super::seccomp::native_arch;
     use super::*;
 
     fn opts(list: &[&str]) -> Vec<String> {
@@ -219,8 +256,14 @@ mod tests {
     }
 
     #[test]
-    fn unconfined_and_no_options_mean_no_seccomp_for_now() {
-        assert_eq!(parse(&[], &[]).expect("none").seccomp, None);
+    fn no_options_mean_the_default_profile_and_unconfined_means_none() {
+        let default = parse(&[], &[]).expect("none").seccomp.expect("default");
+        assert_eq!(default["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(
+            default,
+            super::super::seccomp::default_profile(&[]),
+            "the profile follows the capabilities given"
+        );
         assert_eq!(
             parse(&opts(&["seccomp=unconfined"]), &[])
                 .expect("unconfined")
@@ -276,7 +319,20 @@ mod tests {
                 .starts_with("decoding seccomp profile failed"),
             "{err}"
         );
-        assert!(parse(&opts(&["apparmor=docker-default"]), &[]).is_err());
+        let none = LsmSupport::default();
+        let err = parse_with(&opts(&["apparmor=docker-default"]), &[], none).expect_err("aa");
+        assert!(err.to_string().contains("AppArmor is not enabled"), "{err}");
+        let err = parse_with(&opts(&["label=type:spc_t"]), &[], none).expect_err("label");
+        assert!(err.to_string().contains("SELinux is not enabled"), "{err}");
+        for ok in ["apparmor=unconfined", "label=disable", "label:disable"] {
+            assert!(parse_with(&opts(&[ok]), &[], none).is_ok(), "{ok}");
+        }
+        let apparmor = LsmSupport {
+            apparmor: true,
+            selinux: false,
+        };
+        let parsed = parse_with(&opts(&["apparmor=my-profile"]), &[], apparmor).expect("aa");
+        assert_eq!(parsed.apparmor_profile.as_deref(), Some("my-profile"));
         assert!(
             parse(&opts(&["systempaths=unconfined"]), &[])
                 .expect("paths")
