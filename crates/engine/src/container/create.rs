@@ -50,6 +50,10 @@ pub(super) async fn create(
         ));
     }
     validate_restart_policy(&host_config)?;
+    crate::spec::caps::validate(
+        host_config.cap_add.as_deref().unwrap_or_default(),
+        host_config.cap_drop.as_deref().unwrap_or_default(),
+    )?;
     let runtime = pick_runtime(inner, &host_config)?;
     let image = image_link::lookup(&inner.images, &config.image).await?;
     let image_name = config.image.clone();

@@ -95,6 +95,25 @@ fn normalize(name: &str) -> Result<String, SpecError> {
     }
 }
 
+/// Normalises a `--cap-add`/`--cap-drop` list; errors name the field as Docker's create does
+/// (`invalid CapAdd: unknown capability: "CAP_FOO"`).
+fn normalize_all(field: &str, names: &[String]) -> Result<Vec<String>, SpecError> {
+    names
+        .iter()
+        .map(|c| {
+            normalize(c).map_err(|e| SpecError::InvalidArgument(format!("invalid {field}: {e}")))
+        })
+        .collect()
+}
+
+/// Checks `CapAdd` and `CapDrop` at create, as Docker's daemon does before storing the
+/// container (so a bad name never reaches start).
+pub fn validate(add: &[String], drop: &[String]) -> Result<(), SpecError> {
+    normalize_all("CapAdd", add)?;
+    normalize_all("CapDrop", drop)?;
+    Ok(())
+}
+
 /// The capability set of a container (moby's `TweakCapabilities`).
 pub fn tweak(
     add: &[String],
@@ -105,14 +124,8 @@ pub fn tweak(
     if privileged {
         return Ok(all(last_cap));
     }
-    let add = add
-        .iter()
-        .map(|c| normalize(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let drop = drop
-        .iter()
-        .map(|c| normalize(c))
-        .collect::<Result<Vec<_>, _>>()?;
+    let add = normalize_all("CapAdd", add)?;
+    let drop = normalize_all("CapDrop", drop)?;
     let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
         all(last_cap)
             .into_iter()
@@ -184,6 +197,16 @@ mod tests {
     #[test]
     fn unknown_capabilities_are_refused_with_dockers_text() {
         let err = tweak(&strings(&["FOO"]), &[], false, 40).expect_err("unknown");
-        assert_eq!(err.to_string(), "unknown capability: \"CAP_FOO\"");
+        assert_eq!(
+            err.to_string(),
+            "invalid CapAdd: unknown capability: \"CAP_FOO\""
+        );
+        let err = validate(&strings(&["chown", "ALL"]), &strings(&["cap_bogus"]))
+            .expect_err("unknown drop");
+        assert_eq!(
+            err.to_string(),
+            "invalid CapDrop: unknown capability: \"CAP_BOGUS\""
+        );
+        assert!(validate(&strings(&["Sys_Admin", "all"]), &strings(&["CAP_KILL"])).is_ok());
     }
 }

@@ -346,18 +346,18 @@ pub fn sysctls(
         if ipc {
             if host_ipc {
                 return Err(SpecError::InvalidArgument(format!(
-                    "sysctl '{key}' not allowed with host IPC namespace"
+                    "sysctl {key:?} is not allowed in the hosts ipc namespace"
                 )));
             }
         } else if key.starts_with("net.") {
             if host_network {
                 return Err(SpecError::InvalidArgument(format!(
-                    "sysctl '{key}' not allowed in host network namespace"
+                    "sysctl {key:?} not allowed in host network namespace"
                 )));
             }
         } else {
             return Err(SpecError::InvalidArgument(format!(
-                "sysctl '{key}' is not whitelisted"
+                "sysctl {key:?} is not in a separate kernel namespace"
             )));
         }
         out.insert(key.clone(), value.clone());
@@ -449,12 +449,12 @@ mod tests {
         let err = sysctls(&host, true, false).expect_err("host net");
         assert_eq!(
             err.to_string(),
-            "sysctl 'net.ipv4.ip_forward' not allowed in host network namespace"
+            "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"
         );
         let bad = self::host(r#"{"Sysctls":{"kernel.panic":"1"}}"#);
         assert_eq!(
             sysctls(&bad, false, false).map_err(|e| e.to_string()),
-            Err("sysctl 'kernel.panic' is not whitelisted".into())
+            Err("sysctl \"kernel.panic\" is not in a separate kernel namespace".into())
         );
     }
 }
