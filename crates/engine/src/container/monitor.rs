@@ -4,6 +4,7 @@
 //! `--rm`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use berth_shim::protocol::ExitStatus;
 
 use super::{remove, shim, start};
 use super::{Container, Inner, Status};
+use crate::stats::CgroupDirs;
 
 /// Docker's first restart delay.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -24,6 +26,10 @@ const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
 /// Starts the monitor of the current run of `container`.
 pub(super) fn spawn(inner: Arc<Inner>, container: Arc<Container>, run: u64) {
     let socket = inner.config.shim_socket(&container.id);
+    let memory_cgroup = memory_cgroup(
+        &inner.config.container_dir(&container.id),
+        container.record().state.pid,
+    );
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A plain thread rather than spawn_blocking: a wait may last for days and must not keep
     // the runtime from shutting down.
@@ -31,16 +37,61 @@ pub(super) fn spawn(inner: Arc<Inner>, container: Arc<Container>, run: u64) {
         .name("berth-monitor".into())
         .stack_size(128 * 1024)
         .spawn(move || {
-            let _ = tx.send(wait_for_exit(&socket));
+            // The cgroup outlives the exit until berthd deletes the shim, so the kernel's
+            // OOM-kill counter can be compared across the run (Docker gets the same fact
+            // from containerd's TaskOOM event).
+            let kills_before = memory_cgroup.as_deref().and_then(oom_kills);
+            let exit = wait_for_exit(&socket);
+            let kills_after = memory_cgroup.as_deref().and_then(oom_kills);
+            let oom = kills_after.unwrap_or(0) > kills_before.unwrap_or(0);
+            let _ = tx.send((exit, oom));
         });
     if spawned.is_err() {
         return;
     }
     tokio::spawn(async move {
-        if let Ok(exit) = rx.await {
+        if let Ok((exit, oom)) = rx.await {
+            if oom {
+                record_oom(&inner, &container);
+            }
             on_exit(&inner, &container, exit, run).await;
         }
     });
+}
+
+/// The memory cgroup directory of the container's current run (from its bundle's
+/// `cgroupsPath`, else the init's own cgroup).
+fn memory_cgroup(container_dir: &Path, pid: u32) -> Option<PathBuf> {
+    let spec: serde_json::Value = std::fs::read(container_dir.join("config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok())?;
+    let path = spec["linux"]["cgroupsPath"].as_str().unwrap_or("");
+    match crate::stats::locate(Path::new("/sys/fs/cgroup"), Path::new("/proc"), path, pid) {
+        CgroupDirs::V2(dir) => Some(dir),
+        CgroupDirs::V1(mut dirs) => dirs.remove("memory"),
+    }
+}
+
+/// How many processes the kernel's OOM killer killed in a memory cgroup: `oom_kill` of
+/// `memory.events` (v2) or of `memory.oom_control` (v1, Linux 4.13+).
+pub(crate) fn oom_kills(dir: &Path) -> Option<u64> {
+    ["memory.events", "memory.oom_control"]
+        .iter()
+        .find_map(|file| std::fs::read_to_string(dir.join(file)).ok())
+        .and_then(|text| parse_oom_kills(&text))
+}
+
+fn parse_oom_kills(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// `State.OOMKilled` and the `oom` event, before the exit is recorded (Docker's order).
+fn record_oom(inner: &Inner, container: &Container) {
+    container.update(|record| record.state.oom_killed = true);
+    let _ = inner.persist(container);
+    inner.publish(container, "oom", BTreeMap::new());
 }
 
 /// The exit of the init: from the shim, else from its durable record, else 255 (the shim
@@ -235,6 +286,19 @@ mod tests {
             !should_restart(&policy("on-failure", 2), 1, false, 2),
             "max reached"
         );
+    }
+
+    #[test]
+    fn oom_kill_counts_parse_from_v1_oom_control_and_v2_events() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        assert_eq!(parse_oom_kills(v1), Some(2));
+        let v2 = "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(parse_oom_kills(v2), Some(1));
+        assert_eq!(parse_oom_kills("under_oom 0\n"), None);
+        let dir = tempfile::tempdir().expect("cgroup dir");
+        assert_eq!(oom_kills(dir.path()), None);
+        std::fs::write(dir.path().join("memory.oom_control"), v1).expect("write");
+        assert_eq!(oom_kills(dir.path()), Some(2));
     }
 
     #[test]
