@@ -151,6 +151,20 @@ pub fn attach(ep: &Endpoint) -> Result<(), NetError> {
         drop(ns_file);
         added
     })?;
+    // Hairpin mode on the port, as Docker sets it without its userland proxy: with
+    // br_netfilter a container reaching its own published port through a host address is
+    // DNATed in the bridge path and must go back out of the port it came in by.
+    let hairpin = PathBuf::from(format!(
+        "/sys/class/net/{}/brif/{}/hairpin_mode",
+        ep.bridge, ep.host_veth
+    ));
+    if let Err(source) = std::fs::write(&hairpin, "1") {
+        let _ = detach(&ep.host_veth);
+        return Err(NetError::Sysctl {
+            path: hairpin,
+            source,
+        });
+    }
     let inner = ep.clone();
     let configured = ns
         .run(move || block_on(|handle| configure_peer(handle, inner)))

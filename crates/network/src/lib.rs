@@ -10,6 +10,7 @@
 
 pub mod bridge;
 mod error;
+pub mod firewall;
 pub mod ipam;
 mod netlink;
 pub mod netns;
@@ -21,4 +22,5 @@ pub use bridge::{
     attach, delete_bridge, detach, ensure_bridge, host_routes, mac_for, BridgeConfig, Endpoint,
 };
 pub use error::{NetError, NetErrorKind};
+pub use firewall::{FirewallState, NetworkRules, PortRule, Proto};
 pub use netns::{NetNs, NetnsError};

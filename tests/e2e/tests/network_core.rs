@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use berth_network::ipnet::{IpNet, Ipv4Net};
 use berth_network::{attach, delete_bridge, ensure_bridge, host_routes, mac_for, BridgeConfig};
-use berth_network::{Endpoint, NetNs};
+use berth_network::{Endpoint, FirewallState, NetNs, NetworkRules, PortRule, Proto};
 
 /// A per-test, per-process name of at most 15 bytes: "bt" + tag + pid in hex.
 fn dev_name(tag: &str) -> String {
@@ -186,9 +186,8 @@ fn netns_create_pins_a_namespace_with_loopback_up_and_remove_unpins_it() {
     let err = NetNs::create(ns.path()).expect_err("second create on the same path");
     assert!(matches!(err, berth_network::NetnsError::AlreadyExists(_)));
     // Connecting to 127.0.0.1 only works when `lo` is up.
-    let connected = ns
-        .0
-        .run(|| {
+    let connected =
+        ns.0.run(|| {
             let listener = TcpListener::bind("127.0.0.1:0")?;
             TcpStream::connect(listener.local_addr()?).map(|_| ())
         })
@@ -263,4 +262,227 @@ fn detach_and_delete_bridge_remove_the_devices_and_are_ok_when_missing() {
         .expect("routes")
         .iter()
         .all(|route| *route != IpNet::V4(lan.subnet)));
+}
+
+/// Removes a test's own nftables tables (berth's layout under a private name) on drop.
+struct TableGuard(String);
+
+impl TableGuard {
+    fn new(tag: &str) -> TableGuard {
+        TableGuard(format!("bt_{tag}_{}", std::process::id()))
+    }
+}
+
+impl Drop for TableGuard {
+    fn drop(&mut self) {
+        let _ = berth_network::firewall::clear_in(&self.0);
+    }
+}
+
+/// A table standing in for the host's own firewall, deleted on drop.
+struct ForeignTable(String);
+
+impl Drop for ForeignTable {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.0])
+            .output();
+    }
+}
+
+fn nft(args: &[&str]) -> String {
+    let out = Command::new("nft").args(args).output().expect("run nft");
+    assert!(
+        out.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `nft list tables` without the tables named `except`.
+fn other_tables(except: &str) -> Vec<String> {
+    nft(&["list", "tables"])
+        .lines()
+        .filter(|line| !line.ends_with(&format!(" {except}")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn network_rules(lan: &Lan, icc: bool, internal: bool) -> NetworkRules {
+    NetworkRules {
+        bridge: lan.bridge.clone(),
+        subnets: vec![IpNet::V4(lan.subnet)],
+        masquerade: true,
+        icc,
+        internal,
+    }
+}
+
+#[test]
+fn firewall_apply_twice_is_idempotent_and_leaves_other_tables_alone() {
+    berth_e2e::require_root();
+    let table = TableGuard::new("idem");
+    let guard = ForeignTable(format!("btforeign{}", std::process::id()));
+    let foreign = guard.0.as_str();
+    nft(&["add", "table", "inet", foreign]);
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        foreign,
+        "c",
+        "{ type filter hook forward priority 5; policy accept; }",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        foreign,
+        "c",
+        "ip",
+        "saddr",
+        "192.0.2.1",
+        "drop",
+    ]);
+    let foreign_before = nft(&["list", "table", "inet", foreign]);
+    let before = other_tables(&table.0);
+    let state = FirewallState {
+        networks: vec![NetworkRules {
+            bridge: "btnone0".into(),
+            subnets: vec!["10.250.0.0/24".parse().expect("net")],
+            masquerade: true,
+            icc: false,
+            internal: false,
+        }],
+        ports: vec![PortRule {
+            host_ip: None,
+            host_port: 18080,
+            proto: Proto::Tcp,
+            container_ip: "10.250.0.2".parse().expect("ip"),
+            container_port: 80,
+            bridge: "btnone0".into(),
+        }],
+    };
+    berth_network::firewall::apply_in(&table.0, &state).expect("apply");
+    let first = nft(&["list", "table", "ip", &table.0]);
+    berth_network::firewall::apply_in(&table.0, &state).expect("apply again");
+    let second = nft(&["list", "table", "ip", &table.0]);
+    assert_eq!(first, second);
+    assert!(first.contains("dnat to 10.250.0.2:80"), "{first}");
+    assert_eq!(other_tables(&table.0), before);
+    assert_eq!(nft(&["list", "table", "inet", foreign]), foreign_before);
+    berth_network::firewall::clear_in(&table.0).expect("clear");
+    berth_network::firewall::clear_in(&table.0).expect("clear twice");
+    assert!(!nft(&["list", "tables"]).contains(&table.0));
+}
+
+/// Serves `count` TCP connections inside `ns`; each reply names the peer's address.
+fn tcp_server(ns: &NetNs, ip: IpAddr, port: u16, count: usize) -> std::thread::JoinHandle<()> {
+    let listener = ns
+        .run(move || TcpListener::bind(SocketAddr::new(ip, port)))
+        .expect("run in netns")
+        .expect("bind in netns");
+    std::thread::spawn(move || {
+        for _ in 0..count {
+            let Ok((mut stream, peer)) = listener.accept() else {
+                return;
+            };
+            let _ = stream.write_all(format!("peer={}", peer.ip()).as_bytes());
+        }
+    })
+}
+
+fn tcp_read(stream: std::io::Result<TcpStream>) -> String {
+    let mut stream = stream.expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reply");
+    reply
+}
+
+fn connect_from(ns: &NetNs, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    ns.run(move || TcpStream::connect_timeout(&addr, Duration::from_secs(3)))
+        .expect("run")
+}
+
+#[test]
+fn published_port_reaches_the_container_from_another_host_localhost_and_hairpin() {
+    let table = TableGuard::new("pub");
+    let lan = lan("p", 3, 1);
+    // "Another host": a namespace behind a second bridge that is not a berth network.
+    let outside = self::lan("o", 4, 1);
+    let (container_ns, _, container_ip) = &lan.members[0];
+    let (outside_ns, _, outside_ip) = &outside.members[0];
+    let host_on_outside = host_ip(outside.subnet, 1);
+    let gateway = host_ip(lan.subnet, 1);
+    let host_port = 20000 + (std::process::id() % 20000) as u16;
+    let state = FirewallState {
+        networks: vec![network_rules(&lan, true, false)],
+        ports: vec![PortRule {
+            host_ip: None,
+            host_port,
+            proto: Proto::Tcp,
+            container_ip: IpAddr::V4(*container_ip),
+            container_port: 80,
+            bridge: lan.bridge.clone(),
+        }],
+    };
+    berth_network::firewall::apply_in(&table.0, &state).expect("apply");
+    let server = tcp_server(&container_ns.0, IpAddr::V4(*container_ip), 80, 3);
+    let published = SocketAddr::new(IpAddr::V4(host_on_outside), host_port);
+    // (a) from the other host: the container sees the client's own address.
+    let reply = tcp_read(connect_from(&outside_ns.0, published));
+    assert_eq!(reply, format!("peer={outside_ip}"));
+    // (b) from the host's 127.0.0.1: masqueraded to the bridge's gateway.
+    let reply = tcp_read(TcpStream::connect_timeout(
+        &SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), host_port),
+        Duration::from_secs(3),
+    ));
+    assert_eq!(reply, format!("peer={gateway}"));
+    // (c) hairpin: the container reaches itself through a host address.
+    let reply = tcp_read(connect_from(&container_ns.0, published));
+    assert_eq!(reply, format!("peer={gateway}"));
+    server.join().expect("server");
+    // Egress is masqueraded to the host's address on the way out.
+    let egress = tcp_server(&outside_ns.0, IpAddr::V4(*outside_ip), 81, 1);
+    let reply = tcp_read(connect_from(
+        &container_ns.0,
+        SocketAddr::new(IpAddr::V4(*outside_ip), 81),
+    ));
+    assert_eq!(reply, format!("peer={host_on_outside}"));
+    egress.join().expect("egress server");
+}
+
+#[test]
+fn icc_off_and_internal_networks_drop_what_docker_drops() {
+    let table = TableGuard::new("iso");
+    let lan = lan("i", 5, 2);
+    let outside = self::lan("j", 6, 1);
+    let (ns0, _, _) = &lan.members[0];
+    let (ns1, _, ip1) = &lan.members[1];
+    let (_, _, outside_ip) = &outside.members[0];
+    let state = FirewallState {
+        networks: vec![network_rules(&lan, false, true)],
+        ports: vec![],
+    };
+    berth_network::firewall::apply_in(&table.0, &state).expect("apply");
+    let _server = tcp_server(&ns1.0, IpAddr::V4(*ip1), 82, 1);
+    let denied = connect_from(&ns0.0, SocketAddr::new(IpAddr::V4(*ip1), 82));
+    assert!(
+        denied.is_err(),
+        "icc=false let container to container through"
+    );
+    let denied = connect_from(&ns0.0, SocketAddr::new(IpAddr::V4(*outside_ip), 83));
+    assert!(denied.is_err(), "an internal network reached the outside");
+    // With ICC back on, the same connection goes through.
+    let state = FirewallState {
+        networks: vec![network_rules(&lan, true, true)],
+        ports: vec![],
+    };
+    berth_network::firewall::apply_in(&table.0, &state).expect("apply");
+    let reply = tcp_read(connect_from(&ns0.0, SocketAddr::new(IpAddr::V4(*ip1), 82)));
+    assert!(reply.starts_with("peer="), "{reply}");
 }
