@@ -9,6 +9,7 @@
 //! `spawn_blocking`. Only `dns::serve` needs (and uses) the caller's tokio runtime.
 
 pub mod bridge;
+pub mod dns;
 mod error;
 pub mod firewall;
 pub mod ipam;
@@ -21,6 +22,7 @@ pub use ipnet;
 pub use bridge::{
     attach, delete_bridge, detach, ensure_bridge, host_routes, mac_for, BridgeConfig, Endpoint,
 };
+pub use dns::{serve, DnsHandle, Resolver};
 pub use error::{NetError, NetErrorKind};
 pub use firewall::{FirewallState, NetworkRules, PortRule, Proto};
 pub use netns::{NetNs, NetnsError};

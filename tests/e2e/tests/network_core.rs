@@ -486,3 +486,88 @@ fn icc_off_and_internal_networks_drop_what_docker_drops() {
     let reply = tcp_read(connect_from(&ns0.0, SocketAddr::new(IpAddr::V4(*ip1), 82)));
     assert!(reply.starts_with("peer="), "{reply}");
 }
+
+struct NamesOfOne;
+
+impl berth_network::Resolver for NamesOfOne {
+    fn lookup(&self, from: &str, name: &str) -> Option<Vec<IpAddr>> {
+        (from == "ctr1" && name == "web").then(|| vec![IpAddr::V4(Ipv4Addr::new(172, 30, 0, 2))])
+    }
+    fn reverse(&self, _from: &str, _ip: IpAddr) -> Option<String> {
+        None
+    }
+}
+
+/// A DNS query for `name` (one label), type A, by hand: the e2e crate has no DNS library.
+fn dns_query(id: u16, label: &str) -> Vec<u8> {
+    let mut bytes = id.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    bytes.push(label.len() as u8);
+    bytes.extend_from_slice(label.as_bytes());
+    bytes.extend_from_slice(&[0, 0, 1, 0, 1]);
+    bytes
+}
+
+/// Sends `query` to 127.0.0.11:53 from inside `ns` and returns the reply.
+fn ask_in(ns: &NetNs, query: Vec<u8>) -> Vec<u8> {
+    ns.run(move || -> std::io::Result<Vec<u8>> {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+        socket.send_to(&query, "127.0.0.11:53")?;
+        let mut buf = [0u8; 512];
+        let len = socket.recv(&mut buf)?;
+        Ok(buf[..len].to_vec())
+    })
+    .expect("run")
+    .expect("dns reply")
+}
+
+#[test]
+fn embedded_dns_answers_inside_the_namespace_and_forwards_from_the_host() {
+    berth_e2e::require_root();
+    let ns = NsGuard::create("dns");
+    // The netns only has `lo`; 127.0.0.11 is inside 127.0.0.0/8 so it is local there.
+    // An upstream on the host's loopback, unreachable from inside the namespace: it answers
+    // NXDOMAIN to everything, so a relayed NXDOMAIN proves forwarding from berthd's side.
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
+    let upstream_addr = upstream.local_addr().expect("addr");
+    let upstream_thread = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (len, peer) = upstream.recv_from(&mut buf).expect("upstream recv");
+        let mut reply = buf[..len].to_vec();
+        reply[2] |= 0x80; // QR: a response
+        reply[3] = (reply[3] & 0xf0) | 3; // NXDOMAIN
+        upstream.send_to(&reply, peer).expect("upstream send");
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime
+        .block_on(async {
+            let ns = ns.0.clone();
+            tokio::task::spawn_blocking(move || {
+                berth_network::serve(
+                    &ns,
+                    "ctr1".into(),
+                    std::sync::Arc::new(NamesOfOne),
+                    vec![upstream_addr],
+                )
+            })
+            .await
+        })
+        .expect("join")
+        .expect("serve in netns");
+    let reply = ask_in(&ns.0, dns_query(0x4242, "WEB"));
+    assert_eq!(&reply[..2], &[0x42, 0x42], "id");
+    assert_eq!(reply[3] & 0x0f, 0, "NOERROR");
+    assert_eq!(&reply[6..8], &[0, 1], "one answer");
+    assert_eq!(&reply[reply.len() - 4..], &[172, 30, 0, 2]);
+    let reply = ask_in(&ns.0, dns_query(0x4343, "elsewhere"));
+    assert_eq!(&reply[..2], &[0x43, 0x43], "id");
+    assert_eq!(reply[3] & 0x0f, 3, "the upstream's NXDOMAIN");
+    upstream_thread.join().expect("upstream");
+    handle.stop();
+    drop(runtime);
+}
