@@ -1,6 +1,7 @@
 //! berth's own nftables tables (`table ip berth`, `table ip6 berth`): masquerade, published
 //! ports (DNAT), hairpin, inter-container and internal-network isolation. Each [`apply`]
-//! replaces both tables in ONE `nft -f -` transaction and touches no other table.
+//! replaces both tables in ONE `nft -f -` transaction and touches no other table (except
+//! berth's own commented rules in the host's FORWARD chain with `allow_forward`).
 //!
 //! Why `nft -f -` with nft's text syntax (not the `nftables` crate's JSON): the ruleset is
 //! generated as plain text that reads like the docs, is golden-tested byte for byte, and
@@ -20,14 +21,17 @@
 //! firewalld, `iptables -P INPUT DROP`) does not filter published ports, exactly as with
 //! Docker; a host `forward` policy of drop, however, blocks them, and so does any drop in
 //! any other table's forward chain: in nftables an `accept` only ends the chain it is in,
-//! every base chain of the hook must accept. berth cannot override another table's drop.
+//! every base chain of the hook must accept: no rule in berth's tables can override it.
 //!
-//! To let published ports through a host whose forward policy is drop, the host's firewall
-//! must accept traffic to and from berth's bridges (e.g. `iifname "br-*" accept` and
-//! `oifname "br-*" accept` in its own forward chain, or `iptables -I FORWARD -o br-+ -j
-//! ACCEPT`); to make published ports obey the host's input policy, filter them in the host's
-//! forward chain on `ct status dnat`. berth's forward chain only ever drops (ICC off,
-//! internal networks, isolation between networks) and otherwise accepts.
+//! To let published ports through a host whose iptables FORWARD policy is drop, set
+//! [`FirewallState::allow_forward`]: berth then inserts its own accept rules (commented with
+//! its table name, replaced by handle in the same transaction, nothing else touched) at the
+//! top of iptables-nft's `filter FORWARD` chains, as Docker's DOCKER-FORWARD does. A drop
+//! policy in some other nftables table (firewalld's, a hand-written `inet filter`) still
+//! wins; its owner must accept `iifname "br-*"` and `oifname "br-*" ct status dnat` there.
+//! To make published ports obey the host's input policy instead, filter them in the host's
+//! forward chain on `ct status dnat` (they never reach `input`). berth's own forward chain
+//! only ever drops (ICC off, internal networks, isolation between networks).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -90,10 +94,37 @@ pub struct PortRule {
 pub struct FirewallState {
     pub networks: Vec<NetworkRules>,
     pub ports: Vec<PortRule>,
+    /// Let published ports and egress through a host whose FORWARD policy is drop: berth
+    /// inserts, into the host's existing iptables-nft chains `ip filter FORWARD` and
+    /// `ip6 filter FORWARD` (see [`HostForward`]), per non-internal berth bridge: accept
+    /// established/related traffic to it, accept DNATed (published) connections to it and
+    /// accept everything leaving it — Docker's DOCKER-FORWARD rules. Each rule carries the
+    /// comment of berth's table name and is replaced (by handle) in the same transaction as
+    /// berth's tables; nothing else in that chain is touched or reordered. A host without
+    /// such a chain gets nothing (there is no drop policy of iptables to get past).
+    pub allow_forward: bool,
+}
+
+/// The host's forward chain that [`FirewallState::allow_forward`] inserts into (in the `ip`
+/// and `ip6` families).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostForward {
+    pub table: String,
+    pub chain: String,
+}
+
+impl Default for HostForward {
+    /// iptables-nft's `filter` table and its `FORWARD` chain.
+    fn default() -> HostForward {
+        HostForward {
+            table: "filter".into(),
+            chain: "FORWARD".into(),
+        }
+    }
 }
 
 /// Replaces everything berth owns (`table ip berth`, `table ip6 berth`) in one nft
-/// transaction; touches no other table. Also sets the sysctls the rules need: ip_forward
+/// transaction; touches no other table (but see `allow_forward`). Also sets the sysctls the rules need: ip_forward
 /// (and IPv6 forwarding when a non-internal network has an IPv6 subnet) and route_localnet
 /// on berth's bridges (for published ports reached on 127.0.0.1).
 pub fn apply(state: &FirewallState) -> Result<(), NetError> {
@@ -102,7 +133,17 @@ pub fn apply(state: &FirewallState) -> Result<(), NetError> {
 
 /// [`apply`] with another table name (tests run beside a live berthd with their own).
 pub fn apply_in(table: &str, state: &FirewallState) -> Result<(), NetError> {
-    let script = ruleset(table, state)?;
+    apply_with(table, &HostForward::default(), state)
+}
+
+/// [`apply_in`] with another host forward chain (tests stand in for the host's firewall).
+pub fn apply_with(table: &str, host: &HostForward, state: &FirewallState) -> Result<(), NetError> {
+    let mut script = ruleset(table, state)?;
+    check_name(&host.table)?;
+    check_name(&host.chain)?;
+    for family in [Family::V4, Family::V6] {
+        host_forward_rules(&mut script, table, host, family, state);
+    }
     set_sysctls(state)?;
     run_nft(&script)
 }
@@ -114,8 +155,18 @@ pub fn clear() -> Result<(), NetError> {
 
 /// [`clear`] with another table name.
 pub fn clear_in(table: &str) -> Result<(), NetError> {
+    clear_with(table, &HostForward::default())
+}
+
+/// [`clear_in`] with another host forward chain.
+pub fn clear_with(table: &str, host: &HostForward) -> Result<(), NetError> {
     check_name(table)?;
+    check_name(&host.table)?;
+    check_name(&host.chain)?;
     let mut script = String::new();
+    for family in [Family::V4, Family::V6] {
+        host_forward_rules(&mut script, table, host, family, &FirewallState::default());
+    }
     for family in ["ip", "ip6"] {
         let _ = writeln!(script, "add table {family} {table}");
         let _ = writeln!(script, "delete table {family} {table}");
@@ -219,6 +270,59 @@ fn publish_rule(out: &mut String, family: Family, port: &PortRule) {
         IpAddr::V6(ip) => format!("[{ip}]:{}", port.container_port),
     };
     let _ = writeln!(out, "{proto} dport {} dnat to {target}", port.host_port);
+}
+
+/// Deletes berth's earlier rules in the host's forward chain (found by their comment) and,
+/// with `allow_forward`, inserts the current ones. Nothing when the chain does not exist.
+fn host_forward_rules(
+    out: &mut String,
+    table: &str,
+    host: &HostForward,
+    family: Family,
+    state: &FirewallState,
+) {
+    let f = family.table();
+    let listed = Command::new("nft")
+        .args(["-a", "list", "chain", f, &host.table, &host.chain])
+        .stderr(Stdio::null())
+        .output();
+    let Ok(listed) = listed else { return };
+    if !listed.status.success() {
+        return;
+    }
+    let (t, c) = (&host.table, &host.chain);
+    for handle in commented_handles(&String::from_utf8_lossy(&listed.stdout), table) {
+        let _ = writeln!(out, "delete rule {f} {t} {c} handle {handle}");
+    }
+    if !state.allow_forward {
+        return;
+    }
+    for network in state.networks.iter().filter(|n| !n.internal) {
+        if !network.subnets.iter().any(|n| family.net_matches(n)) {
+            continue;
+        }
+        let br = &network.bridge;
+        for rule in [
+            format!("iifname \"{br}\""),
+            format!("oifname \"{br}\" ct status dnat"),
+            format!("oifname \"{br}\" ct state established,related"),
+        ] {
+            let _ = writeln!(
+                out,
+                "insert rule {f} {t} {c} {rule} accept comment \"{table}\""
+            );
+        }
+    }
+}
+
+/// Handles of the rules of an `nft -a list chain` output whose comment is `comment`.
+fn commented_handles(listing: &str, comment: &str) -> Vec<u64> {
+    let tag = format!("comment \"{comment}\"");
+    listing
+        .lines()
+        .filter(|line| line.contains(&tag))
+        .filter_map(|line| line.rsplit_once("# handle ")?.1.trim().parse().ok())
+        .collect()
 }
 
 fn postrouting_rules(out: &mut String, family: Family, network: &NetworkRules) {
@@ -397,6 +501,7 @@ mod tests {
                     bridge: "br-one".into(),
                 },
             ],
+            allow_forward: false,
         }
     }
 
@@ -429,6 +534,18 @@ mod tests {
         }];
         let text = ruleset("berth", &state).expect("ruleset");
         assert!(!text.contains("dnat to"), "{text}");
+    }
+
+    #[test]
+    fn only_rules_with_berths_comment_are_picked_from_the_host_chain() {
+        let listing = "table ip filter {\n\tchain FORWARD { # handle 1\n\
+            \t\ttype filter hook forward priority filter; policy drop;\n\
+            \t\tiifname \"br-a\" accept comment \"berth\" # handle 7\n\
+            \t\tiifname \"eth0\" accept comment \"mine\" # handle 8\n\
+            \t\tct state established accept # handle 9\n\
+            \t\toifname \"br-a\" ct status dnat accept comment \"berth\" # handle 12\n\t}\n}\n";
+        assert_eq!(commented_handles(listing, "berth"), vec![7, 12]);
+        assert_eq!(commented_handles(listing, "other"), Vec::<u64>::new());
     }
 
     #[test]

@@ -24,5 +24,5 @@ pub use bridge::{
 };
 pub use dns::{serve, DnsHandle, Resolver};
 pub use error::{NetError, NetErrorKind};
-pub use firewall::{FirewallState, NetworkRules, PortRule, Proto};
+pub use firewall::{FirewallState, HostForward, NetworkRules, PortRule, Proto};
 pub use netns::{NetNs, NetnsError};

@@ -363,6 +363,7 @@ fn firewall_apply_twice_is_idempotent_and_leaves_other_tables_alone() {
             container_port: 80,
             bridge: "btnone0".into(),
         }],
+        allow_forward: false,
     };
     berth_network::firewall::apply_in(&table.0, &state).expect("apply");
     let first = nft(&["list", "table", "ip", &table.0]);
@@ -429,6 +430,7 @@ fn published_port_reaches_the_container_from_another_host_localhost_and_hairpin(
             container_port: 80,
             bridge: lan.bridge.clone(),
         }],
+        allow_forward: false,
     };
     berth_network::firewall::apply_in(&table.0, &state).expect("apply");
     let server = tcp_server(&container_ns.0, IpAddr::V4(*container_ip), 80, 3);
@@ -467,6 +469,7 @@ fn icc_off_and_internal_networks_drop_what_docker_drops() {
     let state = FirewallState {
         networks: vec![network_rules(&lan, false, true)],
         ports: vec![],
+        allow_forward: false,
     };
     berth_network::firewall::apply_in(&table.0, &state).expect("apply");
     let _server = tcp_server(&ns1.0, IpAddr::V4(*ip1), 82, 1);
@@ -481,6 +484,7 @@ fn icc_off_and_internal_networks_drop_what_docker_drops() {
     let state = FirewallState {
         networks: vec![network_rules(&lan, true, true)],
         ports: vec![],
+        allow_forward: false,
     };
     berth_network::firewall::apply_in(&table.0, &state).expect("apply");
     let reply = tcp_read(connect_from(&ns0.0, SocketAddr::new(IpAddr::V4(*ip1), 82)));
@@ -570,4 +574,101 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_from_the_host() {
     upstream_thread.join().expect("upstream");
     handle.stop();
     drop(runtime);
+}
+
+#[test]
+fn allow_forward_lets_published_ports_through_a_host_forward_drop_and_clear_removes_it() {
+    let table = TableGuard::new("fwd");
+    let lan = lan("f", 7, 1);
+    let outside = self::lan("g", 8, 1);
+    let (container_ns, _, container_ip) = &lan.members[0];
+    let (outside_ns, _, _) = &outside.members[0];
+    // The "host firewall": its own table whose forward chain ends in a drop for our bridge
+    // (a drop for our devices only, so nothing else on this machine is disturbed).
+    let host_table = format!("btfw{}", std::process::id());
+    nft(&["add", "table", "ip", &host_table]);
+    let host_guard = HostTable(host_table.clone());
+    nft(&[
+        "add",
+        "chain",
+        "ip",
+        &host_table,
+        "FORWARD",
+        "{ type filter hook forward priority 0; policy accept; }",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "ip",
+        &host_table,
+        "FORWARD",
+        "oifname",
+        &lan.bridge,
+        "drop",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "ip",
+        &host_table,
+        "FORWARD",
+        "iifname",
+        &lan.bridge,
+        "drop",
+    ]);
+    let host = berth_network::HostForward {
+        table: host_table.clone(),
+        chain: "FORWARD".into(),
+    };
+    let host_port = 40000 + (std::process::id() % 20000) as u16;
+    let mut state = FirewallState {
+        networks: vec![network_rules(&lan, true, false)],
+        ports: vec![PortRule {
+            host_ip: None,
+            host_port,
+            proto: Proto::Tcp,
+            container_ip: IpAddr::V4(*container_ip),
+            container_port: 80,
+            bridge: lan.bridge.clone(),
+        }],
+        allow_forward: false,
+    };
+    berth_network::firewall::apply_with(&table.0, &host, &state).expect("apply");
+    let published = SocketAddr::new(IpAddr::V4(host_ip(outside.subnet, 1)), host_port);
+    let _server = tcp_server(&container_ns.0, IpAddr::V4(*container_ip), 80, 1);
+    assert!(
+        connect_from(&outside_ns.0, published).is_err(),
+        "the host's forward drop let a published port through"
+    );
+    state.allow_forward = true;
+    berth_network::firewall::apply_with(&table.0, &host, &state).expect("apply");
+    berth_network::firewall::apply_with(&table.0, &host, &state).expect("apply twice");
+    let listing = nft(&["list", "chain", "ip", &host_table, "FORWARD"]);
+    assert_eq!(
+        listing.matches(&format!("comment \"{}\"", table.0)).count(),
+        3,
+        "{listing}"
+    );
+    let reply = tcp_read(connect_from(&outside_ns.0, published));
+    assert!(reply.starts_with("peer="), "{reply}");
+    berth_network::firewall::clear_with(&table.0, &host).expect("clear");
+    let listing = nft(&["list", "chain", "ip", &host_table, "FORWARD"]);
+    assert!(!listing.contains("comment"), "{listing}");
+    assert_eq!(
+        listing.matches(" drop").count(),
+        2,
+        "the host's own rules stay: {listing}"
+    );
+    drop(host_guard);
+}
+
+/// Deletes a stand-in host table of the ip family on drop.
+struct HostTable(String);
+
+impl Drop for HostTable {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.0])
+            .output();
+    }
 }
