@@ -87,7 +87,23 @@ pub fn serve(
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| NetError::NoRuntime)?;
     let (udp, tcp) = netns.run(|| bind(DNS_ADDR))??;
     let _guard = runtime.enter();
-    serve_sockets(udp, tcp, container_id, resolver, upstream)
+    serve_sockets(udp, tcp, container_id, resolver, upstream, Vec::new())
+}
+
+/// [`serve`] for a container with search domains (`--dns-search`, `--domainname`): as
+/// Docker's embedded server does, `web.<domain>` is also looked up as `web` when the full
+/// name is not a container.
+pub fn serve_with_domains(
+    netns: &NetNs,
+    container_id: String,
+    resolver: Arc<dyn Resolver>,
+    upstream: Vec<SocketAddr>,
+    domains: Vec<String>,
+) -> Result<DnsHandle, NetError> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| NetError::NoRuntime)?;
+    let (udp, tcp) = netns.run(|| bind(DNS_ADDR))??;
+    let _guard = runtime.enter();
+    serve_sockets(udp, tcp, container_id, resolver, upstream, domains)
 }
 
 /// Binds UDP and TCP on `addr` in the calling thread's namespace.
@@ -109,6 +125,7 @@ pub fn serve_sockets(
     container_id: String,
     resolver: Arc<dyn Resolver>,
     upstream: Vec<SocketAddr>,
+    domains: Vec<String>,
 ) -> Result<DnsHandle, NetError> {
     tokio::runtime::Handle::try_current().map_err(|_| NetError::NoRuntime)?;
     let udp_addr = udp.local_addr().map_err(|source| NetError::DnsBind {
@@ -131,6 +148,11 @@ pub fn serve_sockets(
         container_id,
         resolver,
         upstream,
+        domains: domains
+            .iter()
+            .map(|domain| domain.trim_matches('.').to_ascii_lowercase())
+            .filter(|domain| !domain.is_empty())
+            .collect(),
         rotation: AtomicUsize::new(0),
     });
     let tasks = vec![
@@ -148,6 +170,8 @@ struct Context {
     container_id: String,
     resolver: Arc<dyn Resolver>,
     upstream: Vec<SocketAddr>,
+    /// Search domains, lowercase without dots at either end.
+    domains: Vec<String>,
     rotation: AtomicUsize,
 }
 
@@ -265,7 +289,7 @@ fn local_answer(request: &Message, ctx: &Context) -> Option<Message> {
     match query.query_type() {
         RecordType::A | RecordType::AAAA => {
             let wanted = normalize(name);
-            let ips = ctx.resolver.lookup(&ctx.container_id, &wanted)?;
+            let ips = lookup(ctx, &wanted)?;
             let v4 = query.query_type() == RecordType::A;
             let mut records: Vec<Record> = ips
                 .into_iter()
@@ -299,6 +323,20 @@ fn local_answer(request: &Message, ctx: &Context) -> Option<Message> {
         }
         _ => None,
     }
+}
+
+/// The resolver's answer for `name`, or for `name` without one of the search domains.
+fn lookup(ctx: &Context, name: &str) -> Option<Vec<IpAddr>> {
+    if let Some(ips) = ctx.resolver.lookup(&ctx.container_id, name) {
+        return Some(ips);
+    }
+    ctx.domains.iter().find_map(|domain| {
+        let short = name.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+        if short.is_empty() {
+            return None;
+        }
+        ctx.resolver.lookup(&ctx.container_id, short)
+    })
 }
 
 /// Docker's name matching: case-insensitive, a trailing dot is fine.
@@ -391,7 +429,15 @@ mod tests {
 
     fn start(upstream: Vec<SocketAddr>) -> DnsHandle {
         let (udp, tcp) = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        serve_sockets(udp, tcp, "c1".into(), resolver(), upstream).expect("serve")
+        serve_sockets(
+            udp,
+            tcp,
+            "c1".into(),
+            resolver(),
+            upstream,
+            vec!["Corp.Example.".into()],
+        )
+        .expect("serve")
     }
 
     fn query(name: &str, kind: RecordType, id: u16) -> Vec<u8> {
@@ -484,6 +530,30 @@ mod tests {
             );
             assert_eq!(reply.answers()[0].ttl(), TTL);
         }
+    }
+
+    #[tokio::test]
+    async fn a_name_with_a_search_domain_is_looked_up_without_it() {
+        let server = start(vec![]);
+        let reply = ask_udp(
+            server.udp_addr(),
+            &query("web.corp.example.", RecordType::A, 19),
+        )
+        .await;
+        assert_eq!(
+            addresses(&reply),
+            vec!["172.18.0.2".parse::<IpAddr>().expect("ip")]
+        );
+        let reply = ask_udp(
+            server.udp_addr(),
+            &query("web.other.example.", RecordType::A, 20),
+        )
+        .await;
+        assert_eq!(
+            reply.response_code(),
+            ResponseCode::NXDomain,
+            "not a search domain"
+        );
     }
 
     #[tokio::test]

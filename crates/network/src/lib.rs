@@ -22,7 +22,7 @@ pub use ipnet;
 pub use bridge::{
     attach, delete_bridge, detach, ensure_bridge, host_routes, mac_for, BridgeConfig, Endpoint,
 };
-pub use dns::{serve, DnsHandle, Resolver};
+pub use dns::{serve, serve_with_domains, DnsHandle, Resolver};
 pub use error::{NetError, NetErrorKind};
 pub use firewall::{FirewallState, HostForward, NetworkRules, PortRule, Proto};
 pub use netns::{NetNs, NetnsError};
