@@ -50,6 +50,7 @@ pub(super) async fn create(
         ));
     }
     validate_restart_policy(&host_config)?;
+    super::health::validate(&config)?;
     crate::spec::caps::validate(
         host_config.cap_add.as_deref().unwrap_or_default(),
         host_config.cap_drop.as_deref().unwrap_or_default(),
@@ -60,6 +61,12 @@ pub(super) async fn create(
     super::bundle::merge_image_config(&mut config, &image.config);
     let (path, args) = command_of(&config)?;
     let warnings = apply_host_defaults(inner, &mut host_config, &runtime);
+    crate::logs::driver::resolve(
+        &mut host_config.log_config,
+        &inner.config.log_driver,
+        &inner.config.log_opts,
+    )
+    .map_err(|e| ContainerError::InvalidArgument(e.to_string()))?;
 
     let id = new_id();
     if config.hostname.is_empty() && host_config.network_mode != "host" {
@@ -125,9 +132,12 @@ async fn persist_new(
             .create(dir)
             .map_err(|e| ContainerError::io(format!("creating {}", dir.display()), e))?;
     }
-    if record.host_config.log_config.r#type == "json-file" {
-        record.log_path = Some(dir.join(format!("{}-json.log", record.id)));
-    }
+    record.log_path = crate::logs::driver::prepare_log_path(
+        dir,
+        &record.id,
+        &record.host_config.log_config.r#type,
+    )
+    .map_err(|e| ContainerError::io("creating the log directory", e))?;
     image_link::prepare_rootfs(&inner.images, &record.image_id, &record.id).await?;
     let dir = dir.to_path_buf();
     let record = super::blocking(move || {

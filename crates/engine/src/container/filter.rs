@@ -147,13 +147,18 @@ fn matches(record: &ContainerRecord, filters: &Filters) -> bool {
         && any("ancestor", &|v| is_ancestor(v, record))
         && any("network", &|v| network_of(record) == v)
         && any("volume", &|v| uses_volume(v, record))
-        && any("health", &|v| v == "none")
+        && any("health", &|v| v == health_of(record))
         && any("isolation", &|v| {
             v == "default" || v == record.host_config.isolation
         })
         && !filters.bool_or("is-task", false).unwrap_or(false)
         && any("publish", &|v| publishes(v, record))
         && any("expose", &|v| exposes(v, record))
+}
+
+/// The `health` filter's view: the health status, `none` without a healthcheck.
+fn health_of(record: &ContainerRecord) -> &'static str {
+    record.state.health.as_ref().map_or("none", |h| h.status.as_str())
 }
 
 /// Docker matches `id` and `name` as unanchored regular expressions; plain text (the

@@ -17,6 +17,7 @@
 mod bundle;
 mod create;
 pub mod filter;
+pub mod health;
 mod image_link;
 pub mod index;
 mod monitor;
@@ -45,6 +46,7 @@ pub use create::{CreateOptions, Created};
 pub use index::NameIndex;
 pub use record::{ContainerRecord, ContainerState, RecordError, Status};
 pub use remove::RemoveOptions;
+pub use shim::parse_size as parse_log_size;
 pub use stop::StopOptions;
 pub use wait::WaitCondition;
 

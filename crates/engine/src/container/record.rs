@@ -49,6 +49,9 @@ pub struct ContainerState {
     pub restart_count: u32,
     /// Set by `docker stop`/`kill` so that restart policies do not restart it.
     pub has_been_manually_stopped: bool,
+    /// `State.Health` of a container with a healthcheck (see `container::health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthState>,
 }
 
 /// Everything berthd keeps about a container.

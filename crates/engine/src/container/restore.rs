@@ -60,7 +60,8 @@ pub(super) async fn restore(inner: &Arc<Inner>) -> Result<(), ContainerError> {
     }
     for container in to_watch {
         let run = container.run.fetch_add(1, Ordering::SeqCst) + 1;
-        monitor::spawn(inner.clone(), container, run);
+        monitor::spawn(inner.clone(), container.clone(), run);
+        super::health::monitor::spawn(inner.clone(), container, run, true);
     }
     if !to_start.is_empty() {
         let inner = inner.clone();

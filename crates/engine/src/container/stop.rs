@@ -88,7 +88,7 @@ pub(super) async fn stop_locked(
 
 /// Signals the init through the shim (`all` signals every process), publishing `kill`.
 /// A process that exited meanwhile is not an error.
-async fn send_signal(
+pub(super) async fn send_signal(
     inner: &Inner,
     container: &Container,
     signal: i32,

@@ -7,6 +7,7 @@
 //! survives rotation by renaming and truncation); entries travel to the async side through a
 //! bounded channel, so a slow client slows the reader instead of buffering the whole log.
 
+pub mod driver;
 mod encode;
 mod reader;
 
