@@ -90,7 +90,9 @@ pub fn resolve(
     }
     match config.r#type.as_str() {
         "none" => return Ok(()),
-        "json-file" => check_keys(opts, JSON_FILE_OPTS, |key| LogDriverError::JsonFileOpt { key })?,
+        "json-file" => check_keys(opts, JSON_FILE_OPTS, |key| LogDriverError::JsonFileOpt {
+            key,
+        })?,
         "local" => {
             check_keys(opts, LOCAL_OPTS, |key| LogDriverError::LocalOpt { key })?;
             // Docker's local driver defaults, applied when nothing set them.
@@ -214,16 +216,34 @@ mod tests {
     #[test]
     fn options_are_refused_with_dockers_texts() {
         let cases = [
-            (log_config("json-file", &[("x", "1")]), "unknown log opt 'x' for json-file log driver"),
-            (log_config("local", &[("tagz", "1")]), "unknown log opt 'tagz' for log driver local"),
-            (log_config("nosuch", &[]), "logger: no log driver named 'nosuch' is registered"),
-            (log_config("json-file", &[("mode", "fast")]), "logger: logging mode not supported: fast"),
+            (
+                log_config("json-file", &[("x", "1")]),
+                "unknown log opt 'x' for json-file log driver",
+            ),
+            (
+                log_config("local", &[("tagz", "1")]),
+                "unknown log opt 'tagz' for log driver local",
+            ),
+            (
+                log_config("nosuch", &[]),
+                "logger: no log driver named 'nosuch' is registered",
+            ),
+            (
+                log_config("json-file", &[("mode", "fast")]),
+                "logger: logging mode not supported: fast",
+            ),
             (
                 log_config("json-file", &[("max-buffer-size", "1m")]),
                 "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
             ),
-            (log_config("json-file", &[("max-file", "0")]), "max-file cannot be less than 1"),
-            (log_config("local", &[("max-size", "lots")]), "invalid value for max-size: lots"),
+            (
+                log_config("json-file", &[("max-file", "0")]),
+                "max-file cannot be less than 1",
+            ),
+            (
+                log_config("local", &[("max-size", "lots")]),
+                "invalid value for max-size: lots",
+            ),
         ];
         for (mut config, text) in cases {
             let error = resolve(&mut config, "json-file", &BTreeMap::new()).expect_err(text);
@@ -241,7 +261,10 @@ mod tests {
         let mut config = log_config("none", &[("whatever", "1")]);
         resolve(&mut config, "json-file", &daemon_opts()).expect("valid");
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(prepare_log_path(dir.path(), "abc", "none").expect("path"), None);
+        assert_eq!(
+            prepare_log_path(dir.path(), "abc", "none").expect("path"),
+            None
+        );
         let local = prepare_log_path(dir.path(), "abc", "local")
             .expect("path")
             .expect("a file");

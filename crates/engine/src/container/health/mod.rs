@@ -133,7 +133,8 @@ impl OnUnhealthy {
             .labels
             .as_ref()
             .and_then(|labels| labels.get(ON_UNHEALTHY_LABEL).cloned());
-        label.map_or(Ok(OnUnhealthy::None), |value| Self::parse(&value))
+        label
+            .map_or(Ok(OnUnhealthy::None), |value| Self::parse(&value))
             .unwrap_or_default()
     }
 
@@ -448,10 +449,7 @@ mod tests {
             ),
         ];
         for (json, text) in cases {
-            assert_eq!(
-                validate(&config(json)).expect_err(json).to_string(),
-                text
-            );
+            assert_eq!(validate(&config(json)).expect_err(json).to_string(), text);
         }
         assert!(validate(&config(
             r#"{"Healthcheck":{"Interval":1000000},"Labels":{"berth.health.on-unhealthy":"kill"}}"#

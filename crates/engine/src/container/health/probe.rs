@@ -118,7 +118,10 @@ impl ExecProbe {
         };
         let (exit_code, text) = match tokio::time::timeout(self.timeout, &mut reader).await {
             Ok(Ok(Some(code))) => (i64::from(code), lock(&output).text()),
-            Ok(_) => (-1, "the health check's output ended without an exit status".into()),
+            Ok(_) => (
+                -1,
+                "the health check's output ended without an exit status".into(),
+            ),
             Err(_) => {
                 // Past its timeout: killed, then waited for (moby cancels and waits too).
                 let client_socket = socket.clone();
@@ -160,8 +163,8 @@ fn launch(
     key: &str,
 ) -> Result<berth_shim::client::Attach, String> {
     let spec_path = container_dir.join("config.json");
-    let text = std::fs::read(&spec_path)
-        .map_err(|e| format!("reading {}: {e}", spec_path.display()))?;
+    let text =
+        std::fs::read(&spec_path).map_err(|e| format!("reading {}: {e}", spec_path.display()))?;
     let spec: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| format!("decoding {}: {e}", spec_path.display()))?;
     let root = spec["root"]["path"].as_str().unwrap_or("rootfs");
@@ -181,7 +184,9 @@ fn launch(
     client
         .exec(key, process, false)
         .map_err(|e| e.to_string())?;
-    let attach = client.attach(Some(key.to_string()), false).map_err(|e| e.to_string())?;
+    let attach = client
+        .attach(Some(key.to_string()), false)
+        .map_err(|e| e.to_string())?;
     client
         .exec_start(key)
         .map_err(|e| format!("OCI runtime exec failed: {e}"))?;
