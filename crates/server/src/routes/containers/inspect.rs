@@ -84,7 +84,29 @@ fn state_of(record: &ContainerRecord) -> ContainerState {
         error: state.error.clone(),
         started_at: state.started_at.clone(),
         finished_at: state.finished_at.clone(),
-        health: None,
+        health: state.health.as_ref().map(health_of),
+    }
+}
+
+/// `State.Health`: status, failing streak and the last probe results.
+fn health_of(
+    health: &berth_engine::container::health::HealthState,
+) -> berth_api::container::Health {
+    berth_api::container::Health {
+        status: health.status.as_str().to_string(),
+        failing_streak: i64::from(health.failing_streak),
+        log: Some(
+            health
+                .log
+                .iter()
+                .map(|r| berth_api::container::inspect::HealthcheckResult {
+                    start: r.start.clone(),
+                    end: r.end.clone(),
+                    exit_code: r.exit_code,
+                    output: r.output.clone(),
+                })
+                .collect(),
+        ),
     }
 }
 
