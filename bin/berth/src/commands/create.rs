@@ -123,6 +123,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub health_start_period: Option<String>,
     #[arg(long)]
+    pub health_start_interval: Option<String>,
+    /// Action when the container turns unhealthy: none, restart, stop or kill (berth only;
+    /// sets the berth.health.on-unhealthy label, which the docker CLI can set with --label)
+    #[arg(long)]
+    pub health_on_unhealthy: Option<String>,
+    #[arg(long)]
     pub no_healthcheck: bool,
     #[arg(long)]
     pub platform: Option<String>,
@@ -411,6 +417,18 @@ fn key_values(entries: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `--label` values plus `berth.health.on-unhealthy` from `--health-on-unhealthy`.
+fn labels_with_health_action(
+    labels: &[String],
+    action: &Option<String>,
+) -> BTreeMap<String, String> {
+    let mut labels = labels.to_vec();
+    if let Some(action) = action {
+        labels.push(format!("berth.health.on-unhealthy={action}"));
+    }
+    key_values(&labels)
+}
+
 fn duration_flag(flag: &str, value: &Option<String>) -> Result<i64, FlagError> {
     match value {
         None => Ok(0),
@@ -533,6 +551,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
         || args.health_retries.is_some()
         || args.health_timeout.is_some()
         || args.health_start_period.is_some()
+        || args.health_start_interval.is_some()
     {
         let test = args
             .health_cmd
@@ -544,6 +563,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
             "Interval": duration_flag("health-interval", &args.health_interval)?,
             "Timeout": duration_flag("health-timeout", &args.health_timeout)?,
             "StartPeriod": duration_flag("health-start-period", &args.health_start_period)?,
+            "StartInterval": duration_flag("health-start-interval", &args.health_start_interval)?,
             "Retries": args.health_retries.unwrap_or(0),
         }))
     } else {
@@ -570,7 +590,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
         "WorkingDir": args.workdir.clone().unwrap_or_default(),
         "Entrypoint": match &args.entrypoint { Some(e) if e.is_empty() => json!([""]), Some(e) => json!([e]), None => Value::Null },
         "OnBuild": null,
-        "Labels": key_values(&args.label),
+        "Labels": labels_with_health_action(&args.label, &args.health_on_unhealthy),
     });
     let object = config
         .as_object_mut()
