@@ -56,6 +56,7 @@ pub(super) async fn start_locked(
             inner.publish(container, "start", BTreeMap::new());
             let run = container.run.fetch_add(1, Ordering::SeqCst) + 1;
             monitor::spawn(inner.clone(), container.clone(), run);
+            super::health::monitor::spawn(inner.clone(), container.clone(), run, false);
             Ok(())
         }
         Err(e) => {
