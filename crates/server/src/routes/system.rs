@@ -136,6 +136,13 @@ async fn info(State(engine): State<AppState>) -> Response<Body> {
     } else {
         "1".to_string()
     };
+    // Every non-privileged container gets berth's default seccomp profile (Docker 25+ names
+    // its own `builtin`); a private cgroup namespace is the default on cgroup v2.
+    let mut security = vec!["name=seccomp,profile=builtin".to_string()];
+    if info.cgroup_version == "2" {
+        security.push("name=cgroupns".to_string());
+    }
+    info.security_options = Some(security);
     json::ok(&info)
 }
 
