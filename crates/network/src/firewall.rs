@@ -407,6 +407,9 @@ fn set_sysctls(state: &FirewallState) -> Result<(), NetError> {
     if v6 {
         write_sysctl(PathBuf::from("/proc/sys/net/ipv6/conf/all/forwarding"), "1")?;
     }
+    if state.networks.iter().any(|n| !n.icc) {
+        bridge_netfilter(v6)?;
+    }
     for network in &state.networks {
         let path = PathBuf::from(format!(
             "/proc/sys/net/ipv4/conf/{}/route_localnet",
@@ -416,6 +419,38 @@ fn set_sysctls(state: &FirewallState) -> Result<(), NetError> {
         if path.exists() {
             write_sysctl(path, "1")?;
         }
+    }
+    Ok(())
+}
+
+/// ICC off drops bridge → same bridge in the ip forward hook, which sees bridged frames only
+/// with br_netfilter and bridge-nf-call-iptables=1 (Docker loads the module for the same
+/// reason; this kernel's nftables has no bridge-name matching in the bridge family).
+fn bridge_netfilter(v6: bool) -> Result<(), NetError> {
+    let v4_path = PathBuf::from("/proc/sys/net/bridge/bridge-nf-call-iptables");
+    if !v4_path.exists() {
+        // Best effort, as dockerd does; the check below says whether it worked.
+        let _ = Command::new("modprobe")
+            .arg("br_netfilter")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    if !v4_path.exists() {
+        return Err(NetError::Sysctl {
+            path: v4_path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "icc=false needs the br_netfilter kernel module (modprobe br_netfilter)",
+            ),
+        });
+    }
+    write_sysctl(v4_path, "1")?;
+    if v6 {
+        write_sysctl(
+            PathBuf::from("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
+            "1",
+        )?;
     }
     Ok(())
 }
