@@ -672,3 +672,52 @@ impl Drop for HostTable {
             .output();
     }
 }
+
+#[test]
+fn ipv6_endpoints_talk_tcp_over_the_bridge_at_once() {
+    berth_e2e::require_root();
+    let pid = std::process::id();
+    let prefix = format!("fdbe:{:x}:{:x}", pid >> 16, pid & 0xffff);
+    let gateway: std::net::Ipv6Addr = format!("{prefix}::1").parse().expect("gw");
+    let bridge = BridgeGuard(dev_name("six"));
+    ensure_bridge(&BridgeConfig {
+        name: bridge.0.clone(),
+        mtu: 1500,
+        ipv4: vec![],
+        ipv6: vec![berth_network::ipnet::Ipv6Net::new(gateway, 64).expect("net")],
+        icc: true,
+        internal: false,
+    })
+    .expect("ensure bridge");
+    let mut members = Vec::new();
+    for i in 0..2u8 {
+        let ip: std::net::Ipv6Addr = format!("{prefix}::{}", i + 2).parse().expect("ip");
+        let ns = NsGuard::create(&format!("six{i}"));
+        let veth = VethGuard(dev_name(&format!("sv{i}")));
+        attach(&Endpoint {
+            bridge: bridge.0.clone(),
+            host_veth: veth.0.clone(),
+            netns: ns.path().to_path_buf(),
+            ifname: "eth0".into(),
+            mac: [0x02, 0x42, 0, 0, 0x66, i],
+            mtu: 1500,
+            ipv4: None,
+            gateway4: None,
+            ipv6: Some(berth_network::ipnet::Ipv6Net::new(ip, 64).expect("ip")),
+            gateway6: Some(gateway),
+        })
+        .expect("attach");
+        members.push((ns, veth, ip));
+    }
+    let (ns0, _, ip0) = &members[0];
+    let (ns1, _, ip1) = &members[1];
+    // No duplicate address detection: the addresses are usable right after attach.
+    let server = tcp_echo_once(&ns1.0, IpAddr::V6(*ip1), 7006);
+    let target = SocketAddr::new(IpAddr::V6(*ip1), 7006);
+    let reply = tcp_ask(
+        ns0.0.run(move || TcpStream::connect(target)).expect("run"),
+        "six",
+    );
+    assert_eq!(reply, "pong:six");
+    assert_eq!(server.join().expect("server"), ip0.to_string());
+}
