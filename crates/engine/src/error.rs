@@ -19,6 +19,8 @@ pub enum EngineError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
 }
 
 impl EngineError {
@@ -27,6 +29,7 @@ impl EngineError {
             EngineError::Directory { .. } => ErrorKind::Internal,
             EngineError::Image(e) => e.kind(),
             EngineError::Container(e) => e.kind(),
+            EngineError::Volume(e) => e.kind(),
         }
     }
 }

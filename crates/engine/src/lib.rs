@@ -29,6 +29,7 @@ pub mod names;
 pub mod spec;
 pub mod stats;
 pub mod top;
+pub mod volume;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub struct Engine {
     pub events: Arc<events::EventBus>,
     pub images: Arc<image::ImageService>,
     pub containers: Arc<container::Containers>,
+    pub volumes: Arc<volume::VolumeService>,
     /// Exec instances, in memory only (as Docker's).
     pub execs: exec::Execs,
     /// When this engine started, for `/info` and uptime.
@@ -54,13 +56,20 @@ impl Engine {
         config.prepare_directories()?;
         let events = Arc::new(events::EventBus::new());
         let images = Arc::new(image::ImageService::open(&config, events.clone()).await?);
-        let containers =
-            Arc::new(container::Containers::open(&config, events.clone(), images.clone()).await?);
+        let volumes = Arc::new(volume::VolumeService::open(
+            config.data_root.join("volumes"),
+            events.clone(),
+        )?);
+        let containers = Arc::new(
+            container::Containers::open(&config, events.clone(), images.clone(), volumes.clone())
+                .await?,
+        );
         Ok(Arc::new(Engine {
             config,
             events,
             images,
             containers,
+            volumes,
             execs: exec::Execs::new(),
             started: std::time::SystemTime::now(),
         }))

@@ -83,6 +83,13 @@ pub(super) async fn create(
         name
     };
     let dir = inner.config.container_dir(&id);
+    let mount_points = match super::volumes::prepare(inner, &id, &config, &host_config).await {
+        Ok(points) => points,
+        Err(e) => {
+            write_lock(&inner.names).release(&name);
+            return Err(e);
+        }
+    };
     let record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
@@ -103,6 +110,7 @@ pub(super) async fn create(
         log_path: None,
         platform: image.os.clone(),
         image_name,
+        mount_points,
     };
     match persist_new(inner, &dir, record).await {
         Ok(container) => {
@@ -114,6 +122,7 @@ pub(super) async fn create(
             write_lock(&inner.names).release(&name);
             let _ = image_link::remove_rootfs(&inner.images, &id).await;
             let _ = std::fs::remove_dir_all(&dir);
+            super::volumes::release(inner, &id, true).await;
             Err(e)
         }
     }

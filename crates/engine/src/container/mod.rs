@@ -31,6 +31,7 @@ mod shim;
 pub mod signal;
 mod start;
 mod stop;
+mod volumes;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -100,6 +101,8 @@ pub enum ContainerError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
     #[error("background task failed: {0}")]
     Join(String),
 }
@@ -123,6 +126,7 @@ impl ContainerError {
             ContainerError::CreateTask(text) => create_task_kind(text),
             ContainerError::Image(e) => e.kind(),
             ContainerError::Spec(e) => e.kind(),
+            ContainerError::Volume(e) => e.kind(),
             ContainerError::Io { .. }
             | ContainerError::Shim { .. }
             | ContainerError::Record(_)
@@ -278,6 +282,7 @@ pub(crate) struct Inner {
     config: EngineConfig,
     events: Arc<EventBus>,
     images: Arc<ImageService>,
+    volumes: Arc<crate::volume::VolumeService>,
     containers: RwLock<BTreeMap<String, Arc<Container>>>,
     names: RwLock<NameIndex>,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -295,16 +300,19 @@ impl Containers {
         config: &EngineConfig,
         events: Arc<EventBus>,
         images: Arc<ImageService>,
+        volumes: Arc<crate::volume::VolumeService>,
     ) -> Result<Self, ContainerError> {
         let inner = Arc::new(Inner {
             config: config.clone(),
             events,
             images,
+            volumes,
             containers: RwLock::new(BTreeMap::new()),
             names: RwLock::new(NameIndex::default()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         restore::restore(&inner).await?;
+        volumes::restore_references(&inner);
         Ok(Containers { inner })
     }
 

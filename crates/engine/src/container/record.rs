@@ -85,6 +85,10 @@ pub struct ContainerRecord {
     /// Image reference as the user gave it, before defaulting (`busybox`).
     #[serde(default)]
     pub image_name: String,
+    /// Volumes and `--volumes-from` mounts resolved at create (Docker's `MountPoints`);
+    /// the volume service rebuilds its reference counts from these.
+    #[serde(default)]
+    pub mount_points: Vec<crate::volume::MountPoint>,
 }
 
 /// File name of the record inside the container directory.

@@ -1,6 +1,7 @@
 //! The container's mounts as Docker lays them out: its default mounts (/proc, /dev, devpts,
 //! /sys, cgroup, mqueue, /dev/shm), then the user's binds (`-v`, `--mount type=bind`) and
-//! tmpfs (`--tmpfs`, `--mount type=tmpfs`) and the /etc files from the container
+//! tmpfs (`--tmpfs`, `--mount type=tmpfs`), the volumes and `--volumes-from` mounts resolved
+//! at create (`crate::volume::mounts`) and the /etc files from the container
 //! directory, sorted by depth of destination so that parents mount before children.
 
 use std::collections::BTreeSet;
@@ -17,6 +18,8 @@ pub struct MountContext<'a> {
     pub container_dir: &'a Path,
     /// Whether the container gets a /dev/shm of its own (`--ipc` private or shareable).
     pub private_shm: bool,
+    /// Volumes and inherited mounts, with their host paths.
+    pub mount_points: &'a [crate::volume::MountPoint],
 }
 
 fn mount(destination: &str, kind: &str, source: &str, options: &[&str]) -> Value {
@@ -82,6 +85,19 @@ fn defaults(context: &MountContext) -> Vec<Value> {
 pub fn build(context: &MountContext) -> Result<Vec<Value>, SpecError> {
     let host = context.host_config;
     let mut user = user_mounts(host)?;
+    for point in context.mount_points {
+        let propagation = match point.propagation.as_str() {
+            "" => "rprivate",
+            p => p,
+        };
+        user.push(bind_mount(
+            &point.source,
+            &point.destination,
+            point.rw,
+            propagation,
+            true,
+        ));
+    }
     let mut seen = BTreeSet::new();
     for m in &user {
         let destination = m["destination"].as_str().unwrap_or_default().to_string();
@@ -142,10 +158,10 @@ fn bind_mount(
 fn user_mounts(host: &HostConfig) -> Result<Vec<Value>, SpecError> {
     let mut mounts = Vec::new();
     for bind in host.binds.iter().flatten() {
-        mounts.push(parse_bind(bind)?);
+        mounts.extend(parse_bind(bind)?);
     }
     for m in host.mounts.iter().flatten() {
-        mounts.push(api_mount(m)?);
+        mounts.extend(api_mount(m)?);
     }
     for (destination, data) in host.tmpfs.iter().flatten() {
         check_destination(destination, destination)?;
@@ -172,15 +188,13 @@ const PROPAGATIONS: [&str; 6] = [
     "private", "rprivate", "shared", "rshared", "slave", "rslave",
 ];
 
-/// `-v /host:/ctr[:ro|rw,z,Z,nocopy,<propagation>]`; named volumes are issue 6.
-fn parse_bind(spec: &str) -> Result<Value, SpecError> {
+/// `-v /host:/ctr[:ro|rw,z,Z,nocopy,<propagation>]`; volumes (`-v name:/ctr`, `-v /ctr`)
+/// are mounted from the container's mount points instead (`None` here).
+fn parse_bind(spec: &str) -> Result<Option<Value>, SpecError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let invalid = || SpecError::InvalidArgument(format!("invalid volume specification: '{spec}'"));
     let (source, destination, mode) = match parts.as_slice() {
-        [destination] => {
-            // An anonymous volume: issue 6.
-            return Err(volumes_not_implemented(destination));
-        }
+        [_destination] => return Ok(None),
         [source, destination] => (*source, *destination, ""),
         [source, destination, mode] => (*source, *destination, *mode),
         _ => return Err(invalid()),
@@ -189,7 +203,7 @@ fn parse_bind(spec: &str) -> Result<Value, SpecError> {
         return Err(invalid());
     }
     if !source.starts_with('/') {
-        return Err(volumes_not_implemented(source));
+        return Ok(None);
     }
     check_destination(destination, spec)?;
     let mut writable = true;
@@ -209,17 +223,24 @@ fn parse_bind(spec: &str) -> Result<Value, SpecError> {
         context: format!("creating the bind source {source}"),
         source: e,
     })?;
-    Ok(bind_mount(source, destination, writable, propagation, true))
+    Ok(Some(bind_mount(
+        source,
+        destination,
+        writable,
+        propagation,
+        true,
+    )))
 }
 
-fn volumes_not_implemented(name: &str) -> SpecError {
-    SpecError::NotImplemented(format!(
-        "volume {name}: named and anonymous volumes are not implemented yet (issue 6); use a bind mount of a host path"
-    ))
+/// One `--mount` (Go's `mount.Mount`); volumes come from the mount points (`None`).
+fn api_mount(m: &berth_api::container::Mount) -> Result<Option<Value>, SpecError> {
+    if m.r#type == "volume" {
+        return Ok(None);
+    }
+    api_mount_value(m).map(Some)
 }
 
-/// One `--mount` (Go's `mount.Mount`).
-fn api_mount(m: &berth_api::container::Mount) -> Result<Value, SpecError> {
+fn api_mount_value(m: &berth_api::container::Mount) -> Result<Value, SpecError> {
     check_destination(&m.target, &m.target)?;
     match m.r#type.as_str() {
         "bind" => {
@@ -267,7 +288,6 @@ fn api_mount(m: &berth_api::container::Mount) -> Result<Value, SpecError> {
             }
             tmpfs_mount(&m.target, &data.join(","))
         }
-        "volume" => Err(volumes_not_implemented(&m.source)),
         other => Err(SpecError::NotImplemented(format!(
             "mount type {other:?} is not supported"
         ))),
@@ -358,6 +378,7 @@ mod tests {
             host_config: host,
             container_dir: Path::new("/c"),
             private_shm: true,
+            mount_points: &[],
         })
     }
 
@@ -455,9 +476,33 @@ mod tests {
     }
 
     #[test]
-    fn named_volumes_are_not_implemented_yet() {
-        let err = build_for(&host(r#"{"Binds":["data:/data"]}"#)).expect_err("volume");
-        assert!(matches!(err, SpecError::NotImplemented(_)), "{err}");
+    fn volumes_mount_from_their_mount_points_with_their_mode() {
+        let host = host(r#"{"Binds":["data:/data:ro","/scratch"],"ReadonlyRootfs":true}"#);
+        let points = [crate::volume::MountPoint {
+            r#type: "volume".into(),
+            name: "data".into(),
+            source: "/v/data/_data".into(),
+            destination: "/data".into(),
+            rw: false,
+            ..crate::volume::MountPoint::default()
+        }];
+        let mounts = build(&MountContext {
+            host_config: &host,
+            container_dir: Path::new("/c"),
+            private_shm: true,
+            mount_points: &points,
+        })
+        .expect("mounts");
+        let data = mounts
+            .iter()
+            .find(|m| m["destination"] == "/data")
+            .expect("volume");
+        assert_eq!(data["source"], "/v/data/_data");
+        assert_eq!(data["options"], json!(["rbind", "ro", "rprivate"]));
+        assert!(
+            !mounts.iter().any(|m| m["destination"] == "/scratch"),
+            "a volume bind without a mount point mounts nothing"
+        );
     }
 
     #[test]
