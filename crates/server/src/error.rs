@@ -83,6 +83,7 @@ from_kinded!(
     berth_engine::spec::SpecError,
     berth_engine::logs::LogError,
     berth_engine::events::EventsError,
+    berth_engine::volume::VolumeError,
     berth_api::FiltersError,
     berth_api::VersionError,
 );

@@ -36,6 +36,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(routes::containers::routes())
         .merge(routes::exec::routes())
         .merge(routes::streams::routes())
+        .merge(routes::volumes::routes())
         .fallback(routes::system::not_found)
         .with_state(engine)
 }

@@ -3,7 +3,7 @@
 //! submodules. Attach, logs, stats, top and exec are the streams routes.
 
 mod inspect;
-mod list;
+pub(crate) mod list;
 
 use std::collections::HashMap;
 

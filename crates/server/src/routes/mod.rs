@@ -5,3 +5,4 @@ pub mod exec;
 pub mod images;
 pub mod streams;
 pub mod system;
+pub mod volumes;

@@ -38,7 +38,8 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
     let mut points = Vec::new();
     for bind in record.host_config.binds.iter().flatten() {
         let parts: Vec<&str> = bind.split(':').collect();
-        if parts.len() < 2 {
+        // Volumes (`name:/ctr`, `/ctr`) are in the record's mount points.
+        if parts.len() < 2 || !parts[0].starts_with('/') {
             continue;
         }
         let mode = parts.get(2).copied().unwrap_or("");
@@ -53,6 +54,9 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
         });
     }
     for mount in record.host_config.mounts.iter().flatten() {
+        if mount.r#type == "volume" {
+            continue;
+        }
         points.push(MountPoint {
             r#type: mount.r#type.clone(),
             source: mount.source.clone(),
@@ -66,6 +70,16 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
             ..MountPoint::default()
         });
     }
+    points.extend(record.mount_points.iter().map(|p| MountPoint {
+        r#type: p.r#type.clone(),
+        name: p.name.clone(),
+        source: p.source.clone(),
+        destination: p.destination.clone(),
+        driver: p.driver.clone(),
+        mode: p.mode.clone(),
+        rw: p.rw,
+        propagation: p.propagation.clone(),
+    }));
     points
 }
 
