@@ -63,6 +63,9 @@ pub struct RunArgs {
     /// Attach a filesystem mount to the container
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs directory
     #[arg(long)]
     pub tmpfs: Vec<String>,
@@ -357,6 +360,7 @@ fn parse_mount(spec: &str) -> Result<Value, FlagError> {
     let mut mount = Map::new();
     let mut kind = "volume".to_string();
     let mut tmpfs = Map::new();
+    let mut volume: Option<Value> = None;
     for field in spec.split(',') {
         let (key, value) = field.split_once('=').unwrap_or((field, ""));
         match key.to_ascii_lowercase().as_str() {
@@ -388,6 +392,31 @@ fn parse_mount(spec: &str) -> Result<Value, FlagError> {
             "consistency" => {
                 mount.insert("Consistency".into(), json!(value));
             }
+            "bind-nonrecursive" => {
+                let options = mount.entry("BindOptions").or_insert_with(|| json!({}));
+                options["NonRecursive"] =
+                    json!(value.is_empty() || value == "true" || value == "1");
+            }
+            "volume-nocopy" | "volume-subpath" | "volume-driver" | "volume-label"
+            | "volume-opt" => {
+                let options = volume.get_or_insert_with(|| json!({}));
+                match key.to_ascii_lowercase().as_str() {
+                    "volume-nocopy" => {
+                        options["NoCopy"] =
+                            json!(value.is_empty() || value == "true" || value == "1")
+                    }
+                    "volume-subpath" => options["Subpath"] = json!(value),
+                    "volume-driver" => options["DriverConfig"]["Name"] = json!(value),
+                    "volume-label" => {
+                        let (k, v) = value.split_once('=').unwrap_or((value, ""));
+                        options["Labels"][k] = json!(v);
+                    }
+                    _ => {
+                        let (k, v) = value.split_once('=').unwrap_or((value, ""));
+                        options["DriverConfig"]["Options"][k] = json!(v);
+                    }
+                }
+            }
             _ => {
                 return Err(invalid(
                     "mount",
@@ -403,6 +432,9 @@ fn parse_mount(spec: &str) -> Result<Value, FlagError> {
     mount.insert("Type".into(), json!(kind));
     if !tmpfs.is_empty() {
         mount.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+    }
+    if let Some(volume) = volume {
+        mount.insert("VolumeOptions".into(), volume);
     }
     Ok(Value::Object(mount))
 }
@@ -627,6 +659,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
         "RestartPolicy": restart,
         "AutoRemove": args.rm,
         "Mounts": mounts,
+        "VolumesFrom": args.volumes_from,
         "CapAdd": args.cap_add,
         "CapDrop": args.cap_drop,
         "CgroupnsMode": args.cgroupns.clone().unwrap_or_default(),

@@ -371,6 +371,21 @@ async fn prune_kind(
                 text.push('\n');
             }
         }
+        "volumes" => {
+            let deleted: Vec<&str> = report["VolumesDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if !deleted.is_empty() {
+                text.push_str("Deleted Volumes:\n");
+                for name in deleted {
+                    text.push_str(&format!("{name}\n"));
+                }
+                text.push('\n');
+            }
+        }
         _ => {
             let deleted: Vec<&str> = report["NetworksDeleted"]
                 .as_array()
@@ -414,16 +429,27 @@ pub async fn system_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
     } else {
         "  - all dangling images"
     };
+    let volumes_line = if args.volumes {
+        "  - all anonymous volumes not used by at least one container\n"
+    } else {
+        ""
+    };
     let warning = format!(
-        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{images_line}\n  - unused build cache\n"
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{volumes_line}{images_line}\n  - unused build cache\n"
     );
     if !args.force && !confirm(&warning)? {
         return Ok(());
     }
     let mut text = String::new();
     let mut total = 0;
-    for kind in ["containers", "networks", "images"] {
-        let (part, reclaimed) = prune_kind(app, kind, args.all, &args.filter)
+    // As the docker CLI: one prune per kind, volumes (anonymous only) after containers.
+    let kinds: &[&str] = if args.volumes {
+        &["containers", "networks", "volumes", "images"]
+    } else {
+        &["containers", "networks", "images"]
+    };
+    for kind in kinds.iter().copied() {
+        let (part, reclaimed) = prune_kind(app, kind, args.all && kind != "volumes", &args.filter)
             .await
             .map_err(|err| StatusError::new(1, format!("{err:#}")))?;
         text.push_str(&part);
