@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    containers, cp, create, events, exec, images, inspect, lifecycle, logs, objects, registry,
-    system, transfer,
+    build, containers, cp, create, events, exec, images, inspect, lifecycle, logs, objects,
+    registry, system, transfer,
 };
 
 #[derive(Parser, Debug)]
@@ -74,6 +74,8 @@ pub enum Command {
     Save(transfer::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(transfer::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Create a new container
     Create(create::RunArgs),
     /// Create and run a new container from an image

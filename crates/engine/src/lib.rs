@@ -18,6 +18,7 @@
 //! here forks into namespaces.
 
 pub mod attach;
+pub mod build;
 pub mod config;
 pub mod container;
 pub mod error;

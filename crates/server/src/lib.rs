@@ -33,6 +33,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .merge(routes::system::routes())
         .merge(routes::images::routes())
+        .merge(routes::build::routes())
         .merge(routes::containers::routes())
         .merge(routes::exec::routes())
         .merge(routes::streams::routes())

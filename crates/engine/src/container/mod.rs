@@ -25,7 +25,7 @@ mod naming;
 pub mod record;
 mod remove;
 mod restore;
-mod rootfs;
+pub(crate) mod rootfs;
 mod runtime_cli;
 mod shim;
 pub mod signal;

@@ -5,7 +5,7 @@
 mod commit;
 mod inspect;
 mod remove;
-mod stream;
+pub(crate) mod stream;
 mod transfer;
 
 use axum::extract::{Path, RawQuery, Request, State};

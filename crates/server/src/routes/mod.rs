@@ -1,5 +1,6 @@
 //! Routes by API area; each module exposes `routes() -> Router<AppState>`.
 
+pub mod build;
 pub mod containers;
 pub mod exec;
 pub mod images;

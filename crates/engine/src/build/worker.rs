@@ -1,0 +1,248 @@
+//! berth-build's `Worker` over the engine: layers are snapshots mounted under
+//! `<data-root>/build/mnt/<key>`, RUN steps are real containers (through berth-shim and the
+//! OCI runtime, with no network) whose output is followed from their json-file log, commits
+//! go through [`Inner::build_commit`]. Called from blocking threads; async engine calls are
+//! driven with the runtime handle.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use berth_api::container::{Config, ContainerCreateRequest, HostConfig};
+use berth_api::StrSlice;
+use berth_build::{BaseImage, RunConfig, StepCommit, Worker, WorkerError};
+use berth_oci::Digest;
+use tokio::runtime::Handle;
+
+use super::cache::CacheIndex;
+use crate::container::{CreateOptions, RemoveOptions, WaitCondition};
+use crate::Engine;
+
+enum Held {
+    /// A snapshot mounted at the path.
+    Snapshot(PathBuf),
+    /// A RUN container (its rootfs snapshot is keyed by its id).
+    Container,
+}
+
+/// The engine worker of one build.
+pub struct EngineWorker {
+    engine: Arc<Engine>,
+    handle: Handle,
+    dir: PathBuf,
+    held: Mutex<BTreeMap<String, Held>>,
+    cache: CacheIndex,
+}
+
+fn engine_error(e: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Engine(e.to_string())
+}
+
+fn held(m: &Mutex<BTreeMap<String, Held>>) -> std::sync::MutexGuard<'_, BTreeMap<String, Held>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> Result<B, WorkerError> {
+    serde_json::to_value(a)
+        .and_then(serde_json::from_value)
+        .map_err(engine_error)
+}
+
+impl EngineWorker {
+    pub fn new(engine: Arc<Engine>, handle: Handle, dir: PathBuf) -> EngineWorker {
+        let cache = CacheIndex::new(dir.join("cache.json"));
+        EngineWorker {
+            engine,
+            handle,
+            dir,
+            held: Mutex::new(BTreeMap::new()),
+            cache,
+        }
+    }
+
+    /// Releases whatever a failed build still holds.
+    pub fn release_all(&self) {
+        let keys: Vec<String> = held(&self.held).keys().cloned().collect();
+        for key in keys {
+            self.release(&key);
+        }
+    }
+
+    fn new_key() -> String {
+        use rand::Rng;
+        let bytes: [u8; 16] = rand::thread_rng().gen();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("build-{hex}")
+    }
+
+    fn mount_snapshot(&self, parent: &str) -> Result<String, WorkerError> {
+        let key = Self::new_key();
+        let images = self.engine.images.clone();
+        let mounts = if parent.is_empty() {
+            let inner = images.inner.clone();
+            let k = key.clone();
+            inner.snapshotter.prepare(&k, None).map_err(engine_error)?
+        } else {
+            let id = Digest::parse(parent).map_err(engine_error)?;
+            self.handle
+                .block_on(images.prepare_rootfs(&id, &key))
+                .map_err(engine_error)?
+        };
+        let target = self.dir.join("mnt").join(&key);
+        if let Err(e) = crate::container::rootfs::mount(&mounts, &target) {
+            let _ = images.inner.remove_rootfs(&key);
+            return Err(engine_error(e));
+        }
+        held(&self.held).insert(key.clone(), Held::Snapshot(target));
+        Ok(key)
+    }
+}
+
+impl Worker for EngineWorker {
+    fn resolve_image(&self, name: &str, _pull: bool) -> Result<BaseImage, WorkerError> {
+        let info = self
+            .handle
+            .block_on(self.engine.images.lookup(name))
+            .map_err(|e| match e.kind() {
+                berth_api::ErrorKind::NotFound => WorkerError::ImageNotFound(name.to_string()),
+                _ => engine_error(e),
+            })?;
+        let config = match &info.config.config {
+            Some(c) => Some(convert(c)?),
+            None => None,
+        };
+        Ok(BaseImage {
+            id: info.id.to_string(),
+            config,
+            os: info.config.os.clone(),
+        })
+    }
+
+    fn prepare(&self, parent: &str) -> Result<String, WorkerError> {
+        self.mount_snapshot(parent)
+    }
+
+    fn layer_root(&self, key: &str) -> Result<PathBuf, WorkerError> {
+        match held(&self.held).get(key) {
+            Some(Held::Snapshot(path)) => Ok(path.clone()),
+            _ => Err(WorkerError::Engine(format!("layer {key} is not mounted"))),
+        }
+    }
+
+    fn mount_image(&self, image: &str) -> Result<String, WorkerError> {
+        let id = self.resolve_image(image, false)?.id;
+        self.mount_snapshot(&id)
+    }
+
+    fn create(&self, parent: &str, config: &RunConfig) -> Result<String, WorkerError> {
+        if parent.is_empty() {
+            return Err(WorkerError::Engine(
+                "cannot run a command in a scratch image without files: COPY a shell first".into(),
+            ));
+        }
+        let mut api: Config = convert(config)?;
+        api.image = parent.to_string();
+        // No entrypoint: the step's command runs as given (Docker's `[""]` override).
+        api.entrypoint = Some(StrSlice(vec![String::new()]));
+        api.healthcheck = None;
+        let host_config = HostConfig {
+            network_mode: "none".to_string(),
+            ..HostConfig::default()
+        };
+        let created = self
+            .handle
+            .block_on(self.engine.containers.create(CreateOptions {
+                name: None,
+                platform: None,
+                request: ContainerCreateRequest {
+                    config: api,
+                    host_config: Some(host_config),
+                    ..ContainerCreateRequest::default()
+                },
+            }))
+            .map_err(engine_error)?;
+        held(&self.held).insert(created.id.clone(), Held::Container);
+        Ok(created.id)
+    }
+
+    fn start(&self, container: &str, out: &mut dyn Write) -> Result<i64, WorkerError> {
+        let engine = self.engine.clone();
+        self.handle.block_on(async {
+            let wait = engine
+                .containers
+                .wait(container, WaitCondition::NextExit)
+                .map_err(engine_error)?;
+            engine
+                .containers
+                .start(container)
+                .await
+                .map_err(engine_error)?;
+            let options = crate::logs::LogOptions {
+                stdout: true,
+                stderr: true,
+                follow: true,
+                ..crate::logs::LogOptions::default()
+            };
+            if let Ok((mut logs, _)) = crate::attach::container_logs(&engine, container, options) {
+                while let Some(entry) = logs.next().await {
+                    if let Ok(entry) = entry {
+                        let _ = out.write_all(&entry.line);
+                    }
+                }
+            }
+            Ok(wait.await)
+        })
+    }
+
+    fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError> {
+        let images = self.engine.images.clone();
+        let scratch = self.dir.clone();
+        let _in_flight = self.handle.block_on(images.gc_gate.read());
+        images
+            .inner
+            .build_commit(layer, commit, &scratch)
+            .map(|id| id.to_string())
+            .map_err(engine_error)
+    }
+
+    fn release(&self, key: &str) {
+        let Some(entry) = held(&self.held).remove(key) else {
+            return;
+        };
+        match entry {
+            Held::Snapshot(target) => {
+                let _ = crate::container::rootfs::unmount(&target);
+                let _ = std::fs::remove_dir(&target);
+                let _ = self.engine.images.inner.remove_rootfs(key);
+            }
+            Held::Container => {
+                let options = RemoveOptions {
+                    force: true,
+                    ..RemoveOptions::default()
+                };
+                let _ = self
+                    .handle
+                    .block_on(self.engine.containers.remove(key, options));
+            }
+        }
+    }
+
+    fn tag(&self, image: &str, reference: &str) -> Result<(), WorkerError> {
+        self.handle
+            .block_on(self.engine.images.tag(image, reference))
+            .map_err(engine_error)
+    }
+
+    fn cache_get(&self, key: &str) -> Option<String> {
+        let id = self.cache.get(key)?;
+        self.handle
+            .block_on(self.engine.images.lookup(&id))
+            .ok()
+            .map(|_| id)
+    }
+
+    fn cache_put(&self, key: &str, image: &str) {
+        self.cache.put(key, image);
+    }
+}
