@@ -27,9 +27,22 @@ pub struct DaemonJson {
     #[serde(default)]
     pub registry_mirrors: Vec<String>,
     pub cgroup_parent: Option<String>,
+    /// Name of the default bridge device berth creates (Docker: `docker0`; berth: `berth0`).
+    pub bridge: Option<String>,
+    /// The default bridge's gateway address and prefix (`172.17.0.1/16`).
+    pub bip: Option<berth_engine::network::Subnet>,
+    /// Subnets for the default bridge and for networks created without `--subnet`.
+    #[serde(default)]
+    pub default_address_pools: Vec<AddressPool>,
     /// Always on in berth; accepted (and ignored) so Docker configurations load.
     #[serde(rename = "live-restore")]
     pub _live_restore: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AddressPool {
+    pub base: berth_engine::network::Subnet,
+    pub size: u8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,7 +65,7 @@ pub fn load(path: &Path) -> anyhow::Result<DaemonJson> {
 }
 
 impl DaemonJson {
-    pub fn apply(&self, config: &mut EngineConfig) {
+    pub fn apply(&self, config: &mut EngineConfig) -> anyhow::Result<()> {
         if let Some(debug) = self.debug {
             config.debug = debug;
         }
@@ -72,6 +85,19 @@ impl DaemonJson {
         if let Some(parent) = &self.cgroup_parent {
             config.cgroup_parent = parent.clone();
         }
+        if let Some(bridge) = &self.bridge {
+            config.network.bridge = bridge.clone();
+        }
+        config.network.bip = self.bip;
+        if !self.default_address_pools.is_empty() {
+            let pools: Vec<_> = self
+                .default_address_pools
+                .iter()
+                .map(|p| (p.base, p.size))
+                .collect();
+            config.network.address_pools = berth_engine::network::split_pools(&pools)?;
+        }
+        Ok(())
     }
 }
 
@@ -92,7 +118,7 @@ mod tests {
         )
         .expect("parse");
         let mut config = EngineConfig::new("/d".into(), "/e".into());
-        file.apply(&mut config);
+        file.apply(&mut config).expect("apply");
         assert_eq!(config.runtimes["crun"], PathBuf::from("/usr/bin/crun"));
         assert_eq!(config.log_opts["max-size"], "1m");
         assert_eq!(config.log_opts["max-file"], "3");

@@ -80,7 +80,7 @@ fn daemon(flags: Flags) -> anyhow::Result<()> {
         .or(file.exec_root.clone())
         .unwrap_or_else(|| PathBuf::from("/run/berth"));
     let mut config = EngineConfig::new(data_root, exec_root.clone());
-    file.apply(&mut config);
+    file.apply(&mut config)?;
     config.debug |= flags.debug;
     let hosts = if !flags.hosts.is_empty() {
         flags.hosts.clone()

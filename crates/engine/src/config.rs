@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub registry_mirrors: Vec<String>,
     /// `--debug`.
     pub debug: bool,
+    /// The default bridge and address pools (daemon.json `bridge`, `bip`,
+    /// `default-address-pools`).
+    pub network: crate::network::NetworkDefaults,
 }
 
 impl EngineConfig {
@@ -65,6 +68,7 @@ impl EngineConfig {
             insecure_registries: Vec::new(),
             registry_mirrors: Vec::new(),
             debug: false,
+            network: crate::network::NetworkDefaults::default(),
         }
     }
 

@@ -20,7 +20,7 @@ pub enum EngineError {
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
     #[error(transparent)]
-    Volume(#[from] crate::volume::VolumeError),
+    Network(#[from] crate::network::NetworkError),
 }
 
 impl EngineError {
@@ -29,7 +29,7 @@ impl EngineError {
             EngineError::Directory { .. } => ErrorKind::Internal,
             EngineError::Image(e) => e.kind(),
             EngineError::Container(e) => e.kind(),
-            EngineError::Volume(e) => e.kind(),
+            EngineError::Network(e) => e.kind(),
         }
     }
 }

@@ -33,11 +33,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .merge(routes::system::routes())
         .merge(routes::images::routes())
-        .merge(routes::build::routes())
         .merge(routes::containers::routes())
         .merge(routes::exec::routes())
         .merge(routes::streams::routes())
-        .merge(routes::volumes::routes())
+        .merge(routes::networks::routes())
         .fallback(routes::system::not_found)
         .with_state(engine)
 }

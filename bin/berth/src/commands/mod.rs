@@ -2,7 +2,6 @@
 //! helpers here are what several commands share (filters, query strings, multi-target
 //! error collection).
 
-pub mod build;
 pub mod containers;
 pub mod cp;
 pub mod create;
@@ -13,6 +12,7 @@ pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod objects;
 pub mod registry;
 pub mod run;
@@ -63,7 +63,6 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
             transfer::import(app, args).await
         }
-        Command::Build(args) => build::build(app, args).await,
         Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
             run::create(app, args).await
         }

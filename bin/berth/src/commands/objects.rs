@@ -41,6 +41,10 @@ pub enum NetworkCommand {
     Inspect(InspectNamesArgs),
     /// Remove all unused networks
     Prune(ObjectPruneArgs),
+    /// Connect a container to a network
+    Connect(super::network::ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(super::network::DisconnectArgs),
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +82,21 @@ pub struct NetworkCreateArgs {
     pub opt: Vec<String>,
     #[arg(long)]
     pub internal: bool,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long)]
+    pub ip_range: Vec<String>,
+    /// Enable or disable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
     pub name: String,
 }
 
@@ -377,6 +396,9 @@ pub async fn network(app: &App, command: NetworkCommand) -> anyhow::Result<()> {
                 "Options": key_values(&args.opt),
                 "Labels": key_values(&args.label),
                 "Internal": args.internal,
+                "Attachable": args.attachable,
+                "EnableIPv6": args.ipv6,
+                "IPAM": {"Driver": "default", "Config": ipam_config(&args)},
                 "CheckDuplicate": true,
             });
             let created: serde_json::Value = app
@@ -407,6 +429,8 @@ pub async fn network(app: &App, command: NetworkCommand) -> anyhow::Result<()> {
             })
         }
         NetworkCommand::Inspect(args) => inspect_paths(app, args, "/networks/").await,
+        NetworkCommand::Connect(args) => super::network::connect(app, args).await,
+        NetworkCommand::Disconnect(args) => super::network::disconnect(app, args).await,
         NetworkCommand::Prune(args) => {
             let filters = super::filters(&args.filter)?;
             prune(
@@ -421,6 +445,22 @@ pub async fn network(app: &App, command: NetworkCommand) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+/// `--subnet`, `--gateway` and `--ip-range`, paired in order as docker pairs them with
+/// their subnet.
+fn ipam_config(args: &NetworkCreateArgs) -> Vec<serde_json::Value> {
+    args.subnet
+        .iter()
+        .enumerate()
+        .map(|(i, subnet)| {
+            serde_json::json!({
+                "Subnet": subnet,
+                "Gateway": args.gateway.get(i).cloned().unwrap_or_default(),
+                "IPRange": args.ip_range.get(i).cloned().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Args, Debug)]

@@ -20,8 +20,14 @@ pub fn write_config(
     rootfs: &Path,
     record: &ContainerRecord,
     cgroup_parent: &str,
+    sandbox: &crate::network::SandboxSetup,
 ) -> Result<(), ContainerError> {
-    spec::write_etc_files(dir, record)
+    let network = spec::EtcNetwork {
+        addresses: sandbox.addresses.clone(),
+        embedded_dns: sandbox.embedded_dns,
+        host_gateway: sandbox.host_gateway,
+    };
+    spec::write_etc_files(dir, record, &network)
         .map_err(|e| ContainerError::io("writing the container's /etc files", e))?;
     let input = SpecInput {
         id: &record.id,
@@ -29,6 +35,7 @@ pub fn write_config(
         rootfs,
         container_dir: dir,
         cgroup_parent,
+        network_namespace: sandbox.netns.as_deref(),
     };
     let spec = spec::build(&input)?;
     let bytes = serde_json::to_vec(&spec)

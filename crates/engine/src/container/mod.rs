@@ -17,21 +17,20 @@
 mod bundle;
 mod create;
 pub mod filter;
-pub mod health;
 mod image_link;
 pub mod index;
 mod monitor;
 mod naming;
+mod network_link;
 pub mod record;
 mod remove;
 mod restore;
-pub(crate) mod rootfs;
+mod rootfs;
 mod runtime_cli;
 mod shim;
 pub mod signal;
 mod start;
 mod stop;
-mod volumes;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -47,7 +46,6 @@ pub use create::{CreateOptions, Created};
 pub use index::NameIndex;
 pub use record::{ContainerRecord, ContainerState, RecordError, Status};
 pub use remove::RemoveOptions;
-pub use shim::parse_size as parse_log_size;
 pub use stop::StopOptions;
 pub use wait::WaitCondition;
 
@@ -102,7 +100,7 @@ pub enum ContainerError {
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
-    Volume(#[from] crate::volume::VolumeError),
+    Network(#[from] crate::network::NetworkError),
     #[error("background task failed: {0}")]
     Join(String),
 }
@@ -126,7 +124,7 @@ impl ContainerError {
             ContainerError::CreateTask(text) => create_task_kind(text),
             ContainerError::Image(e) => e.kind(),
             ContainerError::Spec(e) => e.kind(),
-            ContainerError::Volume(e) => e.kind(),
+            ContainerError::Network(e) => e.kind(),
             ContainerError::Io { .. }
             | ContainerError::Shim { .. }
             | ContainerError::Record(_)
@@ -282,10 +280,10 @@ pub(crate) struct Inner {
     config: EngineConfig,
     events: Arc<EventBus>,
     images: Arc<ImageService>,
-    volumes: Arc<crate::volume::VolumeService>,
     containers: RwLock<BTreeMap<String, Arc<Container>>>,
     names: RwLock<NameIndex>,
     shutting_down: std::sync::atomic::AtomicBool,
+    networks: std::sync::OnceLock<Arc<crate::network::NetworkService>>,
 }
 
 /// All containers of one engine.
@@ -300,20 +298,23 @@ impl Containers {
         config: &EngineConfig,
         events: Arc<EventBus>,
         images: Arc<ImageService>,
-        volumes: Arc<crate::volume::VolumeService>,
     ) -> Result<Self, ContainerError> {
         let inner = Arc::new(Inner {
             config: config.clone(),
             events,
             images,
-            volumes,
             containers: RwLock::new(BTreeMap::new()),
             names: RwLock::new(NameIndex::default()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            networks: std::sync::OnceLock::new(),
         });
         restore::restore(&inner).await?;
-        volumes::restore_references(&inner);
         Ok(Containers { inner })
+    }
+
+    /// Gives containers their networks (set once, right after open).
+    pub fn use_networks(&self, networks: Arc<crate::network::NetworkService>) {
+        let _ = self.inner.networks.set(networks);
     }
 
     /// Finds a container by full ID, name (with or without `/`) or unique ID prefix, as

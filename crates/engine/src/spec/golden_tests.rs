@@ -47,6 +47,7 @@ fn specs(case: &str) -> (Value, Value) {
         rootfs: &rootfs,
         container_dir: Path::new("CONTAINER_DIR"),
         cgroup_parent: "berth-pure-golden",
+        network_namespace: None,
     };
     // Docker 20.10 on this host: cgroup v1, capabilities up to CAP_AUDIT_READ (37).
     let host = HostInfo {

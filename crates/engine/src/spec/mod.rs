@@ -25,7 +25,9 @@ use serde_json::{json, Value};
 use crate::container::ContainerRecord;
 use crate::error::ErrorKind;
 
-pub use etc_files::{write_etc_files, write_etc_files_from, HostFiles};
+pub use etc_files::{
+    write_etc_files, write_etc_files_from, write_etc_files_with, EtcNetwork, HostFiles,
+};
 pub use merge::{entrypoint_and_args, merge_image_config};
 pub use user::ResolvedUser;
 
@@ -69,6 +71,9 @@ pub struct SpecInput<'a> {
     pub container_dir: &'a Path,
     /// The daemon's cgroup parent, used when the container has no `--cgroup-parent`.
     pub cgroup_parent: &'a str,
+    /// The pinned network namespace the container joins (bridge networks and
+    /// `container:<id>`); None: a private namespace with loopback only, or the host's.
+    pub network_namespace: Option<&'a Path>,
 }
 
 /// Why a spec cannot be built; texts are Docker's where Docker has one.
@@ -195,23 +200,10 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     let record = input.record;
     let config = &record.config;
     let hc = &record.host_config;
-    let host_network = match hc.network_mode.as_str() {
-        "host" => true,
-        // Until bridge networking lands (issue 5), the default network is a private network
-        // namespace with loopback only, so that plain `docker run` works; asking for
-        // `bridge` by name is refused rather than silently given less than Docker gives.
-        "none" | "" | "default" => false,
-        "bridge" => {
-            return Err(SpecError::NotImplemented(
-                "bridge networking is not implemented yet (issue 5): use --network none or --network host".to_string(),
-            ))
-        }
-        other => {
-            return Err(SpecError::NotImplemented(format!(
-                "network {other}: only --network none and --network host are implemented yet"
-            )))
-        }
-    };
+    // Bridge networks and `container:<id>` join the namespace the network service pinned
+    // (`network_namespace`); `none` (or a bridge container whose namespace is not given)
+    // gets a private one with loopback only.
+    let host_network = hc.network_mode == "host";
     let host_pid = namespace_mode("pid", &hc.pid_mode, &[""])?;
     let host_ipc = namespace_mode("ipc", &hc.ipc_mode, &["", "private", "shareable", "none"])?;
     let host_uts = namespace_mode("uts", &hc.uts_mode, &[""])?;
@@ -307,13 +299,14 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
         host_config: hc,
         container_dir: input.container_dir,
         private_shm,
-        mount_points: &record.mount_points,
     })?;
     mounts.extend(init_mount);
 
     let mut namespaces = vec![json!({"type": "mount"})];
-    if !host_network {
-        namespaces.push(json!({"type": "network"}));
+    match (host_network, input.network_namespace) {
+        (true, _) => {}
+        (false, Some(path)) => namespaces.push(json!({"type": "network", "path": path})),
+        (false, None) => namespaces.push(json!({"type": "network"})),
     }
     if !host_uts {
         namespaces.push(json!({"type": "uts"}));
@@ -471,6 +464,7 @@ mod tests {
             rootfs: rootfs.path(),
             container_dir: Path::new("/c"),
             cgroup_parent: "berth",
+            network_namespace: None,
         };
         let spec = build_with(&input, &host_info())?;
         Ok(serde_json::to_value(spec).expect("encode"))
@@ -493,17 +487,34 @@ mod tests {
     }
 
     #[test]
-    fn bridge_networking_is_not_implemented_yet() {
-        let err = spec("{}", r#"{"NetworkMode":"bridge"}"#).expect_err("bridge");
-        assert_eq!(err.kind(), ErrorKind::NotImplemented);
-        assert!(err.to_string().contains("issue 5"), "{err}");
+    fn bridge_and_container_modes_join_the_pinned_namespace() {
+        let rootfs = tempfile::tempdir().expect("rootfs");
+        for mode in ["bridge", "default", "mynet", "container:abc"] {
+            let record = record("{}", &format!(r#"{{"NetworkMode":"{mode}"}}"#));
+            let input = SpecInput {
+                id: &record.id,
+                record: &record,
+                rootfs: rootfs.path(),
+                container_dir: Path::new("/c"),
+                cgroup_parent: "berth",
+                network_namespace: Some(Path::new("/run/berth/netns/x")),
+            };
+            let value = serde_json::to_value(build_with(&input, &host_info()).expect("spec"))
+                .expect("encode");
+            let namespaces = value["linux"]["namespaces"].as_array().expect("ns").clone();
+            assert!(
+                namespaces.contains(&json!({"type": "network", "path": "/run/berth/netns/x"})),
+                "{mode}: {namespaces:?}"
+            );
+        }
     }
 
     #[test]
-    fn default_network_is_a_private_loopback_namespace_until_bridge_lands() {
-        let value = spec("{}", r#"{"NetworkMode":"default"}"#).expect("spec");
+    fn none_network_is_a_private_loopback_namespace() {
+        let value = spec("{}", r#"{"NetworkMode":"none"}"#).expect("spec");
         let namespaces = value["linux"]["namespaces"].to_string();
         assert!(namespaces.contains("\"network\""), "{namespaces}");
+        assert!(!namespaces.contains("path"), "{namespaces}");
     }
 
     #[test]

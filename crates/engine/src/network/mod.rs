@@ -1,0 +1,490 @@
+//! Networks: the predefined `bridge`, `host` and `none`, user-defined bridge networks
+//! persisted under `<data-root>/networks/`, and each container's sandbox (its network
+//! namespace, endpoints, published ports and embedded DNS). Docker's nouns and texts; the
+//! Docker JSON shapes are built by berth-server. Kernel work goes through [`Datapath`] in
+//! `spawn_blocking`, never on a tokio worker.
+//!
+//! # Layout
+//! - `record`: the persisted network record with its IPAM state and endpoints.
+//! - `create`: `network create` validation and defaults (subnets, options).
+//! - `sandbox`: a container's namespace and endpoints (start, exit, connect, disconnect).
+//! - `ports`: `-p`/`-P` bindings to host ports (random ports from the ephemeral range).
+//! - `firewall`: berth's whole nftables state computed from networks and sandboxes.
+//! - `dns`: the embedded DNS's name lookups (network scoped).
+//! - `datapath`: the kernel seam and its fake; `kernel`: the real one (berth-network).
+
+mod create;
+pub mod datapath;
+mod dns;
+mod firewall;
+mod kernel;
+pub mod ports;
+pub mod record;
+mod sandbox;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_network::ipam::IpamError;
+pub use berth_network::ipam::Subnet;
+
+use crate::error::ErrorKind;
+use crate::events::EventBus;
+
+pub use create::CreateNetwork;
+pub use datapath::{Datapath, DatapathError, FakeDatapath};
+pub use ports::PortMapping;
+pub use record::{Driver, EndpointRecord, IpamConfigRecord, NetworkRecord};
+pub use sandbox::{EndpointRequest, SandboxRecord, SandboxSetup};
+
+/// Failures of network operations, with Docker's texts.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("network {0} not found")]
+    NotFound(String),
+    #[error("network with name {0} already exists")]
+    NameExists(String),
+    #[error("{0} is a pre-defined network and cannot be removed")]
+    Predefined(String),
+    #[error("error while removing network: network {name} id {id} has active endpoints")]
+    ActiveEndpoints { name: String, id: String },
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    #[error("Bind for {host}:{port} failed: port is already allocated")]
+    PortAllocated { host: String, port: u16 },
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+impl NetworkError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            NetworkError::NotFound(_) => ErrorKind::NotFound,
+            NetworkError::NameExists(_) => ErrorKind::Conflict,
+            NetworkError::Predefined(_)
+            | NetworkError::ActiveEndpoints { .. }
+            | NetworkError::AlreadyConnected { .. }
+            | NetworkError::NotConnected { .. }
+            | NetworkError::Forbidden(_) => ErrorKind::Forbidden,
+            NetworkError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            NetworkError::NotImplemented(_) => ErrorKind::NotImplemented,
+            NetworkError::Ipam(e) => match e {
+                IpamError::Exhausted { .. } | IpamError::NoFreePool(_) => ErrorKind::Unavailable,
+                IpamError::InUse(_) | IpamError::Overlap => ErrorKind::Forbidden,
+                _ => ErrorKind::InvalidArgument,
+            },
+            NetworkError::PortAllocated { .. }
+            | NetworkError::Datapath(_)
+            | NetworkError::Io { .. }
+            | NetworkError::Join(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> NetworkError {
+        NetworkError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Daemon-wide network settings (daemon.json `bridge`, `bip`, `default-address-pools`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkDefaults {
+    /// The default bridge's device (Docker: `docker0`; berth: `berth0`).
+    pub bridge: String,
+    /// `bip`: the default bridge's gateway address and prefix; else Docker's default pools.
+    pub bip: Option<Subnet>,
+    /// Subnets for the default bridge and user networks without `--subnet`.
+    pub address_pools: Vec<Subnet>,
+    pub mtu: u32,
+}
+
+impl Default for NetworkDefaults {
+    fn default() -> NetworkDefaults {
+        NetworkDefaults {
+            bridge: "berth0".to_string(),
+            bip: None,
+            address_pools: berth_network::ipam::default_ipv4_pools(),
+            mtu: 1500,
+        }
+    }
+}
+
+/// Where the service keeps its files.
+#[derive(Debug, Clone)]
+pub struct NetworkPaths {
+    /// `<data-root>/networks`: one record per network.
+    pub networks: PathBuf,
+    /// `<data-root>/networks/sandboxes`: one record per container with a namespace.
+    pub sandboxes: PathBuf,
+    /// `<exec-root>/netns`: pinned namespaces of containers.
+    pub netns: PathBuf,
+}
+
+impl NetworkPaths {
+    pub fn under(data_root: &Path, exec_root: &Path) -> NetworkPaths {
+        NetworkPaths {
+            networks: data_root.join("networks"),
+            sandboxes: data_root.join("networks").join("sandboxes"),
+            netns: exec_root.join("netns"),
+        }
+    }
+}
+
+pub(crate) struct State {
+    networks: BTreeMap<String, NetworkRecord>,
+    sandboxes: BTreeMap<String, SandboxRecord>,
+}
+
+/// The network service: one per engine.
+pub struct NetworkService {
+    paths: NetworkPaths,
+    defaults: NetworkDefaults,
+    events: Arc<EventBus>,
+    datapath: Arc<dyn Datapath>,
+    state: Mutex<State>,
+    /// Serialises changes that touch the kernel or the firewall (never held by readers).
+    op: tokio::sync::Mutex<()>,
+    /// Embedded DNS servers by container ID.
+    dns: Mutex<HashMap<String, datapath::DnsGuard>>,
+    /// The host's resolvers, the embedded DNS's upstreams.
+    upstream: Vec<std::net::SocketAddr>,
+}
+
+impl NetworkService {
+    /// The engine's service: opened over the configured roots with the kernel datapath,
+    /// handed to the containers, then reconciled with the containers that still run.
+    pub async fn start(
+        config: &crate::EngineConfig,
+        containers: &crate::container::Containers,
+        events: Arc<EventBus>,
+    ) -> Result<Arc<NetworkService>, NetworkError> {
+        let paths = NetworkPaths::under(&config.data_root, &config.exec_root);
+        let service = Self::open_with(
+            paths,
+            config.network.clone(),
+            events,
+            Arc::new(kernel::Kernel),
+        )
+        .await?;
+        containers.use_networks(service.clone());
+        let running: Vec<String> = containers
+            .list()
+            .iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.id.clone())
+            .collect();
+        service.reconcile(&running).await?;
+        Ok(service)
+    }
+
+    /// Opens the service over `paths` with the given datapath.
+    pub async fn open_with(
+        paths: NetworkPaths,
+        defaults: NetworkDefaults,
+        events: Arc<EventBus>,
+        datapath: Arc<dyn Datapath>,
+    ) -> Result<Arc<NetworkService>, NetworkError> {
+        let (networks, sandboxes) = {
+            let paths = paths.clone();
+            blocking(move || load_state(&paths)).await?
+        };
+        let upstream = dns::host_upstreams(Path::new("/etc/resolv.conf"));
+        let service = Arc::new(NetworkService {
+            paths,
+            defaults,
+            events,
+            datapath,
+            state: Mutex::new(State {
+                networks,
+                sandboxes,
+            }),
+            op: tokio::sync::Mutex::new(()),
+            dns: Mutex::new(HashMap::new()),
+            upstream,
+        });
+        service.ensure_predefined().await?;
+        Ok(service)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub fn paths(&self) -> &NetworkPaths {
+        &self.paths
+    }
+
+    /// Every network, by name.
+    pub fn list(&self) -> Vec<NetworkRecord> {
+        let mut all: Vec<NetworkRecord> = self.lock().networks.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Docker's `FindNetwork`: full ID, then name, then unique ID prefix.
+    pub fn get(&self, name_or_id: &str) -> Result<NetworkRecord, NetworkError> {
+        let state = self.lock();
+        find(&state.networks, name_or_id).cloned()
+    }
+
+    /// The sandbox (namespace, ports) of a container, if it has one.
+    pub fn sandbox(&self, container_id: &str) -> Option<SandboxRecord> {
+        self.lock().sandboxes.get(container_id).cloned()
+    }
+
+    /// Endpoints of a container on every network, with the network, in attach order.
+    pub fn endpoints_of(&self, container_id: &str) -> Vec<(NetworkRecord, EndpointRecord)> {
+        let state = self.lock();
+        let mut found: Vec<(NetworkRecord, EndpointRecord)> = state
+            .networks
+            .values()
+            .filter_map(|n| {
+                n.endpoints
+                    .get(container_id)
+                    .map(|e| (n.clone(), e.clone()))
+            })
+            .collect();
+        found.sort_by(|a, b| ifindex(&a.1.ifname).cmp(&ifindex(&b.1.ifname)));
+        found
+    }
+
+    /// `docker network rm`.
+    pub async fn remove(&self, name_or_id: &str) -> Result<(), NetworkError> {
+        let _op = self.op.lock().await;
+        let record = self.get(name_or_id)?;
+        if record.predefined {
+            return Err(NetworkError::Predefined(record.name));
+        }
+        if !record.endpoints.is_empty() {
+            return Err(NetworkError::ActiveEndpoints {
+                name: record.name,
+                id: record.id,
+            });
+        }
+        self.remove_record(&record).await
+    }
+
+    async fn remove_record(&self, record: &NetworkRecord) -> Result<(), NetworkError> {
+        let dir = self.paths.networks.clone();
+        let id = record.id.clone();
+        blocking(move || {
+            NetworkRecord::remove_file(&dir, &id)
+                .map_err(|e| NetworkError::io("removing the network record", e))
+        })
+        .await?;
+        self.lock().networks.remove(&record.id);
+        if !record.bridge.is_empty() {
+            let datapath = self.datapath.clone();
+            let bridge = record.bridge.clone();
+            // The bridge is gone from the state already; a failure here leaves a device
+            // that reconcile removes at the next start.
+            let _ = blocking(move || Ok(datapath.delete_bridge(&bridge)?)).await;
+        }
+        let _ = self.apply_firewall().await;
+        self.publish(record, "destroy", BTreeMap::new());
+        Ok(())
+    }
+
+    /// `docker network prune`: user networks without endpoints (label filters as Docker).
+    pub async fn prune(&self, filters: &berth_api::Filters) -> Result<Vec<String>, NetworkError> {
+        let _op = self.op.lock().await;
+        let candidates: Vec<NetworkRecord> = self
+            .list()
+            .into_iter()
+            .filter(|n| !n.predefined && n.endpoints.is_empty())
+            .filter(|n| prune_filter(filters, n))
+            .collect();
+        let mut removed = Vec::new();
+        for record in candidates {
+            self.remove_record(&record).await?;
+            removed.push(record.name);
+        }
+        Ok(removed)
+    }
+
+    pub(crate) fn publish(
+        &self,
+        network: &NetworkRecord,
+        action: &str,
+        mut attributes: BTreeMap<String, String>,
+    ) {
+        attributes.insert("name".to_string(), network.name.clone());
+        attributes.insert("type".to_string(), network.driver.as_str().to_string());
+        self.events
+            .publish("network", action, &network.id, attributes);
+    }
+
+    /// Saves one network record (atomic) and keeps it in memory.
+    pub(crate) async fn persist(&self, record: NetworkRecord) -> Result<(), NetworkError> {
+        let dir = self.paths.networks.clone();
+        let saved = record.clone();
+        blocking(move || {
+            saved
+                .save(&dir)
+                .map_err(|e| NetworkError::io("writing the network record", e))
+        })
+        .await?;
+        self.lock().networks.insert(record.id.clone(), record);
+        Ok(())
+    }
+
+    /// Recomputes berth's firewall from every network and sandbox and applies it.
+    pub(crate) async fn apply_firewall(&self) -> Result<(), NetworkError> {
+        let spec = {
+            let state = self.lock();
+            firewall::compute(&state.networks, &state.sandboxes)
+        };
+        let datapath = self.datapath.clone();
+        blocking(move || Ok(datapath.apply_firewall(&spec)?)).await
+    }
+}
+
+fn ifindex(ifname: &str) -> u32 {
+    ifname.trim_start_matches("eth").parse().unwrap_or(u32::MAX)
+}
+
+/// Docker's `FindNetwork` over a map by ID.
+pub(crate) fn find<'a>(
+    networks: &'a BTreeMap<String, NetworkRecord>,
+    name_or_id: &str,
+) -> Result<&'a NetworkRecord, NetworkError> {
+    if let Some(record) = networks.get(name_or_id) {
+        return Ok(record);
+    }
+    if let Some(record) = networks.values().find(|n| n.name == name_or_id) {
+        return Ok(record);
+    }
+    let matches: Vec<&NetworkRecord> = if name_or_id.is_empty() {
+        Vec::new()
+    } else {
+        networks
+            .values()
+            .filter(|n| n.id.starts_with(name_or_id))
+            .collect()
+    };
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(NetworkError::NotFound(name_or_id.to_string())),
+        _ => Err(NetworkError::InvalidArgument(format!(
+            "network {name_or_id} is ambiguous ({} matches found based on ID prefix)",
+            matches.len()
+        ))),
+    }
+}
+
+/// `until` and `label`/`label!` filters of `network prune`.
+fn prune_filter(filters: &berth_api::Filters, network: &NetworkRecord) -> bool {
+    if filters.contains("label") && !filters.match_key_values("label", &network.labels) {
+        return false;
+    }
+    if filters.contains("label!") && filters.match_key_values("label!", &network.labels) {
+        return false;
+    }
+    true
+}
+
+fn load_state(
+    paths: &NetworkPaths,
+) -> Result<
+    (
+        BTreeMap<String, NetworkRecord>,
+        BTreeMap<String, SandboxRecord>,
+    ),
+    NetworkError,
+> {
+    for dir in [&paths.networks, &paths.sandboxes] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| NetworkError::io(format!("creating {}", dir.display()), e))?;
+    }
+    let (records, _skipped) = NetworkRecord::load_all(&paths.networks)
+        .map_err(|e| NetworkError::io("reading the network records", e))?;
+    let networks = records.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let sandboxes = SandboxRecord::load_all(&paths.sandboxes)
+        .map_err(|e| NetworkError::io("reading the sandbox records", e))?
+        .into_iter()
+        .map(|s| (s.container_id.clone(), s))
+        .collect();
+    Ok((networks, sandboxes))
+}
+
+/// Runs blocking work (file I/O, the datapath) off the async workers.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, NetworkError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, NetworkError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| NetworkError::Join(e.to_string()))?
+}
+
+/// A 64-hex ID from the kernel's random bytes (network and endpoint IDs).
+pub(crate) fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        // SAFETY: getrandom writes at most `len - filled` bytes into the rest of the array.
+        let n = unsafe {
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+        };
+        if n <= 0 {
+            break;
+        }
+        filled += n as usize;
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// daemon.json's `default-address-pools`: each `base` split into subnets of `size` bits
+/// (at most 4096 subnets per base, plenty for local networks).
+pub fn split_pools(pools: &[(Subnet, u8)]) -> Result<Vec<Subnet>, NetworkError> {
+    let mut out = Vec::new();
+    for (base, size) in pools {
+        let base = base.network();
+        let width = if base.addr.is_ipv4() { 32 } else { 128 };
+        if *size < base.prefix || *size > width {
+            return Err(NetworkError::InvalidArgument(format!(
+                "invalid default address pool: size {size} does not fit base {base}"
+            )));
+        }
+        let count = 1u128 << (size - base.prefix).min(12);
+        let step = 1u128 << (width - size);
+        for i in 0..count {
+            let Some(addr) = base.nth(i * step) else {
+                break;
+            };
+            out.push(Subnet {
+                addr,
+                prefix: *size,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,754 @@
+//! A container's sandbox: its pinned network namespace (`<exec-root>/netns/<id>`), one
+//! endpoint per network (`eth0`, `eth1`, ... with addresses from IPAM), its published
+//! ports and its embedded DNS. Set up before the shim starts, torn down when the process
+//! exits, changed live by `network connect`/`disconnect`. Records are saved before the
+//! kernel is touched, so reconcile at the next start can undo anything half done.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_network::ipam::Subnet;
+use serde::{Deserialize, Serialize};
+
+use super::datapath::{BridgeSpec, EndpointSpec};
+use super::ports::{self, PortMapping};
+use super::record::{Driver, EndpointRecord, NetworkRecord};
+use super::{blocking, dns, NetworkError, NetworkService};
+use crate::container::ContainerRecord;
+
+/// What a container asks of one network (`--network`, `--ip`, `--ip6`, `--mac-address`,
+/// `--network-alias`, or a `network connect` body).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRequest {
+    /// Network name or ID as given.
+    pub network: String,
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl EndpointRequest {
+    /// From the API's endpoint settings.
+    pub fn from_settings(
+        network: &str,
+        settings: Option<&berth_api::network::EndpointSettings>,
+    ) -> Result<EndpointRequest, NetworkError> {
+        let mut request = EndpointRequest {
+            network: network.to_string(),
+            ..EndpointRequest::default()
+        };
+        let Some(settings) = settings else {
+            return Ok(request);
+        };
+        let parse = |text: &str| -> Result<Option<IpAddr>, NetworkError> {
+            match text {
+                "" => Ok(None),
+                text => text.parse().map(Some).map_err(|_| {
+                    NetworkError::InvalidArgument(format!("invalid IP address: {text}"))
+                }),
+            }
+        };
+        if let Some(ipam) = &settings.ipam_config {
+            request.ipv4 = parse(&ipam.ipv4_address)?;
+            request.ipv6 = parse(&ipam.ipv6_address)?;
+        }
+        if !settings.mac_address.is_empty() {
+            parse_mac(&settings.mac_address)?;
+            request.mac = Some(settings.mac_address.clone());
+        }
+        request.aliases = settings.aliases.clone().unwrap_or_default();
+        Ok(request)
+    }
+}
+
+/// Per container, persisted at `<data-root>/networks/sandboxes/<id>.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    pub container_id: String,
+    /// The pinned namespace while the container runs.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
+    /// Published ports while the container runs.
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// Networks connected with `network connect` while the container was stopped or
+    /// beyond those of its create request.
+    #[serde(default)]
+    pub connected: Vec<EndpointRequest>,
+    /// Network IDs disconnected from the container's create-time networks.
+    #[serde(default)]
+    pub disconnected: Vec<String>,
+}
+
+impl SandboxRecord {
+    fn path(dir: &Path, id: &str) -> PathBuf {
+        dir.join(format!("{id}.json"))
+    }
+
+    /// Temp file and rename, not fsynced: a sandbox only matters while its container
+    /// runs, and a host crash ends both (a berthd crash keeps the page cache).
+    fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let temp = dir.join(format!(".{}.tmp", self.container_id));
+        std::fs::write(&temp, bytes)?;
+        std::fs::rename(temp, Self::path(dir, &self.container_id))
+    }
+
+    pub(super) fn load_all(dir: &Path) -> std::io::Result<Vec<SandboxRecord>> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(record) = std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                {
+                    all.push(record);
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// What the spec and the /etc files need from the sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxSetup {
+    /// The namespace to join (None: the spec's own private one, or the host's).
+    pub netns: Option<PathBuf>,
+    /// The container's own addresses for /etc/hosts.
+    pub addresses: Vec<IpAddr>,
+    /// A user-defined network is attached: resolv.conf names 127.0.0.11.
+    pub embedded_dns: bool,
+    /// The default bridge's gateway, for `--add-host name:host-gateway`.
+    pub host_gateway: Option<IpAddr>,
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], NetworkError> {
+    let invalid = || NetworkError::InvalidArgument(format!("{text} is not a valid mac address"));
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() != 6 {
+        return Err(invalid());
+    }
+    let mut mac = [0u8; 6];
+    for (byte, part) in mac.iter_mut().zip(parts) {
+        *byte = u8::from_str_radix(part, 16).map_err(|_| invalid())?;
+    }
+    Ok(mac)
+}
+
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Docker's MAC for an IPv4 address: `02:42:` followed by the address bytes.
+pub fn mac_for(ip: Option<IpAddr>) -> [u8; 6] {
+    match ip {
+        Some(IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            [0x02, 0x42, o[0], o[1], o[2], o[3]]
+        }
+        _ => {
+            let r = super::new_id();
+            let b = r.as_bytes();
+            let hex = |i: usize| {
+                u8::from_str_radix(std::str::from_utf8(&b[i..i + 2]).unwrap_or("00"), 16)
+                    .unwrap_or(0)
+            };
+            [0x02, 0x42, hex(0), hex(2), hex(4), hex(6)]
+        }
+    }
+}
+
+/// The networks the container's create request asks for, primary (`NetworkMode`) first.
+pub fn requests_of(record: &ContainerRecord) -> Result<Vec<EndpointRequest>, NetworkError> {
+    let mode = match record.host_config.network_mode.as_str() {
+        "" | "default" => "bridge",
+        other => other,
+    };
+    let configs = record
+        .networking_config
+        .as_ref()
+        .and_then(|n| n.endpoints_config.clone())
+        .unwrap_or_default();
+    let mut requests = vec![EndpointRequest::from_settings(
+        mode,
+        configs.get(mode).and_then(|s| s.as_ref()),
+    )?];
+    for (name, settings) in &configs {
+        if name != mode && !(mode == "bridge" && name == "default") {
+            requests.push(EndpointRequest::from_settings(name, settings.as_ref())?);
+        }
+    }
+    if requests[0].mac.is_none() && !record.config.mac_address.is_empty() {
+        parse_mac(&record.config.mac_address)?;
+        requests[0].mac = Some(record.config.mac_address.clone());
+    }
+    Ok(requests)
+}
+
+fn exposed_of(record: &ContainerRecord) -> Vec<String> {
+    record
+        .config
+        .exposed_ports
+        .as_ref()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+impl NetworkService {
+    fn netns_path(&self, container_id: &str) -> PathBuf {
+        self.paths.netns.join(container_id)
+    }
+
+    /// Before the shim starts: namespace, endpoints, ports, firewall and DNS for the
+    /// container's bridge networks. `joined` is the ID of the container whose namespace a
+    /// `container:<name|id>` container shares. Undone on failure.
+    pub async fn setup(
+        self: &Arc<Self>,
+        record: &ContainerRecord,
+        joined: Option<&str>,
+    ) -> Result<SandboxSetup, NetworkError> {
+        let mode = record.host_config.network_mode.as_str();
+        if mode == "host" || mode == "none" {
+            return Ok(SandboxSetup::default());
+        }
+        if mode.starts_with("container:") {
+            let other = joined.unwrap_or_default();
+            let netns = self.sandbox(other).and_then(|s| s.netns).ok_or_else(|| {
+                NetworkError::Forbidden(format!(
+                    "cannot join network namespace of a non running container: {}",
+                    mode.trim_start_matches("container:")
+                ))
+            })?;
+            return Ok(SandboxSetup {
+                netns: Some(netns),
+                ..SandboxSetup::default()
+            });
+        }
+        let _op = self.op.lock().await;
+        match self.setup_locked(record).await {
+            Ok(setup) => Ok(setup),
+            Err(e) => {
+                let _ = self.teardown_locked(&record.id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn setup_locked(
+        self: &Arc<Self>,
+        record: &ContainerRecord,
+    ) -> Result<SandboxSetup, NetworkError> {
+        let id = record.id.clone();
+        let mut sandbox = self.sandbox(&id).unwrap_or_else(|| SandboxRecord {
+            container_id: id.clone(),
+            ..SandboxRecord::default()
+        });
+        // Resolve every wanted network first: a missing one fails before anything exists.
+        let mut wanted: Vec<(NetworkRecord, EndpointRequest)> = Vec::new();
+        for request in requests_of(record)?
+            .into_iter()
+            .chain(sandbox.connected.clone())
+        {
+            let network = self.get(&request.network)?;
+            if sandbox.disconnected.contains(&network.id)
+                || wanted.iter().any(|(n, _)| n.id == network.id)
+            {
+                continue;
+            }
+            if network.driver != Driver::Bridge {
+                return Err(NetworkError::Forbidden(format!(
+                    "container cannot be connected to network {} with a network mode of its own",
+                    network.name
+                )));
+            }
+            wanted.push((network, request));
+        }
+        let netns = self.netns_path(&id);
+        sandbox.netns = Some(netns.clone());
+        self.save_sandbox(sandbox.clone()).await?;
+        {
+            let datapath = self.datapath.clone();
+            let path = netns.clone();
+            blocking(move || {
+                let _ = datapath.remove_netns(&path);
+                Ok(datapath.create_netns(&path)?)
+            })
+            .await?;
+        }
+        let mut setup = SandboxSetup {
+            netns: Some(netns),
+            ..SandboxSetup::default()
+        };
+        for (network, request) in wanted {
+            let endpoint = self.attach_locked(record, &network, &request).await?;
+            setup.addresses.extend(endpoint.ipv4.map(|s| s.addr));
+            setup.addresses.extend(endpoint.ipv6.map(|s| s.addr));
+            setup.embedded_dns |= network.embedded_dns();
+        }
+        setup.host_gateway = self.default_gateway();
+        // Ports, then the firewall with them.
+        let in_use: Vec<PortMapping> = self
+            .lock()
+            .sandboxes
+            .values()
+            .filter(|s| s.container_id != id)
+            .flat_map(|s| s.ports.clone())
+            .collect();
+        let host_config = record.host_config.clone();
+        let exposed = exposed_of(record);
+        let mapped = blocking(move || {
+            ports::resolve(
+                &host_config,
+                &exposed,
+                &in_use,
+                ports::ephemeral_range(),
+                &ports::bind_probe,
+            )
+        })
+        .await?;
+        let mut sandbox = self.sandbox(&id).unwrap_or(sandbox);
+        sandbox.ports = mapped;
+        self.save_sandbox(sandbox).await?;
+        self.apply_firewall().await?;
+        if setup.embedded_dns {
+            self.start_dns(&id).await?;
+        }
+        Ok(setup)
+    }
+
+    /// The default bridge's gateway (`host-gateway`).
+    pub fn default_gateway(&self) -> Option<IpAddr> {
+        let state = self.lock();
+        state
+            .networks
+            .values()
+            .find(|n| n.predefined && n.driver == Driver::Bridge)
+            .and_then(|n| n.ipam.family(4).next().and_then(|p| p.gateway))
+    }
+
+    async fn start_dns(self: &Arc<Self>, id: &str) -> Result<(), NetworkError> {
+        if self.dns_lock().contains_key(id) {
+            return Ok(());
+        }
+        let datapath = self.datapath.clone();
+        let netns = self.netns_path(id);
+        let lookup = dns::ServiceLookup::new(self);
+        let upstream = self.upstream.clone();
+        let container = id.to_string();
+        let guard =
+            blocking(move || Ok(datapath.serve_dns(&netns, container, lookup, upstream)?)).await?;
+        self.dns_lock().insert(id.to_string(), guard);
+        Ok(())
+    }
+
+    fn dns_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, super::datapath::DnsGuard>>
+    {
+        match self.dns.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub(super) async fn save_sandbox(&self, sandbox: SandboxRecord) -> Result<(), NetworkError> {
+        let dir = self.paths.sandboxes.clone();
+        let saved = sandbox.clone();
+        blocking(move || {
+            saved
+                .save(&dir)
+                .map_err(|e| NetworkError::io("writing the sandbox record", e))
+        })
+        .await?;
+        self.lock()
+            .sandboxes
+            .insert(sandbox.container_id.clone(), sandbox);
+        Ok(())
+    }
+
+    /// Allocates addresses, saves them with the network, then creates the veth pair.
+    async fn attach_locked(
+        self: &Arc<Self>,
+        record: &ContainerRecord,
+        network: &NetworkRecord,
+        request: &EndpointRequest,
+    ) -> Result<EndpointRecord, NetworkError> {
+        let id = record.id.clone();
+        if network.endpoints.contains_key(&id) {
+            return Err(NetworkError::AlreadyConnected {
+                container: record.name.trim_start_matches('/').to_string(),
+                network: network.name.clone(),
+            });
+        }
+        if network.predefined && (request.ipv4.is_some() || request.ipv6.is_some()) {
+            return Err(NetworkError::InvalidArgument(
+                "user specified IP address is supported on user defined networks only".to_string(),
+            ));
+        }
+        if network.predefined && !request.aliases.is_empty() {
+            return Err(NetworkError::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .to_string(),
+            ));
+        }
+        let used_ifnames: Vec<String> = self
+            .endpoints_of(&id)
+            .into_iter()
+            .map(|(_, e)| e.ifname)
+            .collect();
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used_ifnames.contains(n))
+            .unwrap_or_default();
+        let mut updated = self.get(&network.id)?;
+        let v4 = updated
+            .ipam
+            .allocate(4, request.ipv4, &network.name, &network.id)?;
+        let v6 = if network.enable_ipv6 {
+            match updated
+                .ipam
+                .allocate(6, request.ipv6, &network.name, &network.id)
+            {
+                Ok(v6) => Some(v6),
+                Err(e) => {
+                    updated.ipam.release(v4.ip);
+                    return Err(e.into());
+                }
+            }
+        } else {
+            None
+        };
+        let mac = match &request.mac {
+            Some(text) => parse_mac(text)?,
+            None => mac_for(Some(v4.ip)),
+        };
+        let short = id.chars().take(12).collect::<String>();
+        let name = record.name.trim_start_matches('/').to_string();
+        let dns_names = if network.predefined {
+            Vec::new()
+        } else {
+            let mut names = vec![name.clone()];
+            names.extend(request.aliases.iter().cloned());
+            names.push(short.clone());
+            names.dedup();
+            names
+        };
+        let endpoint = EndpointRecord {
+            container_id: id.clone(),
+            container_name: name,
+            endpoint_id: super::new_id(),
+            ifname: ifname.clone(),
+            host_veth: format!("veth{}", &super::new_id()[..7]),
+            mac: format_mac(mac),
+            ipv4: Some(Subnet {
+                addr: v4.ip,
+                prefix: v4.prefix,
+            }),
+            gateway4: v4.gateway,
+            ipv6: v6.map(|a| Subnet {
+                addr: a.ip,
+                prefix: a.prefix,
+            }),
+            gateway6: v6.and_then(|a| a.gateway),
+            aliases: request.aliases.clone(),
+            dns_names,
+            requested_ipv4: request.ipv4.map(|i| i.to_string()).unwrap_or_default(),
+            requested_ipv6: request.ipv6.map(|i| i.to_string()).unwrap_or_default(),
+        };
+        updated.endpoints.insert(id.clone(), endpoint.clone());
+        self.persist(updated.clone()).await?;
+        let bridge = BridgeSpec {
+            name: updated.bridge.clone(),
+            mtu: updated.mtu,
+            addresses: updated
+                .ipam
+                .pools
+                .iter()
+                .filter_map(|p| {
+                    p.gateway.map(|gw| Subnet {
+                        addr: gw,
+                        prefix: p.subnet.prefix,
+                    })
+                })
+                .collect(),
+            icc: updated.icc,
+            internal: updated.internal,
+        };
+        let spec = EndpointSpec {
+            bridge: updated.bridge.clone(),
+            host_veth: endpoint.host_veth.clone(),
+            netns: self.netns_path(&id),
+            ifname,
+            mac,
+            mtu: updated.mtu,
+            ipv4: endpoint.ipv4,
+            // Internal networks have no way out: no default route.
+            gateway4: endpoint.gateway4.filter(|_| !updated.internal),
+            ipv6: endpoint.ipv6,
+            gateway6: endpoint.gateway6.filter(|_| !updated.internal),
+        };
+        let datapath = self.datapath.clone();
+        blocking(move || {
+            datapath.ensure_bridge(&bridge)?;
+            Ok(datapath.attach(&spec)?)
+        })
+        .await?;
+        self.publish(
+            &updated,
+            "connect",
+            BTreeMap::from([("container".to_string(), id)]),
+        );
+        Ok(endpoint)
+    }
+
+    /// Removes one endpoint (veth, addresses); the caller holds the op lock.
+    async fn detach_locked(
+        &self,
+        container_id: &str,
+        network_id: &str,
+    ) -> Result<(), NetworkError> {
+        let Ok(mut network) = self.get(network_id) else {
+            return Ok(());
+        };
+        let Some(endpoint) = network.endpoints.remove(container_id) else {
+            return Ok(());
+        };
+        let datapath = self.datapath.clone();
+        let veth = endpoint.host_veth.clone();
+        blocking(move || Ok(datapath.detach(&veth)?)).await?;
+        for ip in endpoint.ipv4.iter().chain(endpoint.ipv6.iter()) {
+            network.ipam.release(ip.addr);
+        }
+        self.persist(network.clone()).await?;
+        self.publish(
+            &network,
+            "disconnect",
+            BTreeMap::from([("container".to_string(), container_id.to_string())]),
+        );
+        Ok(())
+    }
+
+    /// After the container's process exited (or its start failed): endpoints, addresses,
+    /// ports, DNS and the namespace go. Idempotent.
+    pub async fn teardown(&self, container_id: &str) -> Result<(), NetworkError> {
+        let _op = self.op.lock().await;
+        self.teardown_locked(container_id).await
+    }
+
+    async fn teardown_locked(&self, container_id: &str) -> Result<(), NetworkError> {
+        self.dns_lock().remove(container_id);
+        let networks: Vec<String> = self
+            .endpoints_of(container_id)
+            .into_iter()
+            .map(|(n, _)| n.id)
+            .collect();
+        let mut first_error = None;
+        for network in networks {
+            if let Err(e) = self.detach_locked(container_id, &network).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(mut sandbox) = self.sandbox(container_id) {
+            let had_ports = !sandbox.ports.is_empty();
+            if let Some(netns) = sandbox.netns.take() {
+                let datapath = self.datapath.clone();
+                if let Err(e) = blocking(move || Ok(datapath.remove_netns(&netns)?)).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+            sandbox.ports.clear();
+            self.save_sandbox(sandbox).await?;
+            if had_ports {
+                self.apply_firewall().await?;
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// `docker rm`: forgets the container's sandbox record (after [`teardown`]).
+    pub async fn forget(&self, container_id: &str) -> Result<(), NetworkError> {
+        self.teardown(container_id).await?;
+        self.lock().sandboxes.remove(container_id);
+        let path = SandboxRecord::path(&self.paths.sandboxes, container_id);
+        blocking(move || match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(NetworkError::io("removing the sandbox record", e))
+            }
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// `POST /networks/{id}/connect`: live when the container runs, else remembered for
+    /// its next start.
+    pub async fn connect(
+        self: &Arc<Self>,
+        network: &str,
+        record: &ContainerRecord,
+        running: bool,
+        mut request: EndpointRequest,
+    ) -> Result<(), NetworkError> {
+        let _op = self.op.lock().await;
+        let network = self.get(network)?;
+        let mode = record.host_config.network_mode.as_str();
+        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Err(NetworkError::Forbidden(
+                "container sharing network namespace with another container or host cannot be connected to any other network".to_string(),
+            ));
+        }
+        if network.driver != Driver::Bridge {
+            return Err(NetworkError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .to_string(),
+            ));
+        }
+        if network.endpoints.contains_key(&record.id) {
+            return Err(NetworkError::AlreadyConnected {
+                container: record.name.trim_start_matches('/').to_string(),
+                network: network.name.clone(),
+            });
+        }
+        request.network = network.id.clone();
+        let mut sandbox = self.sandbox(&record.id).unwrap_or_else(|| SandboxRecord {
+            container_id: record.id.clone(),
+            ..SandboxRecord::default()
+        });
+        sandbox.disconnected.retain(|n| *n != network.id);
+        sandbox.connected.retain(|r| r.network != network.id);
+        sandbox.connected.push(request.clone());
+        let live = running && sandbox.netns.is_some();
+        self.save_sandbox(sandbox).await?;
+        if live {
+            self.attach_locked(record, &network, &request).await?;
+            self.apply_firewall().await?;
+            if network.embedded_dns() {
+                self.start_dns(&record.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn disconnect(
+        &self,
+        network: &str,
+        record: &ContainerRecord,
+        force: bool,
+    ) -> Result<(), NetworkError> {
+        let _op = self.op.lock().await;
+        let network = self.get(network)?;
+        if network.driver != Driver::Bridge {
+            return Err(NetworkError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+                    .to_string(),
+            ));
+        }
+        let mut sandbox = self.sandbox(&record.id).unwrap_or_else(|| SandboxRecord {
+            container_id: record.id.clone(),
+            ..SandboxRecord::default()
+        });
+        let configured = requests_of(record)
+            .unwrap_or_default()
+            .iter()
+            .chain(sandbox.connected.iter())
+            .filter_map(|r| self.get(&r.network).ok())
+            .any(|n| n.id == network.id && !sandbox.disconnected.contains(&n.id));
+        let attached = network.endpoints.contains_key(&record.id);
+        if !configured && !attached && !force {
+            return Err(NetworkError::NotConnected {
+                container: record.id.clone(),
+                network: network.name.clone(),
+            });
+        }
+        sandbox.connected.retain(|r| r.network != network.id);
+        if !sandbox.disconnected.contains(&network.id) {
+            sandbox.disconnected.push(network.id.clone());
+        }
+        self.save_sandbox(sandbox).await?;
+        if attached {
+            self.detach_locked(&record.id, &network.id).await?;
+            self.apply_firewall().await?;
+        }
+        Ok(())
+    }
+
+    /// At berthd start: keeps the sandboxes of `running` containers (re-applies their
+    /// firewall rules and DNS), and removes endpoints, addresses, veths, namespaces and
+    /// rules of every other container.
+    pub async fn reconcile(self: &Arc<Self>, running: &[String]) -> Result<(), NetworkError> {
+        let stale: Vec<String> = {
+            let state = self.lock();
+            let mut ids: Vec<String> = state
+                .networks
+                .values()
+                .flat_map(|n| n.endpoints.keys().cloned())
+                .chain(
+                    state
+                        .sandboxes
+                        .values()
+                        .filter(|s| s.netns.is_some())
+                        .map(|s| s.container_id.clone()),
+                )
+                .filter(|id| !running.contains(id))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        {
+            let _op = self.op.lock().await;
+            for id in &stale {
+                let _ = self.teardown_locked(id).await;
+            }
+        }
+        // Namespaces pinned by containers berth no longer knows.
+        let dir = self.paths.netns.clone();
+        let keep: Vec<String> = running.to_vec();
+        let datapath = self.datapath.clone();
+        let _ = blocking(move || {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !keep.contains(&name) {
+                        let _ = datapath.remove_netns(&entry.path());
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await;
+        self.apply_firewall().await?;
+        let with_dns: Vec<String> = {
+            let state = self.lock();
+            running
+                .iter()
+                .filter(|id| {
+                    state
+                        .networks
+                        .values()
+                        .any(|n| n.embedded_dns() && n.endpoints.contains_key(*id))
+                })
+                .cloned()
+                .collect()
+        };
+        for id in with_dns {
+            if let Err(e) = self.start_dns(&id).await {
+                eprintln!("berthd: restarting the embedded DNS of {id}: {e}");
+            }
+        }
+        Ok(())
+    }
+}
