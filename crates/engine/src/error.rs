@@ -20,6 +20,8 @@ pub enum EngineError {
     #[error(transparent)]
     Container(#[from] crate::container::ContainerError),
     #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
 }
 
@@ -29,6 +31,7 @@ impl EngineError {
             EngineError::Directory { .. } => ErrorKind::Internal,
             EngineError::Image(e) => e.kind(),
             EngineError::Container(e) => e.kind(),
+            EngineError::Volume(e) => e.kind(),
             EngineError::Network(e) => e.kind(),
         }
     }

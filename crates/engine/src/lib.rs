@@ -18,6 +18,7 @@
 //! here forks into namespaces.
 
 pub mod attach;
+pub mod build;
 pub mod config;
 pub mod container;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod network;
 pub mod spec;
 pub mod stats;
 pub mod top;
+pub mod volume;
 
 use std::sync::Arc;
 
@@ -42,6 +44,7 @@ pub struct Engine {
     pub events: Arc<events::EventBus>,
     pub images: Arc<image::ImageService>,
     pub containers: Arc<container::Containers>,
+    pub volumes: Arc<volume::VolumeService>,
     pub networks: Arc<network::NetworkService>,
     /// Exec instances, in memory only (as Docker's).
     pub execs: exec::Execs,
@@ -56,14 +59,22 @@ impl Engine {
         config.prepare_directories()?;
         let events = Arc::new(events::EventBus::new());
         let images = Arc::new(image::ImageService::open(&config, events.clone()).await?);
-        let containers =
-            Arc::new(container::Containers::open(&config, events.clone(), images.clone()).await?);
-        let networks = network::NetworkService::start(&config, &containers, events.clone()).await?;
+        let volumes = Arc::new(volume::VolumeService::open(
+            config.data_root.join("volumes"),
+            events.clone(),
+        )?);
+        let containers = Arc::new(
+            container::Containers::open(&config, events.clone(), images.clone(), volumes.clone())
+                .await?,
+        );
+        let networks =
+            network::NetworkService::start(&config, &containers, events.clone()).await?;
         Ok(Arc::new(Engine {
             config,
             events,
             images,
             containers,
+            volumes,
             networks,
             execs: exec::Execs::new(),
             started: std::time::SystemTime::now(),

@@ -2,6 +2,7 @@
 //! helpers here are what several commands share (filters, query strings, multi-target
 //! error collection).
 
+pub mod build;
 pub mod containers;
 pub mod cp;
 pub mod create;
@@ -63,6 +64,7 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
             transfer::import(app, args).await
         }
+        Command::Build(args) => build::build(app, args).await,
         Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
             run::create(app, args).await
         }

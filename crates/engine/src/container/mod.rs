@@ -17,6 +17,7 @@
 mod bundle;
 mod create;
 pub mod filter;
+pub mod health;
 mod image_link;
 pub mod index;
 mod monitor;
@@ -25,12 +26,13 @@ mod network_link;
 pub mod record;
 mod remove;
 mod restore;
-mod rootfs;
+pub(crate) mod rootfs;
 mod runtime_cli;
 mod shim;
 pub mod signal;
 mod start;
 mod stop;
+mod volumes;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -46,6 +48,7 @@ pub use create::{CreateOptions, Created};
 pub use index::NameIndex;
 pub use record::{ContainerRecord, ContainerState, RecordError, Status};
 pub use remove::RemoveOptions;
+pub use shim::parse_size as parse_log_size;
 pub use stop::StopOptions;
 pub use wait::WaitCondition;
 
@@ -100,6 +103,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
     #[error("background task failed: {0}")]
     Join(String),
@@ -124,6 +129,7 @@ impl ContainerError {
             ContainerError::CreateTask(text) => create_task_kind(text),
             ContainerError::Image(e) => e.kind(),
             ContainerError::Spec(e) => e.kind(),
+            ContainerError::Volume(e) => e.kind(),
             ContainerError::Network(e) => e.kind(),
             ContainerError::Io { .. }
             | ContainerError::Shim { .. }
@@ -280,6 +286,7 @@ pub(crate) struct Inner {
     config: EngineConfig,
     events: Arc<EventBus>,
     images: Arc<ImageService>,
+    volumes: Arc<crate::volume::VolumeService>,
     containers: RwLock<BTreeMap<String, Arc<Container>>>,
     names: RwLock<NameIndex>,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -298,17 +305,20 @@ impl Containers {
         config: &EngineConfig,
         events: Arc<EventBus>,
         images: Arc<ImageService>,
+        volumes: Arc<crate::volume::VolumeService>,
     ) -> Result<Self, ContainerError> {
         let inner = Arc::new(Inner {
             config: config.clone(),
             events,
             images,
+            volumes,
             containers: RwLock::new(BTreeMap::new()),
             names: RwLock::new(NameIndex::default()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             networks: std::sync::OnceLock::new(),
         });
         restore::restore(&inner).await?;
+        volumes::restore_references(&inner);
         Ok(Containers { inner })
     }
 

@@ -12,7 +12,7 @@ use super::{Container, ContainerError, Inner, Status, StopOptions};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RemoveOptions {
     pub force: bool,
-    /// Remove anonymous volumes (volumes are not implemented yet: nothing to remove).
+    /// Remove the container's anonymous volumes that no other container references.
     pub volumes: bool,
     pub link: bool,
 }
@@ -31,14 +31,26 @@ pub(super) async fn remove_verb(
     if !inner.holds(container) {
         return Err(ContainerError::NotFound(container.id.clone()));
     }
-    remove_locked(inner, container, options.force).await
+    remove_with_volumes(inner, container, options.force, options.volumes).await
 }
 
-/// Removes the container; the caller holds its operation lock.
+/// Removes the container; the caller holds its operation lock. An `--rm` container's
+/// anonymous volumes go with it, as Docker's auto-remove passes `RemoveVolume`.
 pub(super) async fn remove_locked(
     inner: &Arc<Inner>,
     container: &Arc<Container>,
     force: bool,
+) -> Result<(), ContainerError> {
+    let auto_remove = container.record().host_config.auto_remove;
+    remove_with_volumes(inner, container, force, auto_remove).await
+}
+
+/// [`remove_locked`], removing the anonymous volumes when `volumes` (`rm -v`).
+async fn remove_with_volumes(
+    inner: &Arc<Inner>,
+    container: &Arc<Container>,
+    force: bool,
+    volumes: bool,
 ) -> Result<(), ContainerError> {
     let record = container.record();
     if record.state.status == Status::Removing {
@@ -71,6 +83,7 @@ pub(super) async fn remove_locked(
     })
     .await?;
     inner.forget(container);
+    super::volumes::release(inner, &container.id, volumes).await;
     container.lifecycle.send_modify(|l| l.removed = true);
     inner.publish(container, "destroy", BTreeMap::new());
     Ok(())

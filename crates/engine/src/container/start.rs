@@ -56,6 +56,7 @@ pub(super) async fn start_locked(
             inner.publish(container, "start", BTreeMap::new());
             let run = container.run.fetch_add(1, Ordering::SeqCst) + 1;
             monitor::spawn(inner.clone(), container.clone(), run);
+            super::health::monitor::spawn(inner.clone(), container.clone(), run, false);
             Ok(())
         }
         Err(e) => {
@@ -103,10 +104,12 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
     };
     let spec = shim::LaunchSpec::of(&inner.config, &record)?;
     let socket = spec.socket.clone();
+    let volumes = inner.volumes.clone();
     let sandbox = super::network_link::setup(inner, &record).await?;
     blocking(move || {
         let target = rootfs::rootfs_path(&dir);
         rootfs::mount(&mounts, &target)?;
+        super::volumes::before_start(&volumes, &record, &target)?;
         bundle::write_config(&dir, &target, &record, &cgroup_parent, &sandbox)?;
         shim::launch(&spec)
     })
@@ -148,6 +151,7 @@ async fn remove_stale_shim(inner: &Inner, id: &str) {
 /// as Docker cleans up a stopped container. Idempotent.
 pub(super) async fn cleanup_after_exit(inner: &Inner, container: &Container) {
     remove_stale_shim(inner, &container.id).await;
+    super::volumes::after_exit(inner, &container.id).await;
     let target = rootfs::rootfs_path(&inner.config.container_dir(&container.id));
     let _ = blocking(move || rootfs::unmount(&target)).await;
     super::network_link::teardown(inner, &container.id).await;

@@ -299,6 +299,7 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
         host_config: hc,
         container_dir: input.container_dir,
         private_shm,
+        mount_points: &record.mount_points,
     })?;
     mounts.extend(init_mount);
 

@@ -43,7 +43,8 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
     let mut points = Vec::new();
     for bind in record.host_config.binds.iter().flatten() {
         let parts: Vec<&str> = bind.split(':').collect();
-        if parts.len() < 2 {
+        // Volumes (`name:/ctr`, `/ctr`) are in the record's mount points.
+        if parts.len() < 2 || !parts[0].starts_with('/') {
             continue;
         }
         let mode = parts.get(2).copied().unwrap_or("");
@@ -58,6 +59,9 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
         });
     }
     for mount in record.host_config.mounts.iter().flatten() {
+        if mount.r#type == "volume" {
+            continue;
+        }
         points.push(MountPoint {
             r#type: mount.r#type.clone(),
             source: mount.source.clone(),
@@ -71,6 +75,16 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
             ..MountPoint::default()
         });
     }
+    points.extend(record.mount_points.iter().map(|p| MountPoint {
+        r#type: p.r#type.clone(),
+        name: p.name.clone(),
+        source: p.source.clone(),
+        destination: p.destination.clone(),
+        driver: p.driver.clone(),
+        mode: p.mode.clone(),
+        rw: p.rw,
+        propagation: p.propagation.clone(),
+    }));
     points
 }
 
@@ -89,7 +103,29 @@ fn state_of(record: &ContainerRecord) -> ContainerState {
         error: state.error.clone(),
         started_at: state.started_at.clone(),
         finished_at: state.finished_at.clone(),
-        health: None,
+        health: state.health.as_ref().map(health_of),
+    }
+}
+
+/// `State.Health`: status, failing streak and the last probe results.
+fn health_of(
+    health: &berth_engine::container::health::HealthState,
+) -> berth_api::container::Health {
+    berth_api::container::Health {
+        status: health.status.as_str().to_string(),
+        failing_streak: i64::from(health.failing_streak),
+        log: Some(
+            health
+                .log
+                .iter()
+                .map(|r| berth_api::container::inspect::HealthcheckResult {
+                    start: r.start.clone(),
+                    end: r.end.clone(),
+                    exit_code: r.exit_code,
+                    output: r.output.clone(),
+                })
+                .collect(),
+        ),
     }
 }
 

@@ -113,7 +113,7 @@ pub(crate) fn status_text(record: &ContainerRecord, now: i64) -> String {
     let state = &record.state;
     let since = |text: &str| human_duration(now - unix_of(text).unwrap_or(now));
     match state.status {
-        Status::Running => format!("Up {}", since(&state.started_at)),
+        Status::Running => format!("Up {}{}", since(&state.started_at), health_suffix(record)),
         Status::Paused => format!("Up {} (Paused)", since(&state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -136,6 +136,17 @@ pub(crate) fn status_text(record: &ContainerRecord, now: i64) -> String {
                 )
             }
         }
+    }
+}
+
+/// Docker's `Health.String()` after a running container's status: ` (healthy)`,
+/// ` (health: starting)`, ` (unhealthy)`.
+fn health_suffix(record: &ContainerRecord) -> String {
+    use berth_engine::container::health::HealthStatus;
+    match record.state.health.as_ref().map(|h| h.status) {
+        None => String::new(),
+        Some(HealthStatus::Starting) => " (health: starting)".to_string(),
+        Some(status) => format!(" ({})", status.as_str()),
     }
 }
 
