@@ -18,6 +18,9 @@ echo "== unit tests (hermetic)"
 cargo test --workspace --exclude berth-e2e --locked
 
 echo "== e2e tests (root)"
+# The binaries under test are release builds (what users run); the test drivers are built
+# in the dev profile, which reuses the unit tests' build instead of a second, LTO-linked
+# release build of every test binary.
 cargo build --release --locked --workspace --bins
 export BERTH_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
-cargo test --release --locked -p berth-e2e -- --test-threads=2
+cargo test --locked -p berth-e2e -- --test-threads=2

@@ -93,6 +93,11 @@ pub trait Daemon {
         run_command(&mut self.command(args))
     }
 
+    /// Runs `docker <args>` with `input` on its stdin, whatever its exit code.
+    fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        run_command_with_input(&mut self.command(args), input)
+    }
+
     /// Runs `docker <args>`, fails the test unless it exits 0, returns trimmed stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
@@ -125,13 +130,30 @@ pub trait Daemon {
 /// Runs a prepared command to completion with the [`COMMAND_TIMEOUT`] hang guard; on a
 /// hang the command is killed (by its PID, it is our child) and the test fails.
 pub fn run_command(cmd: &mut Command) -> Output {
+    run_command_with_input(cmd, &[])
+}
+
+/// [`run_command`] with `input` written to the command's stdin (then closed); with no
+/// input the command keeps whatever stdin it was given.
+pub fn run_command_with_input(cmd: &mut Command, input: &[u8]) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd
+    if !input.is_empty() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let pid = child.id() as i32;
+    let stdin = child.stdin.take();
+    let input = input.to_vec();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        if let Some(mut stdin) = stdin {
+            use std::io::Write;
+            // A command that exits without reading all of its input is not an error here:
+            // its exit status and output tell the test what happened.
+            let _ = stdin.write_all(&input);
+        }
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(COMMAND_TIMEOUT) {

@@ -12,7 +12,8 @@
 //! - [`host`]: what a container may leave behind on the host (state, cgroups, mounts).
 //! - [`daemon`]: private berthd and dockerd instances driven by the real docker CLI (see
 //!   its docs for the API), [`normalize`] to compare their outputs, [`image_tar`] for
-//!   busybox images without a registry, [`teardown`] for what daemons leave behind.
+//!   busybox images without a registry, [`registry`] for private registries on loopback,
+//!   [`teardown`] for what daemons leave behind.
 
 pub mod berthd;
 pub mod bundle;
@@ -22,6 +23,7 @@ pub mod host;
 pub mod image_tar;
 pub mod normalize;
 pub mod probe;
+pub mod registry;
 pub mod runtime;
 pub mod spec;
 pub mod teardown;

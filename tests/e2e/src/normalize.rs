@@ -92,7 +92,7 @@ fn split_keeping_spaces(line: &str) -> Vec<String> {
 
 /// Maximal runs of lowercase hex digits of length 64 or 12 (not part of a longer word)
 /// become `<id>` (all-digit runs too: one short ID in 300 has no letter).
-fn replace_ids(line: &str) -> String {
+pub fn replace_ids(line: &str) -> String {
     let bytes = line.as_bytes();
     let mut out = String::with_capacity(line.len());
     let mut i = 0;
