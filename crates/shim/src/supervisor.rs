@@ -854,17 +854,17 @@ pub fn exit_record_path(socket: &Path) -> PathBuf {
     socket.with_extension("exit.json")
 }
 
-/// Records the init's exit atomically (temp file, fsync, rename) so it survives the shim.
+/// Records the init's exit atomically (temp file, rename) so it survives the shim and berthd.
+/// Not fsynced: the record lives under the exec root (runtime state on /run, like the
+/// runtime's own state, see ARCHITECTURE.md) and only has to outlive processes, not the host;
+/// berthd makes the exit status durable in the container record (fsynced) once it reads it.
 fn write_exit_record(socket: &Path, exit: &ExitStatus) {
     let path = exit_record_path(socket);
     let temp = path.with_extension("tmp");
     let Ok(text) = serde_json::to_vec(exit) else {
         return;
     };
-    let written = std::fs::File::create(&temp).and_then(|mut f| {
-        f.write_all(&text)?;
-        f.sync_all()
-    });
+    let written = std::fs::File::create(&temp).and_then(|mut f| f.write_all(&text));
     if written.is_ok() {
         let _ = std::fs::rename(&temp, &path);
     }

@@ -147,7 +147,11 @@ pub(super) fn record_exit(inner: &Inner, container: &Container, exit: ExitStatus
             Duration::from_nanos(ran.clamp(0, i128::from(u64::MAX)) as u64)
         })
         .unwrap_or_default();
-    let _ = inner.persist(container);
+    // An `--rm` container's record is deleted right after this exit (a restored one too), so
+    // its exit status is not worth an fsync on the path the CLI's wait takes.
+    if !container.record().host_config.auto_remove {
+        let _ = inner.persist(container);
+    }
     container.lifecycle.send_modify(|l| {
         l.exits += 1;
         l.exit_code = exit.code;
@@ -170,8 +174,13 @@ async fn on_exit(inner: &Arc<Inner>, container: &Arc<Container>, exit: ExitStatu
     if !inner.holds(container) || container.run.load(Ordering::SeqCst) != run {
         return;
     }
-    start::cleanup_after_exit(inner, container).await;
     let record = container.record();
+    if record.host_config.auto_remove && record.state.status != Status::Removing {
+        // `--rm` (never restarted): the removal deletes the shim while the layer goes.
+        let _ = remove::remove_locked(inner, container, false).await;
+        return;
+    }
+    start::cleanup_after_exit(inner, container).await;
     if record.state.status == Status::Removing {
         return;
     }
