@@ -67,21 +67,27 @@ async fn remove_with_volumes(
         stop::stop_locked(inner, container, &kill).await?;
     }
     container.update(|record| record.state.status = Status::Removing);
-    start::cleanup_after_exit(inner, container).await;
-    super::network_link::forget(inner, &container.id).await;
     let dir = inner.config.container_dir(&container.id);
     let target = rootfs::rootfs_path(&dir);
-    blocking(move || rootfs::unmount(&target)).await?;
-    match image_link::remove_rootfs(&inner.images, &container.id).await {
-        Err(e) if e.kind() != crate::error::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    blocking(move || match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ContainerError::io(format!("removing {}", dir.display()), e)),
-    })
-    .await?;
+    super::network_link::forget(inner, &container.id).await;
+    // The shim's delete (the runtime's cgroups and state, under the exec root) runs while the
+    // layer and the container directory go: they share nothing, and the init is dead.
+    let layer = async {
+        super::volumes::after_exit(inner, &container.id).await;
+        blocking(move || rootfs::unmount(&target)).await?;
+        match image_link::remove_rootfs(&inner.images, &container.id).await {
+            Err(e) if e.kind() != crate::error::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        blocking(move || match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ContainerError::io(format!("removing {}", dir.display()), e)),
+        })
+        .await
+    };
+    let ((), removed) = tokio::join!(start::remove_stale_shim(inner, &container.id), layer);
+    removed?;
     inner.forget(container);
     super::volumes::release(inner, &container.id, volumes).await;
     container.lifecycle.send_modify(|l| l.removed = true);

@@ -108,7 +108,7 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
     let sandbox = super::network_link::setup(inner, &record).await?;
     blocking(move || {
         let target = rootfs::rootfs_path(&dir);
-        rootfs::mount(&mounts, &target)?;
+        rootfs::mount_for(&mounts, &target, record.host_config.auto_remove)?;
         super::volumes::before_start(&volumes, &record, &target)?;
         bundle::write_config(&dir, &target, &record, &cgroup_parent, &sandbox)?;
         shim::launch(&spec)
@@ -132,7 +132,7 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
 }
 
 /// Deletes the shim of a previous run (if it is still there) and its exit record.
-async fn remove_stale_shim(inner: &Inner, id: &str) {
+pub(super) async fn remove_stale_shim(inner: &Inner, id: &str) {
     let socket = inner.config.shim_socket(id);
     let _ = blocking(move || {
         if socket.exists() {
@@ -150,9 +150,13 @@ async fn remove_stale_shim(inner: &Inner, id: &str) {
 /// After the process exited (or never started): deletes the shim and unmounts the rootfs,
 /// as Docker cleans up a stopped container. Idempotent.
 pub(super) async fn cleanup_after_exit(inner: &Inner, container: &Container) {
-    remove_stale_shim(inner, &container.id).await;
-    super::volumes::after_exit(inner, &container.id).await;
     let target = rootfs::rootfs_path(&inner.config.container_dir(&container.id));
-    let _ = blocking(move || rootfs::unmount(&target)).await;
+    // The runtime's delete (cgroups, state) and the unmounts touch different things, and the
+    // init is dead already: overlap them (a process left behind makes the unmount lazy).
+    let unmount = async {
+        super::volumes::after_exit(inner, &container.id).await;
+        let _ = blocking(move || rootfs::unmount(&target)).await;
+    };
+    tokio::join!(remove_stale_shim(inner, &container.id), unmount);
     super::network_link::teardown(inner, &container.id).await;
 }
