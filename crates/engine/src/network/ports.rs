@@ -292,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn publish_all_gives_exposed_ports_random_ports_skipping_busy_ones() {
+    fn publish_all_gives_exposed_ports_random_ports_skipping_busy_ones_per_protocol() {
         let hc = host_config(r#"{"PublishAllPorts":true}"#);
         let busy = |_: Option<IpAddr>, port: u16, _: Proto| port != 40000;
         let got = resolve(
@@ -305,7 +305,7 @@ mod tests {
         .expect("ports");
         assert_eq!(
             got.iter().map(|m| m.host_port).collect::<Vec<_>>(),
-            vec![40001, 40002]
+            vec![40001, 40001]
         );
         let map = port_map(&["80/tcp".into(), "90/udp".into(), "7/tcp".into()], &got);
         assert_eq!(map["7/tcp"], None);

@@ -358,7 +358,11 @@ async fn reopen_keeps_addresses_and_reconcile_removes_the_dead() {
     let dead = container('4', "dead", r#"{"NetworkMode":"keep"}"#, "null");
     f.service.setup(&live, None).await.expect("live");
     f.service.setup(&dead, None).await.expect("dead");
-    let Fixture { _dir: dir, .. } = f;
+    // The old service is gone with its process (its DNS servers stop with it).
+    let Fixture {
+        _dir: dir, service, ..
+    } = f;
+    drop(service);
     // berthd is killed: a new service over the same roots.
     fake.state.lock().expect("lock").firewall = Default::default();
     let paths = NetworkPaths::under(&root.join("data"), &root.join("exec"));
