@@ -25,6 +25,9 @@ const MAX_CONN_BUFFER: usize = 8 << 20;
 /// How long an exited exec's output may stay open (held by a background child) before its
 /// waiters are answered anyway, as containerd's shim does.
 const IO_GRACE: Duration = Duration::from_secs(2);
+/// How long a completed exec stays known (for late `State`/`Wait` calls) before a new exec
+/// forgets it: healthchecks exec every interval for the container's whole life.
+const EXEC_RETENTION: Duration = Duration::from_secs(300);
 
 /// Everything the shim needs to supervise one container.
 #[derive(Debug, Clone)]
@@ -324,6 +327,15 @@ impl Supervisor {
         for key in overdue {
             self.complete(&key);
         }
+    }
+
+    /// Forgets execs completed more than [`EXEC_RETENTION`] ago (berthd has their codes).
+    fn forget_finished_execs(&mut self) {
+        self.procs.retain(|key, p| {
+            key.is_none()
+                || !p.completed
+                || p.exited_at.is_none_or(|t| t.elapsed() < EXEC_RETENTION)
+        });
     }
 
     /// The process exited and its output is drained: answer waiters, end attach streams.
@@ -641,6 +653,7 @@ impl Supervisor {
                 }
                 let mut proc = Proc::new(0, ProcessIo::default());
                 proc.spec = Some((process, stdin));
+                self.forget_finished_execs();
                 self.procs.insert(Some(exec), proc);
                 Response::Ok
             }

@@ -271,7 +271,7 @@ impl NetworkService {
                     .map(|e| (n.clone(), e.clone()))
             })
             .collect();
-        found.sort_by(|a, b| ifindex(&a.1.ifname).cmp(&ifindex(&b.1.ifname)));
+        found.sort_by_key(|a| ifindex(&a.1.ifname));
         found
     }
 
@@ -410,15 +410,13 @@ fn prune_filter(filters: &berth_api::Filters, network: &NetworkRecord) -> bool {
     true
 }
 
-fn load_state(
-    paths: &NetworkPaths,
-) -> Result<
-    (
-        BTreeMap<String, NetworkRecord>,
-        BTreeMap<String, SandboxRecord>,
-    ),
-    NetworkError,
-> {
+/// The networks and the sandboxes (per container) by ID, as saved.
+type SavedState = (
+    BTreeMap<String, NetworkRecord>,
+    BTreeMap<String, SandboxRecord>,
+);
+
+fn load_state(paths: &NetworkPaths) -> Result<SavedState, NetworkError> {
     for dir in [&paths.networks, &paths.sandboxes] {
         std::fs::create_dir_all(dir)
             .map_err(|e| NetworkError::io(format!("creating {}", dir.display()), e))?;

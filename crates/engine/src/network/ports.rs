@@ -141,6 +141,10 @@ pub fn bind_probe(ip: Option<IpAddr>, port: u16, proto: Proto) -> bool {
     }
 }
 
+/// One wanted publication: container port, protocol, host IP (empty: any) and host port
+/// range (None: a random port).
+type Wanted = (u16, Proto, String, Option<(u16, u16)>);
+
 /// Resolves the container's bindings to host ports. `in_use` are the other containers'
 /// mappings; `available` probes the host for random ports.
 pub fn resolve(
@@ -150,7 +154,7 @@ pub fn resolve(
     range: (u16, u16),
     available: &dyn Fn(Option<IpAddr>, u16, Proto) -> bool,
 ) -> Result<Vec<PortMapping>, NetworkError> {
-    let mut wanted: Vec<(u16, Proto, String, Option<(u16, u16)>)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     let bindings = host_config.port_bindings.clone().unwrap_or_default();
     for (key, list) in &bindings {
         let (port, proto) = parse_key(key)?;

@@ -1,6 +1,7 @@
 //! The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`, written into its
 //! directory and bind-mounted by the spec, as Docker (libnetwork's sandbox) writes them for
-//! `--network none` and `--network host`.
+//! `--network none`, `--network host` and bridge networks (the container's own address in
+//! /etc/hosts; the embedded DNS at 127.0.0.11 in resolv.conf on user-defined networks).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,20 @@ fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\
 
 /// Docker's fallback when no usable nameserver is left (libnetwork's `defaultIPv4Dns`).
 const FALLBACK_DNS: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4";
+
+/// What the network service decided that the /etc files show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcNetwork {
+    /// The container's addresses on bridge networks: `ip\thostname` lines in /etc/hosts.
+    pub addresses: Vec<std::net::IpAddr>,
+    /// A user-defined network is attached: resolv.conf names the embedded DNS.
+    pub embedded_dns: bool,
+    /// What `--add-host name:host-gateway` resolves to (the default bridge's gateway).
+    pub host_gateway: Option<std::net::IpAddr>,
+}
+
+/// The embedded DNS server's address inside containers (Docker's).
+const EMBEDDED_DNS: &str = "127.0.0.11";
 
 /// The host files a container's files derive from.
 #[derive(Debug, Clone)]
@@ -46,15 +61,29 @@ impl HostFiles {
 }
 
 /// Writes `hostname`, `hosts` and `resolv.conf` into `container_dir` from the host's files.
-pub fn write_etc_files(container_dir: &Path, record: &ContainerRecord) -> io::Result<()> {
-    write_etc_files_from(container_dir, record, &HostFiles::detect())
+pub fn write_etc_files(
+    container_dir: &Path,
+    record: &ContainerRecord,
+    network: &EtcNetwork,
+) -> io::Result<()> {
+    write_etc_files_with(container_dir, record, &HostFiles::detect(), network)
 }
 
-/// [`write_etc_files`] with the host's files given.
+/// [`write_etc_files`] with the host's files given, for a container without bridge networks.
 pub fn write_etc_files_from(
     container_dir: &Path,
     record: &ContainerRecord,
     host: &HostFiles,
+) -> io::Result<()> {
+    write_etc_files_with(container_dir, record, host, &EtcNetwork::default())
+}
+
+/// [`write_etc_files`] with the host's files given.
+pub fn write_etc_files_with(
+    container_dir: &Path,
+    record: &ContainerRecord,
+    host: &HostFiles,
+    network: &EtcNetwork,
 ) -> io::Result<()> {
     let hc = &record.host_config;
     let host_network = hc.network_mode == "host";
@@ -80,7 +109,26 @@ pub fn write_etc_files_from(
                         format!("invalid extra host: {entry}"),
                     )
                 })?;
+            let ip = match (ip, network.host_gateway) {
+                ("host-gateway", Some(gateway)) => gateway.to_string(),
+                ("host-gateway", None) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "unable to derive the IP value for host-gateway",
+                    ))
+                }
+                (ip, _) => ip.to_string(),
+            };
             text.push_str(&format!("{ip}\t{name}\n"));
+        }
+        // libnetwork's etchosts: the container's own record last, `fqdn short`.
+        let names = if record.config.domainname.is_empty() {
+            hostname.clone()
+        } else {
+            format!("{hostname}.{} {hostname}", record.config.domainname)
+        };
+        for ip in &network.addresses {
+            text.push_str(&format!("{ip}\t{names}\n"));
         }
         text
     };
@@ -90,7 +138,19 @@ pub fn write_etc_files_from(
     let dns = hc.dns.as_deref().unwrap_or_default();
     let search = hc.dns_search.as_deref().unwrap_or_default();
     let options = hc.dns_options.as_deref().unwrap_or_default();
-    let resolv = if !dns.is_empty() || !search.is_empty() || !options.is_empty() {
+    let resolv = if network.embedded_dns {
+        // The embedded DNS answers container names and forwards the rest upstream.
+        let mut options = options.to_vec();
+        if !options.iter().any(|o| o.starts_with("ndots:")) {
+            options.insert(0, "ndots:0".to_string());
+        }
+        let search = if search.is_empty() {
+            line_words(&host_resolv, "search")
+        } else {
+            search.to_vec()
+        };
+        build_resolv_conf(&[EMBEDDED_DNS.to_string()], &search, &options)
+    } else if !dns.is_empty() || !search.is_empty() || !options.is_empty() {
         let pick = |mine: &[String], theirs: Vec<String>| {
             if mine.is_empty() {
                 theirs
@@ -231,6 +291,49 @@ mod tests {
         write_etc_files_from(&dir, &record, &f.host).expect("write");
         ["hostname", "hosts", "resolv.conf"]
             .map(|name| std::fs::read_to_string(dir.join(name)).expect("read"))
+    }
+
+    #[test]
+    fn bridge_networks_add_the_containers_address_and_the_embedded_dns() {
+        let f = fixture(
+            HOST_HOSTS,
+            "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp\n",
+        );
+        let record = ContainerRecord {
+            id: "c3ceb3622f70aaaabbbbccccddddeeeeffff00001111222233334444555566667777".into(),
+            config: serde_json::from_str(r#"{"Hostname":"web","Domainname":"example.com"}"#)
+                .expect("config"),
+            host_config: serde_json::from_str(
+                r#"{"NetworkMode":"app","ExtraHosts":["gw:host-gateway"]}"#,
+            )
+            .expect("host config"),
+            ..ContainerRecord::default()
+        };
+        let dir = f.dir.path().join("c");
+        let network = EtcNetwork {
+            addresses: vec!["10.1.0.2".parse().expect("ip")],
+            embedded_dns: true,
+            host_gateway: Some("172.17.0.1".parse().expect("gw")),
+        };
+        write_etc_files_with(&dir, &record, &f.host, &network).expect("write");
+        let hosts = std::fs::read_to_string(dir.join("hosts")).expect("hosts");
+        assert_eq!(
+            hosts,
+            format!("{DEFAULT_HOSTS}172.17.0.1\tgw\n10.1.0.2\tweb.example.com web\n")
+        );
+        let resolv = std::fs::read_to_string(dir.join("resolv.conf")).expect("resolv");
+        assert_eq!(
+            resolv,
+            "search corp\nnameserver 127.0.0.11\noptions ndots:0\n"
+        );
+        // The default bridge: the host's resolvers, loopback filtered.
+        let network = EtcNetwork {
+            embedded_dns: false,
+            ..network
+        };
+        write_etc_files_with(&dir, &record, &f.host, &network).expect("write");
+        let resolv = std::fs::read_to_string(dir.join("resolv.conf")).expect("resolv");
+        assert_eq!(resolv, "nameserver 10.0.0.2\nsearch corp\n");
     }
 
     const HOST_HOSTS: &str = "127.0.0.1 localhost\n127.0.0.1 vm\n";
