@@ -285,7 +285,14 @@ mod tests {
             proto: Proto::Tcp,
             container_port: 80,
         };
-        let err = resolve(&hc, &[], &[other.clone()], (40000, 40010), &always).expect_err("taken");
+        let err = resolve(
+            &hc,
+            &[],
+            std::slice::from_ref(&other),
+            (40000, 40010),
+            &always,
+        )
+        .expect_err("taken");
         assert_eq!(
             err.to_string(),
             "Bind for 0.0.0.0:8080 failed: port is already allocated"
