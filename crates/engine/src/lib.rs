@@ -67,8 +67,7 @@ impl Engine {
             container::Containers::open(&config, events.clone(), images.clone(), volumes.clone())
                 .await?,
         );
-        let networks =
-            network::NetworkService::start(&config, &containers, events.clone()).await?;
+        let networks = network::NetworkService::start(&config, &containers, events.clone()).await?;
         Ok(Arc::new(Engine {
             config,
             events,

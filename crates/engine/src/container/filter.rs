@@ -158,7 +158,11 @@ fn matches(record: &ContainerRecord, filters: &Filters) -> bool {
 
 /// The `health` filter's view: the health status, `none` without a healthcheck.
 fn health_of(record: &ContainerRecord) -> &'static str {
-    record.state.health.as_ref().map_or("none", |h| h.status.as_str())
+    record
+        .state
+        .health
+        .as_ref()
+        .map_or("none", |h| h.status.as_str())
 }
 
 /// Docker matches `id` and `name` as unanchored regular expressions; plain text (the
