@@ -137,15 +137,17 @@ pub fn build_process(
     Ok(process)
 }
 
-/// Every capability this kernel knows (`/proc/sys/kernel/cap_last_cap`), by OCI name; the
-/// names are the spec builder's table.
+/// Every capability this kernel knows (`/proc/sys/kernel/cap_last_cap`) and berthd holds in
+/// its bounding set, by OCI name; the names are the spec builder's table.
 pub fn all_capabilities() -> Vec<&'static str> {
     let names = &crate::spec::caps::ALL;
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|text| text.trim().parse::<usize>().ok())
         .unwrap_or(names.len() - 1);
-    names[..=last.min(names.len() - 1)].to_vec()
+    let mut all = names[..=last.min(names.len() - 1)].to_vec();
+    crate::spec::caps::within_bounding(&mut all, crate::spec::caps::bounding_set());
+    all
 }
 
 /// A resolved user.

@@ -75,6 +75,30 @@ pub fn all(last_cap: usize) -> Vec<String> {
         .collect()
 }
 
+/// berthd's own capability bounding set (`CapBnd` in /proc/self/status), bit N for
+/// capability N; every bit set when it cannot be read. No process berthd starts can hold a
+/// capability outside it (e.g. CAP_SYS_RESOURCE on hosts that withhold it from root).
+pub fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Keeps the capabilities present in `bounding` (as [`bounding_set`] gives it).
+pub fn within_bounding<S: AsRef<str>>(caps: &mut Vec<S>, bounding: u64) {
+    caps.retain(|c| {
+        ALL.iter()
+            .position(|n| *n == c.as_ref())
+            .is_none_or(|bit| bit >= 64 || bounding & (1u64 << bit) != 0)
+    });
+}
+
 /// `chown`, `CAP_CHOWN`, `Cap_Chown` → `CAP_CHOWN`; `all` → `ALL`; unknown → Docker's error.
 fn normalize(name: &str) -> Result<String, SpecError> {
     let upper = name.to_ascii_uppercase();
@@ -156,6 +180,19 @@ mod tests {
 
     fn strings(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn privileged_sets_keep_only_what_the_bounding_set_holds() {
+        let mut caps = all(40);
+        // Every capability but CAP_SYS_RESOURCE (24), as on hosts that withhold it.
+        within_bounding(&mut caps, !(1u64 << 24));
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.iter().any(|c| c == "CAP_SYS_RESOURCE"));
+        assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
+        let mut everything = all(40);
+        within_bounding(&mut everything, u64::MAX);
+        assert_eq!(everything, all(40));
     }
 
     #[test]

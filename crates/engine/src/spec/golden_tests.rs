@@ -53,6 +53,7 @@ fn specs(case: &str) -> (Value, Value) {
     let host = HostInfo {
         cgroup_v2: false,
         last_cap: 37,
+        cap_bounding: u64::MAX,
         hostname: "vm".into(),
         init_path: None,
     };

@@ -117,6 +117,9 @@ pub struct HostInfo {
     pub cgroup_v2: bool,
     /// /proc/sys/kernel/cap_last_cap.
     pub last_cap: usize,
+    /// berthd's capability bounding set ([`caps::bounding_set`]): `--privileged` and
+    /// `--cap-add ALL` give what the kernel knows and berthd holds.
+    pub cap_bounding: u64,
     /// The host's hostname, for `--network host` containers without `--hostname`.
     pub hostname: String,
     /// Docker's `docker-init` (tini), for `--init`.
@@ -150,6 +153,7 @@ impl HostInfo {
         HostInfo {
             cgroup_v2,
             last_cap,
+            cap_bounding: caps::bounding_set(),
             hostname,
             init_path,
         }
@@ -235,12 +239,16 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
         &config.user,
         hc.group_add.as_deref().unwrap_or_default(),
     )?;
-    let capabilities = caps::tweak(
-        hc.cap_add.as_deref().unwrap_or_default(),
+    let cap_add = hc.cap_add.as_deref().unwrap_or_default();
+    let mut capabilities = caps::tweak(
+        cap_add,
         hc.cap_drop.as_deref().unwrap_or_default(),
         hc.privileged,
         host.last_cap,
     )?;
+    if hc.privileged || cap_add.iter().any(|c| c.eq_ignore_ascii_case("ALL")) {
+        caps::within_bounding(&mut capabilities, host.cap_bounding);
+    }
     let security = security::parse(
         hc.security_opt.as_deref().unwrap_or_default(),
         &capabilities,
@@ -451,6 +459,7 @@ mod tests {
         HostInfo {
             cgroup_v2: false,
             last_cap: 40,
+            cap_bounding: u64::MAX,
             hostname: "thehost".into(),
             init_path: Some("/usr/bin/docker-init".into()),
         }
