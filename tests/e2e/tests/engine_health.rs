@@ -156,11 +156,15 @@ fn flipping_probe(berthd: &Berthd) {
         "{events}"
     );
     assert!(
-        events.lines().any(|l| l == "exec_create: cat /tmp/ok"),
+        events
+            .lines()
+            .any(|l| l == "exec_create: /bin/sh -c cat /tmp/ok"),
         "{events}"
     );
     assert!(
-        events.lines().any(|l| l == "exec_start: cat /tmp/ok"),
+        events
+            .lines()
+            .any(|l| l == "exec_start: /bin/sh -c cat /tmp/ok"),
         "{events}"
     );
     assert!(events.lines().any(|l| l == "exec_die"), "{events}");
