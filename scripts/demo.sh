@@ -21,10 +21,13 @@ cleanup() {
   fi
   # Overlay mounts of removed containers are gone already; detach anything left, deepest first.
   grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  ip link delete berthdemo0 type bridge 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+# Its own default bridge, removed at the end (a system berthd keeps berth0).
+echo '{"bridge": "berthdemo0"}' > "$work/daemon.json"
 echo "+ berthd --data-root $work/data --exec-root $work/exec -H unix://$sock"
 "$bin/berthd" --data-root "$work/data" --exec-root "$work/exec" -H "unix://$sock" \
   --config-file "$work/daemon.json" 2>"$work/berthd.log" &

@@ -66,6 +66,18 @@ impl Berthd {
             "cgroup-parent".to_string(),
             serde_json::Value::String(cgroup_parent.clone()),
         );
+        // Its own default bridge (deleted on drop) on a subnet of its own, unless the test
+        // chose one: berthds of one host otherwise share `berth0`, each adding an address.
+        if !daemon_json.contains_key("bridge") {
+            let hash = name
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+            daemon_json.insert("bridge".to_string(), format!("bt{}", &name[3..]).into());
+            daemon_json.insert(
+                "bip".to_string(),
+                format!("10.{}.{}.1/24", 100 + hash % 150, (hash >> 8) % 256).into(),
+            );
+        }
         fs::create_dir_all(root.join("cli")).expect("cli config dir");
         fs::write(
             root.join("daemon.json"),
@@ -235,7 +247,18 @@ impl Drop for Berthd {
         self.stop();
         let mut cgroups = self.container_ids();
         cgroups.push(self.cgroup_parent.clone());
+        let bridge = fs::read(self.root.join("daemon.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["bridge"].as_str().map(str::to_string));
         teardown(&self.root, &cgroups);
+        // The fixture's default bridge (veths went with their namespaces).
+        if let Some(bridge) = bridge {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &bridge, "type", "bridge"])
+                .stderr(Stdio::null())
+                .status();
+        }
         remove_root(&self.root);
     }
 }
