@@ -23,4 +23,4 @@ echo "== e2e tests (root)"
 # release build of every test binary.
 cargo build --release --locked --workspace --bins
 export BERTH_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
-cargo test --locked -p berth-e2e -- --test-threads=2
+cargo test --locked --no-fail-fast -p berth-e2e -- --test-threads=2

@@ -337,21 +337,7 @@ async fn prune_kind(
     let reclaimed = report["SpaceReclaimed"].as_i64().unwrap_or(0);
     let mut text = String::new();
     match kind {
-        "containers" => {
-            let deleted: Vec<&str> = report["ContainersDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str())
-                .collect();
-            if !deleted.is_empty() {
-                text.push_str("Deleted Containers:\n");
-                for id in deleted {
-                    text.push_str(&format!("{id}\n"));
-                }
-                text.push('\n');
-            }
-        }
+        "containers" => list_deleted(&report, "ContainersDeleted", "Containers", &mut text),
         "images" => {
             let deleted: Vec<&serde_json::Value> = report["ImagesDeleted"]
                 .as_array()
@@ -371,38 +357,28 @@ async fn prune_kind(
                 text.push('\n');
             }
         }
-        "volumes" => {
-            let deleted: Vec<&str> = report["VolumesDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str())
-                .collect();
-            if !deleted.is_empty() {
-                text.push_str("Deleted Volumes:\n");
-                for name in deleted {
-                    text.push_str(&format!("{name}\n"));
-                }
-                text.push('\n');
-            }
-        }
-        _ => {
-            let deleted: Vec<&str> = report["NetworksDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str())
-                .collect();
-            if !deleted.is_empty() {
-                text.push_str("Deleted Networks:\n");
-                for name in deleted {
-                    text.push_str(&format!("{name}\n"));
-                }
-                text.push('\n');
-            }
-        }
+        "volumes" => list_deleted(&report, "VolumesDeleted", "Volumes", &mut text),
+        _ => list_deleted(&report, "NetworksDeleted", "Networks", &mut text),
     }
     Ok((text, reclaimed))
+}
+
+/// `Deleted <What>:` and one line per name of the prune report's `key` list, then a blank
+/// line, as the docker CLI prints them; nothing when the list is empty.
+fn list_deleted(report: &serde_json::Value, key: &str, what: &str, text: &mut String) {
+    let deleted: Vec<&str> = report[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    if !deleted.is_empty() {
+        text.push_str(&format!("Deleted {what}:\n"));
+        for name in deleted {
+            text.push_str(&format!("{name}\n"));
+        }
+        text.push('\n');
+    }
 }
 
 /// `container prune` / `image prune`.

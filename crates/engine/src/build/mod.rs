@@ -109,6 +109,11 @@ fn extract_context(
     archive
         .unpack(context.path())
         .map_err(|e| BuildFailure::Context(format!("the build context is not a valid tar: {e}")))?;
+    // Read the body to its end (tar padding after the end marker): an answer sent while the
+    // client still writes would reach it as a broken pipe instead of the build's error.
+    let mut rest = archive.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink())
+        .map_err(|e| BuildFailure::Context(format!("reading the build context: {e}")))?;
     Ok(context)
 }
 
