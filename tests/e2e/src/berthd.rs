@@ -259,6 +259,21 @@ impl Drop for Berthd {
                 .stderr(Stdio::null())
                 .status();
         }
+        // Every berthd of a host shares berth's nftables tables: the last one to go removes
+        // them (none is left running, so none of their rules is in use).
+        let others = Command::new("pgrep")
+            .args(["-x", "berthd"])
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(true);
+        if !others {
+            for family in ["ip", "ip6"] {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, "berth"])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
         remove_root(&self.root);
     }
 }
