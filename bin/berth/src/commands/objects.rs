@@ -266,19 +266,7 @@ async fn prune(
         .json()
         .await?;
     let mut text = String::new();
-    let deleted: Vec<&str> = report[deleted_key]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
-    if !deleted.is_empty() {
-        text.push_str(&format!("{title}\n"));
-        for name in deleted {
-            text.push_str(&format!("{name}\n"));
-        }
-        text.push('\n');
-    }
+    super::system::list_deleted(&report, deleted_key, title, &mut text);
     if kind == "volumes" {
         let reclaimed = report["SpaceReclaimed"].as_i64().unwrap_or(0);
         text.push_str(&format!(

@@ -337,7 +337,12 @@ async fn prune_kind(
     let reclaimed = report["SpaceReclaimed"].as_i64().unwrap_or(0);
     let mut text = String::new();
     match kind {
-        "containers" => list_deleted(&report, "ContainersDeleted", "Containers", &mut text),
+        "containers" => list_deleted(
+            &report,
+            "ContainersDeleted",
+            "Deleted Containers:",
+            &mut text,
+        ),
         "images" => {
             let deleted: Vec<&serde_json::Value> = report["ImagesDeleted"]
                 .as_array()
@@ -357,15 +362,15 @@ async fn prune_kind(
                 text.push('\n');
             }
         }
-        "volumes" => list_deleted(&report, "VolumesDeleted", "Volumes", &mut text),
-        _ => list_deleted(&report, "NetworksDeleted", "Networks", &mut text),
+        "volumes" => list_deleted(&report, "VolumesDeleted", "Deleted Volumes:", &mut text),
+        _ => list_deleted(&report, "NetworksDeleted", "Deleted Networks:", &mut text),
     }
     Ok((text, reclaimed))
 }
 
-/// `Deleted <What>:` and one line per name of the prune report's `key` list, then a blank
-/// line, as the docker CLI prints them; nothing when the list is empty.
-fn list_deleted(report: &serde_json::Value, key: &str, what: &str, text: &mut String) {
+/// `title` (`Deleted Volumes:`) and one line per name of the prune report's `key` list,
+/// then a blank line, as the docker CLI prints them; nothing when the list is empty.
+pub(crate) fn list_deleted(report: &serde_json::Value, key: &str, title: &str, text: &mut String) {
     let deleted: Vec<&str> = report[key]
         .as_array()
         .into_iter()
@@ -373,7 +378,7 @@ fn list_deleted(report: &serde_json::Value, key: &str, what: &str, text: &mut St
         .filter_map(|v| v.as_str())
         .collect();
     if !deleted.is_empty() {
-        text.push_str(&format!("Deleted {what}:\n"));
+        text.push_str(&format!("{title}\n"));
         for name in deleted {
             text.push_str(&format!("{name}\n"));
         }
