@@ -10,10 +10,10 @@ use std::io::Write;
 use berth_build::{RunConfig, StepCommit};
 use berth_image::archive::ArchiveError;
 use berth_image::blob::{put, put_stream};
-use berth_image::{ContainerConfig, Descriptor, History, ImageConfig, ImageRecord, Manifest};
+use berth_image::{ContainerConfig, Descriptor, History, ImageConfig, ImageRecord};
 use berth_oci::{media_type, Digest};
 
-use crate::image::{ImageError, Inner};
+use crate::image::{oci_layer, oci_manifest, ImageError, Inner};
 
 fn to_container_config(config: &RunConfig) -> Result<ContainerConfig, ImageError> {
     serde_json::to_value(config)
@@ -33,17 +33,6 @@ fn json_error(file: &str) -> impl FnOnce(serde_json::Error) -> ImageError + '_ {
             source,
         })
     }
-}
-
-/// Docker schema 2 layer types become their OCI equivalents in the OCI manifest.
-fn oci_layer(layer: &Descriptor) -> Descriptor {
-    let mut layer = layer.clone();
-    layer.media_type = match layer.media_type.as_str() {
-        media_type::DOCKER_LAYER => media_type::OCI_LAYER_GZIP.to_string(),
-        media_type::DOCKER_LAYER_ZSTD => media_type::OCI_LAYER_ZSTD.to_string(),
-        other => other.to_string(),
-    };
-    layer
 }
 
 /// The base of a `FROM scratch` stage's first commit.
@@ -148,19 +137,7 @@ impl Inner {
         }
         let config_bytes = serde_json::to_vec(&config).map_err(json_error("image config"))?;
         let config_blob = put(&self.content, &config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: Descriptor::new(
-                media_type::OCI_CONFIG,
-                config_blob.digest.clone(),
-                config_blob.size,
-            ),
-            layers,
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
+        let manifest = oci_manifest(config_blob.digest.clone(), config_blob.size, layers);
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(json_error("manifest"))?;
         let manifest_blob = put(&self.content, &manifest_bytes)?;
         let record = ImageRecord {

@@ -33,12 +33,32 @@ pub struct CommitRequest {
     pub created_by: String,
 }
 
-/// Docker schema 2 layer types become their OCI equivalents in a committed OCI manifest.
+/// A parent's layer in a committed OCI manifest: Docker schema 2 layer types become their
+/// OCI equivalents (commits and build steps).
+pub(crate) fn oci_layer(layer: &Descriptor) -> Descriptor {
+    let mut layer = layer.clone();
+    layer.media_type = oci_layer_type(&layer.media_type);
+    layer
+}
+
 fn oci_layer_type(media: &str) -> String {
     match media {
         media_type::DOCKER_LAYER => media_type::OCI_LAYER_GZIP.to_string(),
         media_type::DOCKER_LAYER_ZSTD => media_type::OCI_LAYER_ZSTD.to_string(),
         other => other.to_string(),
+    }
+}
+
+/// The OCI manifest of a committed image: its config blob and its layers.
+pub(crate) fn oci_manifest(config: Digest, config_size: u64, layers: Vec<Descriptor>) -> Manifest {
+    Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: Descriptor::new(media_type::OCI_CONFIG, config, config_size),
+        layers,
+        subject: None,
+        annotations: BTreeMap::new(),
     }
 }
 
@@ -106,34 +126,13 @@ impl Inner {
             source,
         })?;
         let config_blob = put(&self.content, &config_bytes)?;
-        let mut layers: Vec<Descriptor> = parent
-            .manifest
-            .layers
-            .iter()
-            .map(|l| {
-                let mut l = l.clone();
-                l.media_type = oci_layer_type(&l.media_type);
-                l
-            })
-            .collect();
+        let mut layers: Vec<Descriptor> = parent.manifest.layers.iter().map(oci_layer).collect();
         layers.push(Descriptor::new(
             media_type::OCI_LAYER,
             layer.digest.clone(),
             layer.size,
         ));
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            artifact_type: None,
-            config: Descriptor::new(
-                media_type::OCI_CONFIG,
-                config_blob.digest.clone(),
-                config_blob.size,
-            ),
-            layers,
-            subject: None,
-            annotations: BTreeMap::new(),
-        };
+        let manifest = oci_manifest(config_blob.digest.clone(), config_blob.size, layers);
         let manifest_bytes =
             serde_json::to_vec(&manifest).map_err(|source| ArchiveError::Json {
                 file: "manifest".into(),

@@ -32,6 +32,7 @@ use crate::events::EventBus;
 pub use archive::{ImportRequest, LoadedImages};
 pub use berth_image::DeleteItem;
 pub use commit::CommitRequest;
+pub(crate) use commit::{oci_layer, oci_manifest};
 pub use delete::PruneReport;
 pub use details::{HistoryEntry, ImageDetails};
 pub use distribution::{DistributionInfo, ProgressTx, PullRequest, PushRequest};
