@@ -10,14 +10,20 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-echo "== format and lints"
+# A one-shot run gains nothing from incremental compilation, and its files are a large part
+# of a debug target's disk use.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+
+disk_free() { echo "   (disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free)"; }
+
+echo "== format and lints"; disk_free
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== unit tests (hermetic)"
+echo "== unit tests (hermetic)"; disk_free
 cargo test --workspace --exclude berth-e2e --locked
 
-echo "== e2e tests (root)"
+echo "== e2e tests (root)"; disk_free
 # The binaries under test are release builds (what users run); the test drivers are built
 # in the dev profile, which reuses the unit tests' build instead of a second, LTO-linked
 # release build of every test binary.
