@@ -12,7 +12,8 @@ fi
 
 # A one-shot run gains nothing from incremental compilation, and its files are a large part
 # of a debug target's disk use.
-if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+# CI builds no debug info at all (panics still name file and line): disk there is tight.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0; fi
 
 disk_free() { echo "   (disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free)"; }
 
