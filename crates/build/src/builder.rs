@@ -33,6 +33,9 @@ pub struct BuildOptions {
     pub no_cache: bool,
     pub pull: bool,
     pub platform: String,
+    /// Build secrets by id (`RUN --mount=type=secret`); empty through the classic POST
+    /// /build, which has no session to carry them.
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
 /// The built image.
@@ -328,6 +331,7 @@ impl Runner<'_> {
             no_cache: self.options.no_cache,
             context: self.context,
             stage_images: &stage_images,
+            secrets: &self.options.secrets,
             used_args: self.used_args,
         };
         let triggers = state.config.on_build.clone().unwrap_or_default();

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use berth_dockerfile::instructions::{
-    expand_instruction, scope, CommandLine, Expander, Instruction, KeyValue,
+    expand_instruction, scope, CommandLine, Expander, Instruction, KeyValue, RunCommand,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -37,6 +37,8 @@ pub struct Env<'a> {
     pub context: &'a SourceRoot,
     /// Result image of each finished stage (COPY --from), by stage index.
     pub stage_images: &'a dyn Fn(&str) -> Option<String>,
+    /// Build secrets by id (`RUN --mount=type=secret`).
+    pub secrets: &'a BTreeMap<String, Vec<u8>>,
     /// Build args a stage consumed (for the "not consumed" warning).
     pub used_args: &'a std::sync::Mutex<BTreeSet<String>>,
 }
@@ -95,6 +97,7 @@ pub fn cache_key(
     container_config: &RunConfig,
     config: &RunConfig,
     author: &str,
+    extra: &str,
 ) -> String {
     let mut hasher = Sha256::new();
     hasher.update(parent.as_bytes());
@@ -104,6 +107,10 @@ pub fn cache_key(
     hasher.update(serde_json::to_vec(config).unwrap_or_default());
     hasher.update([0]);
     hasher.update(author.as_bytes());
+    if !extra.is_empty() {
+        hasher.update([0]);
+        hasher.update(extra.as_bytes());
+    }
     format!("{:x}", hasher.finalize())
 }
 
@@ -152,11 +159,24 @@ impl StageState {
         container_config: RunConfig,
         work: impl FnOnce(&mut Self) -> Result<Option<(String, String)>, BuildError>,
     ) -> Result<(), BuildError> {
+        self.commit_keyed(env, say, container_config, "", work)
+    }
+
+    /// [`Self::commit`] with `extra` in the cache key: what the step reads that its
+    /// container config does not show (heredoc scripts, mounts).
+    pub(crate) fn commit_keyed(
+        &mut self,
+        env: &Env,
+        say: Say,
+        container_config: RunConfig,
+        extra: &str,
+        work: impl FnOnce(&mut Self) -> Result<Option<(String, String)>, BuildError>,
+    ) -> Result<(), BuildError> {
         let mut config = self.config.clone();
         config.image = self.image.clone();
         let mut container_config = container_config;
         container_config.image = self.image.clone();
-        let key = cache_key(&self.image, &container_config, &config, &self.author);
+        let key = cache_key(&self.image, &container_config, &config, &self.author, extra);
         if !env.no_cache {
             if let Some(hit) = env.worker.cache_get(&key) {
                 say(" ---> Using cache\n");
@@ -355,7 +375,7 @@ impl StageState {
                     Ok(Some((key, String::new())))
                 })
             }
-            Instruction::Run(run) => self.run(env, say, &run.cmd),
+            Instruction::Run(run) => self.run(env, say, &run),
             Instruction::Copy(c) => {
                 let source_image = if c.from.is_empty() {
                     None
@@ -368,7 +388,8 @@ impl StageState {
                 let spec = crate::dispatch_copy::CopySpec {
                     name: "COPY",
                     sources: c.files.sources.clone(),
-                    has_heredocs: !c.files.contents.is_empty(),
+                    contents: c.files.contents.clone(),
+                    checksum: String::new(),
                     dest: c.files.dest.clone(),
                     chown: c.chown.clone(),
                     chmod: c.chmod.clone(),
@@ -382,7 +403,8 @@ impl StageState {
                 let spec = crate::dispatch_copy::CopySpec {
                     name: "ADD",
                     sources: a.files.sources.clone(),
-                    has_heredocs: !a.files.contents.is_empty(),
+                    contents: a.files.contents.clone(),
+                    checksum: a.checksum.clone(),
                     dest: a.files.dest.clone(),
                     chown: a.chown.clone(),
                     chmod: a.chmod.clone(),
@@ -397,12 +419,16 @@ impl StageState {
     }
 
     /// RUN: the command runs in a container with Env plus the build args; the history and
-    /// cache probe carry `|N k=v...` before the command when build args are set.
-    fn run(&mut self, env: &Env, say: Say, cmd: &CommandLine) -> Result<(), BuildError> {
-        if !cmd.files.is_empty() {
-            return Err(BuildError::NotImplemented("RUN with a heredoc".into()));
-        }
-        let command = resolve_cmd_line(cmd, &self.config);
+    /// cache probe carry `|N k=v...` before the command when build args are set. Heredocs
+    /// and `--mount`s go into the cache key (their text, and a bind's content).
+    fn run(&mut self, env: &Env, say: Say, run: &RunCommand) -> Result<(), BuildError> {
+        let heredoc = crate::run_heredoc::rewrite(&run.cmd)?;
+        let cmd = CommandLine {
+            args: heredoc.args.clone(),
+            files: Vec::new(),
+            ..run.cmd.clone()
+        };
+        let command = resolve_cmd_line(&cmd, &self.config);
         let args = self.run_args(env);
         let mut save_cmd = command.clone();
         if !args.is_empty() {
@@ -431,9 +457,27 @@ impl StageState {
         let mut run_env = run_config.env.clone().unwrap_or_default();
         run_env.extend(args);
         run_config.env = Some(run_env);
-        self.commit(env, say, probe, |state| {
+        let mut extra = crate::run_mounts::cache_text(env, &self.config.working_dir, &run.mounts)?;
+        if let Some(script) = &heredoc.script {
+            extra.push_str(&format!("heredoc {}\0{}", script.name, script.data));
+        }
+        self.commit_keyed(env, say, probe, &extra, |state| {
             run_config.image = state.image.clone();
-            let container = env.worker.create(&state.image, &run_config)?;
+            let mut mounts =
+                crate::run_mounts::resolve(env, &state.config.working_dir, &run.mounts)?;
+            if !mounts.env.is_empty() {
+                run_config
+                    .env
+                    .get_or_insert_with(Vec::new)
+                    .extend(mounts.env.clone());
+            }
+            let _script_dir = match &heredoc.script {
+                Some(script) => Some(mount_script(env, script, &mut mounts.mounts)?),
+                None => None,
+            };
+            let container = env
+                .worker
+                .create(&state.image, &run_config, &mounts.mounts)?;
             let guard = LayerGuard {
                 worker: env.worker,
                 key: container.clone(),
@@ -451,6 +495,31 @@ impl StageState {
             Ok(Some((container.clone(), container)))
         })
     }
+}
+
+/// Writes a heredoc script (mode 0755) into a scratch directory bound read-only at
+/// /dev/pipes, as BuildKit mounts its inline document.
+fn mount_script(
+    env: &Env,
+    script: &crate::run_heredoc::Script,
+    mounts: &mut Vec<crate::worker::RunMount>,
+) -> Result<tempfile::TempDir, BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = env.worker.scratch_dir()?;
+    let file = dir.path().join(&script.name);
+    let io = |source| BuildError::Io {
+        op: format!("writing the heredoc {}", script.name),
+        source,
+    };
+    std::fs::write(&file, &script.data).map_err(io)?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    mounts.push(crate::worker::RunMount {
+        target: crate::run_heredoc::PIPES_DIR.to_string(),
+        source: crate::worker::RunMountSource::Bind(dir.path().to_path_buf()),
+        read_only: true,
+    });
+    Ok(dir)
 }
 
 /// Adapts `Say` to `io::Write` for container output.

@@ -1,10 +1,16 @@
 //! COPY and ADD (moby's `performCopy`): sources from the context, a finished stage or an
-//! image; the `file:<sha>`/`dir:<sha>`/`multi:<sha>` history text that is also what makes
-//! the cache key follow the files' content; the copy into a fresh layer.
+//! image, heredoc bodies (`COPY <<EOF /path`: a file of that name, mode 0644 as BuildKit
+//! makes it) and, for ADD, URLs (downloaded through the worker: mode 0600, mtime from
+//! `Last-Modified`, `--checksum` verified); the `file:<sha>`/`dir:<sha>`/`multi:<sha>`
+//! history text that is also what makes the cache key follow the files' content; the copy
+//! into a fresh layer.
 
+use std::os::unix::fs::PermissionsExt;
+
+use berth_dockerfile::instructions::SourceContent;
 use sha2::{Digest as _, Sha256};
 
-use crate::context::SourceRoot;
+use crate::context::{Source, SourceRoot};
 use crate::copy::{self, CopyOptions};
 use crate::dispatch::{normalize_workdir, Env, Say, StageState};
 use crate::worker::LayerGuard;
@@ -14,7 +20,10 @@ use crate::BuildError;
 pub struct CopySpec {
     pub name: &'static str,
     pub sources: Vec<String>,
-    pub has_heredocs: bool,
+    /// Heredoc bodies (`COPY <<EOF /path`), already expanded.
+    pub contents: Vec<SourceContent>,
+    /// ADD `--checksum` of a URL source.
+    pub checksum: String,
     pub dest: String,
     pub chown: String,
     pub chmod: String,
@@ -25,7 +34,15 @@ pub struct CopySpec {
 }
 
 fn is_url(source: &str) -> bool {
-    source.starts_with("http://") || source.starts_with("https://") || source.starts_with("git@")
+    source.starts_with("http://") || source.starts_with("https://") || is_git(source)
+}
+
+/// What BuildKit takes for a Git repository (`git@`, `git://`, `*.git` URLs, `#ref`).
+fn is_git(source: &str) -> bool {
+    source.starts_with("git@")
+        || source.starts_with("git://")
+        || ((source.starts_with("http://") || source.starts_with("https://"))
+            && source.split('#').next().unwrap_or(source).ends_with(".git"))
 }
 
 fn parse_chmod(chmod: &str) -> Result<Option<u32>, BuildError> {
@@ -45,20 +62,24 @@ pub fn copy(
     say: Say,
     spec: &CopySpec,
 ) -> Result<(), BuildError> {
-    if spec.has_heredocs {
+    if spec.name == "COPY" && spec.sources.iter().any(|s| is_url(s)) {
+        return Err(BuildError::Copy("source can't be a URL for COPY".into()));
+    }
+    if let Some(url) = spec.sources.iter().find(|s| is_git(s)) {
         return Err(BuildError::NotImplemented(format!(
-            "{} with a heredoc",
-            spec.name
+            "ADD from a Git repository ({url}; clone it into the context and COPY it)"
         )));
     }
-    if let Some(url) = spec.sources.iter().find(|s| is_url(s)) {
-        return Err(if spec.name == "COPY" {
-            BuildError::Copy("source can't be a URL for COPY".into())
-        } else {
-            BuildError::NotImplemented(format!(
-                "ADD from a URL ({url}; builds have no network: download it into the context)"
-            ))
-        });
+    if !spec.checksum.is_empty() && !spec.sources.iter().all(|s| is_url(s)) {
+        return Err(BuildError::Copy(
+            "checksum can't be specified for non-HTTP(S) sources".into(),
+        ));
+    }
+    let scratch = env.worker.scratch_dir()?;
+    let inline = SourceRoot::tree(scratch.path());
+    let mut extra = heredoc_sources(scratch.path(), &spec.contents)?;
+    for (n, url) in spec.sources.iter().filter(|s| is_url(s)).enumerate() {
+        extra.push(download(env, scratch.path(), n, url, &spec.checksum)?);
     }
     let chmod = parse_chmod(&spec.chmod)?;
     let mount = match &spec.source_image {
@@ -77,19 +98,26 @@ pub fn copy(
         None => env.context,
     };
     let mut resolved = Vec::new();
-    for pattern in &spec.sources {
+    for pattern in spec.sources.iter().filter(|s| !is_url(s)) {
         resolved.extend(sources.resolve(pattern)?);
     }
-    if resolved.len() > 1 && !spec.dest.ends_with('/') {
+    if resolved.len() + extra.len() > 1 && !spec.dest.ends_with('/') {
         return Err(BuildError::Copy(format!(
             "When using {} with more than one source file, the destination must be a directory and end with a /",
             spec.name
         )));
     }
-    let hashes = resolved
+    let mut hashes = resolved
         .iter()
         .map(|s| sources.source_hash(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // The file name a heredoc or URL gives is part of what lands in the layer.
+    for (source, _) in &extra {
+        let name = source.rel.rsplit('/').next().unwrap_or_default();
+        let content = inline.source_hash(source)?;
+        let both = Sha256::digest(format!("{name}\0{content}").as_bytes());
+        hashes.push(format!("file:{both:x}"));
+    }
     let hash = match hashes.as_slice() {
         [one] => one.clone(),
         many => format!("multi:{:x}", Sha256::digest(many.join(",").as_bytes())),
@@ -124,8 +152,159 @@ pub fn copy(
             extract: spec.extract,
         };
         copy::copy_sources(&root, &resolved, &dest, options)?;
+        for (source, mtime) in &extra {
+            let options = CopyOptions {
+                extract: false,
+                ..options
+            };
+            copy::copy_sources(&root, std::slice::from_ref(source), &dest, options)?;
+            if let Some(mtime) = mtime {
+                set_mtime(&root, &dest, source, *mtime)?;
+            }
+        }
         let key = guard.key.clone();
         std::mem::forget(guard);
         Ok(Some((key, String::new())))
     })
+}
+
+/// Writes each heredoc body as a file named after its delimiter (mode 0644).
+fn heredoc_sources(
+    dir: &std::path::Path,
+    contents: &[SourceContent],
+) -> Result<Vec<(Source, Option<i64>)>, BuildError> {
+    let mut out = Vec::new();
+    for (n, content) in contents.iter().enumerate() {
+        let name = content.path.trim_start_matches('/');
+        let name = name.rsplit('/').next().unwrap_or(name);
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(BuildError::Copy(format!(
+                "invalid heredoc name {:?}",
+                content.path
+            )));
+        }
+        let slot = dir.join(format!("heredoc-{n}"));
+        let path = slot.join(name);
+        let io = |source| BuildError::Io {
+            op: format!("writing the heredoc {name}"),
+            source,
+        };
+        std::fs::create_dir_all(&slot).map_err(io)?;
+        std::fs::write(&path, &content.data).map_err(io)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+        out.push((
+            Source {
+                rel: format!("heredoc-{n}/{name}"),
+                path,
+                is_dir: false,
+            },
+            None,
+        ));
+    }
+    Ok(out)
+}
+
+/// The file name ADD gives a download: the URL path's last segment (BuildKit's fallback
+/// without a Content-Disposition header), `__unnamed__` when it has none.
+fn url_file_name(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let path = rest
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .split_once('/')
+        .map(|(_, p)| p)
+        .unwrap_or_default();
+    match path.rsplit('/').next() {
+        Some(name) if !name.is_empty() && name != "." && name != ".." => name.to_string(),
+        _ => "__unnamed__".to_string(),
+    }
+}
+
+/// Downloads one ADD URL (mode 0600, as Docker gives remote files) and checks `--checksum`.
+fn download(
+    env: &Env,
+    dir: &std::path::Path,
+    n: usize,
+    url: &str,
+    checksum: &str,
+) -> Result<(Source, Option<i64>), BuildError> {
+    let name = url_file_name(url);
+    let slot = dir.join(format!("url-{n}"));
+    let path = slot.join(&name);
+    let io = |source| BuildError::Io {
+        op: format!("downloading {url}"),
+        source,
+    };
+    std::fs::create_dir_all(&slot).map_err(io)?;
+    let got = env.worker.download(url, &path)?;
+    if !checksum.is_empty() {
+        let body = std::fs::read(&got.path).map_err(io)?;
+        let actual = format!("sha256:{:x}", Sha256::digest(&body));
+        let expected = checksum.to_ascii_lowercase();
+        if !expected.starts_with("sha256:") {
+            return Err(BuildError::Copy(format!(
+                "unsupported digest algorithm in checksum {checksum} (sha256 is supported)"
+            )));
+        }
+        if actual != expected {
+            return Err(BuildError::Copy(format!(
+                "digest mismatch {checksum}: {actual}"
+            )));
+        }
+    }
+    std::fs::set_permissions(&got.path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok((
+        Source {
+            rel: format!("url-{n}/{name}"),
+            path: got.path,
+            is_dir: false,
+        },
+        got.last_modified,
+    ))
+}
+
+/// Sets a downloaded file's mtime to its `Last-Modified` in the layer.
+fn set_mtime(
+    root: &std::path::Path,
+    dest: &str,
+    source: &Source,
+    mtime: i64,
+) -> Result<(), BuildError> {
+    let name = source.rel.rsplit('/').next().unwrap_or_default();
+    let dest_dir = copy::resolve_in_root(root, &format!("{dest}/."));
+    let target = if dest.ends_with('/') || dest_dir.is_dir() {
+        dest_dir.join(name)
+    } else {
+        copy::resolve_in_root(root, dest)
+    };
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
+    let io = |source| BuildError::Io {
+        op: format!("setting the mtime of {}", target.display()),
+        source,
+    };
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&target)
+        .map_err(io)?;
+    file.set_modified(time).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names_come_from_the_url_path() {
+        assert_eq!(url_file_name("http://h:8/a/b/tool.tgz?x=1#f"), "tool.tgz");
+        assert_eq!(url_file_name("https://example.com/"), "__unnamed__");
+        assert_eq!(url_file_name("https://example.com"), "__unnamed__");
+    }
+
+    #[test]
+    fn git_sources_are_told_apart_from_files() {
+        assert!(is_git("https://github.com/moby/moby.git#v1"));
+        assert!(is_git("git@github.com:moby/moby.git"));
+        assert!(!is_git("https://example.com/file.tar.gz"));
+    }
 }

@@ -1,6 +1,8 @@
 //! An in-memory `Worker` for hermetic tests: images and layers are plain directories under a
 //! temporary root, RUN is interpreted by a tiny command language (`echo`, `echo x > f`,
-//! `mkdir -p`, `exit N`), and every step it is asked to run is recorded.
+//! `cat f`, `mkdir -p`, `exit N`, lines or `&&`; a lone path runs that file as a script)
+//! that sees RUN mounts where the engine would mount them, ADD URLs are served from a
+//! table, and every step it is asked to run is recorded.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,7 +12,9 @@ use std::sync::Mutex;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::RunConfig;
-use crate::worker::{BaseImage, StepCommit, Worker, WorkerError};
+use crate::worker::{
+    BaseImage, Download, RunMount, RunMountSource, StepCommit, Worker, WorkerError,
+};
 
 /// An image the fake holds.
 #[derive(Debug, Clone)]
@@ -31,6 +35,12 @@ struct State {
     names: BTreeMap<String, String>,
     layers: BTreeMap<String, (String, PathBuf)>,
     runs: Vec<RunConfig>,
+    /// The mounts of each RUN, in order.
+    run_mounts: Vec<Vec<RunMount>>,
+    /// A created container's config and mounts (tmpfs mounts as directories of their own).
+    containers: BTreeMap<String, (RunConfig, Vec<(RunMount, PathBuf)>)>,
+    /// ADD URLs: body and Last-Modified seconds.
+    urls: BTreeMap<String, (Vec<u8>, Option<i64>)>,
     cache: BTreeMap<String, String>,
     next: u64,
     released: usize,
@@ -107,6 +117,18 @@ impl FakeWorker {
         lock(&self.state).runs.clone()
     }
 
+    /// The mounts of every RUN started so far, in order.
+    pub fn run_mounts(&self) -> Vec<Vec<RunMount>> {
+        lock(&self.state).run_mounts.clone()
+    }
+
+    /// Serves `body` at `url` for ADD.
+    pub fn serve(&self, url: &str, body: &[u8], last_modified: Option<i64>) {
+        lock(&self.state)
+            .urls
+            .insert(url.to_string(), (body.to_vec(), last_modified));
+    }
+
     /// How many layer keys are still held (0 after a build: nothing leaked).
     pub fn live_layers(&self) -> usize {
         lock(&self.state).layers.len()
@@ -137,6 +159,11 @@ pub fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
             std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
         } else {
             std::fs::copy(entry.path(), &to)?;
+            let modified = entry.metadata()?.modified()?;
+            std::fs::File::options()
+                .write(true)
+                .open(&to)?
+                .set_modified(modified)?;
         }
         let meta = std::fs::symlink_metadata(entry.path())?;
         std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
@@ -202,25 +229,79 @@ impl FakeWorker {
         Ok(key)
     }
 
-    fn interpret(&self, root: &Path, script: &str, out: &mut dyn Write) -> i64 {
-        for command in script.split("&&").map(str::trim) {
+    fn interpret(&self, view: &View, script: &str, out: &mut dyn Write) -> i64 {
+        let trimmed = script.trim();
+        if trimmed.starts_with('/') && !trimmed.contains(char::is_whitespace) {
+            if let Ok(body) = std::fs::read_to_string(view.path(trimmed).0) {
+                let body: String = body.lines().skip(1).collect::<Vec<_>>().join("\n");
+                return self.interpret(view, &body, out);
+            }
+        }
+        for command in script.lines().flat_map(|l| l.split("&&")).map(str::trim) {
             let words: Vec<&str> = command.split_whitespace().collect();
             match words.as_slice() {
                 ["exit", code] => return code.parse().unwrap_or(1),
                 ["echo", text @ .., ">", file] => {
-                    let target = root.join(file.trim_start_matches('/'));
+                    let (target, read_only) = view.path(file);
+                    if read_only {
+                        let _ = writeln!(out, "sh: can't create {file}: Read-only file system");
+                        return 1;
+                    }
                     let _ = std::fs::write(target, format!("{}\n", text.join(" ")));
                 }
                 ["echo", text @ ..] => {
                     let _ = writeln!(out, "{}", text.join(" "));
                 }
+                ["cat", file] => match std::fs::read(view.path(file).0) {
+                    Ok(body) => {
+                        let _ = out.write_all(&body);
+                    }
+                    Err(_) => {
+                        let _ =
+                            writeln!(out, "cat: can't open '{file}': No such file or directory");
+                        return 1;
+                    }
+                },
                 ["mkdir", "-p", dir] => {
-                    let _ = std::fs::create_dir_all(root.join(dir.trim_start_matches('/')));
+                    let _ = std::fs::create_dir_all(view.path(dir).0);
                 }
                 _ => {}
             }
         }
         0
+    }
+}
+
+/// A RUN container's file system as its command sees it: the layer, with mounts on top.
+struct View {
+    root: PathBuf,
+    mounts: Vec<(RunMount, PathBuf)>,
+}
+
+impl View {
+    /// The host path of `path` and whether it is on a read-only mount.
+    fn path(&self, path: &str) -> (PathBuf, bool) {
+        let clean = format!("/{}", path.trim_start_matches('/'));
+        let best = self
+            .mounts
+            .iter()
+            .filter(|(m, _)| {
+                clean == m.target
+                    || clean.starts_with(&format!("{}/", m.target.trim_end_matches('/')))
+            })
+            .max_by_key(|(m, _)| m.target.len());
+        match best {
+            Some((m, host)) => {
+                let rest = clean[m.target.len()..].trim_start_matches('/');
+                let host = if rest.is_empty() {
+                    host.clone()
+                } else {
+                    host.join(rest)
+                };
+                (host, m.read_only)
+            }
+            None => (self.root.join(clean.trim_start_matches('/')), false),
+        }
     }
 }
 
@@ -252,21 +333,48 @@ impl Worker for FakeWorker {
         self.new_layer(image)
     }
 
-    fn create(&self, parent: &str, config: &RunConfig) -> Result<String, WorkerError> {
+    fn create(
+        &self,
+        parent: &str,
+        config: &RunConfig,
+        mounts: &[RunMount],
+    ) -> Result<String, WorkerError> {
         let key = self.new_layer(parent)?;
-        lock(&self.state).runs.push(config.clone());
+        let mut hosts = Vec::new();
+        for (n, m) in mounts.iter().enumerate() {
+            let host = match &m.source {
+                RunMountSource::Bind(path) => path.clone(),
+                RunMountSource::Tmpfs { .. } => {
+                    let dir = self.dir.path().join(format!("tmpfs-{key}-{n}"));
+                    std::fs::create_dir_all(&dir).map_err(io("mkdir"))?;
+                    dir
+                }
+            };
+            hosts.push((m.clone(), host));
+        }
+        let mut state = lock(&self.state);
+        state.runs.push(config.clone());
+        state.run_mounts.push(mounts.to_vec());
+        state
+            .containers
+            .insert(key.clone(), (config.clone(), hosts));
         Ok(key)
     }
 
     fn start(&self, container: &str, out: &mut dyn Write) -> Result<i64, WorkerError> {
         let root = self.layer_root(container)?;
-        let config = lock(&self.state).runs.last().cloned().unwrap_or_default();
+        let (config, mounts) = lock(&self.state)
+            .containers
+            .get(container)
+            .cloned()
+            .unwrap_or_default();
         let cmd = config.cmd.unwrap_or_default();
         let script = match cmd.as_slice() {
             [_, flag, script] if flag == "-c" => script.clone(),
             other => other.join(" "),
         };
-        Ok(self.interpret(&root, &script, out))
+        let view = View { root, mounts };
+        Ok(self.interpret(&view, &script, out))
     }
 
     fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError> {
@@ -312,6 +420,13 @@ impl Worker for FakeWorker {
             let _ = std::fs::remove_dir_all(root);
             state.released += 1;
         }
+        if let Some((_, mounts)) = state.containers.remove(key) {
+            for (m, host) in mounts {
+                if matches!(m.source, RunMountSource::Tmpfs { .. }) {
+                    let _ = std::fs::remove_dir_all(host);
+                }
+            }
+        }
     }
 
     fn tag(&self, image: &str, reference: &str) -> Result<(), WorkerError> {
@@ -336,5 +451,27 @@ impl Worker for FakeWorker {
         lock(&self.state)
             .cache
             .insert(key.to_string(), image.to_string());
+    }
+
+    fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, WorkerError> {
+        let name = format!("{:x}", Sha256::digest(id.as_bytes()));
+        let dir = self.dir.path().join("cache-mounts").join(name);
+        std::fs::create_dir_all(&dir).map_err(io("mkdir"))?;
+        Ok(dir)
+    }
+
+    fn scratch_dir(&self) -> Result<tempfile::TempDir, WorkerError> {
+        tempfile::tempdir_in(self.dir.path()).map_err(io("creating a scratch directory"))
+    }
+
+    fn download(&self, url: &str, dest: &Path) -> Result<Download, WorkerError> {
+        let (body, last_modified) = lock(&self.state).urls.get(url).cloned().ok_or_else(|| {
+            WorkerError::Engine(format!("failed to GET {url} with status 404 Not Found"))
+        })?;
+        std::fs::write(dest, body).map_err(io("writing the download"))?;
+        Ok(Download {
+            path: dest.to_path_buf(),
+            last_modified,
+        })
     }
 }

@@ -1,4 +1,4 @@
-//! The stage graph: which stage each FROM and `COPY --from` names, the stages the target
+//! The stage graph: which stage each FROM, `COPY --from` and `RUN --mount=from=` names, the stages the target
 //! needs (others are skipped, as BuildKit skips them), and their dependencies for running
 //! independent stages at the same time.
 
@@ -22,7 +22,7 @@ pub struct PlannedStage {
     pub index: usize,
     /// The FROM name after global ARG expansion.
     pub base: Base,
-    /// Stages this one reads (its base and `COPY --from` stages).
+    /// Stages this one reads (its base, `COPY --from` and `RUN --mount` stages).
     pub deps: BTreeSet<usize>,
 }
 
@@ -56,8 +56,13 @@ pub fn plan(stages: &[Stage], from_names: &[String]) -> Vec<PlannedStage> {
             deps.insert(i);
         }
         for command in &stage.commands {
-            if let Instruction::Copy(copy) = &command.instruction {
-                if let Some(i) = stage_ref(stages, index, &copy.from) {
+            let froms: Vec<&str> = match &command.instruction {
+                Instruction::Copy(copy) => vec![copy.from.as_str()],
+                Instruction::Run(run) => run.mounts.iter().map(|m| m.from.as_str()).collect(),
+                _ => Vec::new(),
+            };
+            for from in froms.into_iter().filter(|f| !f.is_empty()) {
+                if let Some(i) = stage_ref(stages, index, from) {
                     deps.insert(i);
                 }
             }

@@ -18,12 +18,14 @@ mod dispatch_copy;
 pub mod fake;
 pub mod graph;
 pub mod output;
+mod run_heredoc;
+mod run_mounts;
 pub mod worker;
 
 pub use builder::{build, BuildOptions, BuildResult};
 pub use config::{HealthConfig, RunConfig};
 pub use output::Output;
-pub use worker::{BaseImage, StepCommit, Worker, WorkerError};
+pub use worker::{BaseImage, Download, RunMount, RunMountSource, StepCommit, Worker, WorkerError};
 
 /// Why a build failed; texts are the classic builder's where users see them.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,8 @@ pub enum BuildError {
     NotImplemented(String),
     #[error("{0}")]
     Context(String),
+    #[error("secret {0}: not found (the classic POST /build has no BuildKit session to pass build secrets; drop `required` to build without it)")]
+    Secret(String),
     #[error("No image was generated. Is your Dockerfile empty?")]
     NoImage,
     #[error("{op}: {source}")]
@@ -76,3 +80,7 @@ impl BuildError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_heredoc;
+#[cfg(test)]
+mod tests_mounts;

@@ -7,12 +7,12 @@ use crate::fake::FakeWorker;
 use crate::output::Collect;
 use crate::{build, BuildError, BuildOptions, RunConfig};
 
-struct Fixture {
-    worker: FakeWorker,
-    context: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub worker: FakeWorker,
+    pub context: tempfile::TempDir,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let worker = FakeWorker::new().unwrap();
     let config = RunConfig {
         env: Some(vec!["PATH=/bin".into()]),
@@ -40,13 +40,13 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn file(&self, path: &str, content: &str) {
+    pub fn file(&self, path: &str, content: &str) {
         let p = self.context.path().join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
 
-    fn options(&self, dockerfile: &str) -> BuildOptions {
+    pub fn options(&self, dockerfile: &str) -> BuildOptions {
         BuildOptions {
             dockerfile: dockerfile.to_string(),
             dockerfile_name: "Dockerfile".into(),
@@ -56,14 +56,17 @@ impl Fixture {
         }
     }
 
-    fn build(&self, options: &BuildOptions) -> (Result<crate::BuildResult, BuildError>, String) {
+    pub fn build(
+        &self,
+        options: &BuildOptions,
+    ) -> (Result<crate::BuildResult, BuildError>, String) {
         let out = Collect::default();
         let result = build(&self.worker, options, &out);
         (result, out.text())
     }
 }
 
-fn history(worker: &FakeWorker, image: &str) -> Vec<String> {
+pub(crate) fn history(worker: &FakeWorker, image: &str) -> Vec<String> {
     worker
         .image(image)
         .unwrap()
@@ -305,9 +308,9 @@ fn copy_chown_wildcards_and_multi_source_rules() {
 }
 
 #[test]
-fn add_url_is_refused_and_onbuild_triggers_run_in_children() {
+fn add_of_a_git_url_is_refused_and_onbuild_triggers_run_in_children() {
     let f = fixture();
-    let (err, _) = f.build(&f.options("FROM busybox\nADD https://example.com/x /x\n"));
+    let (err, _) = f.build(&f.options("FROM busybox\nADD https://example.com/x.git#main /x\n"));
     assert!(matches!(err.unwrap_err(), BuildError::NotImplemented(_)));
     let mut parent = f.options("FROM busybox\nONBUILD RUN echo triggered > /t\n");
     parent.tags = vec!["parent".into()];

@@ -69,6 +69,34 @@ impl StepCommit {
     }
 }
 
+/// What a RUN mount shows at its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMountSource {
+    /// A host path bound at the target (a file or a directory).
+    Bind(PathBuf),
+    /// A fresh tmpfs; `size` in bytes, 0 for the default.
+    Tmpfs { size: i64 },
+}
+
+/// A mount of one RUN step (`RUN --mount`, a heredoc script under /dev/pipes): never part
+/// of the step's layer. The worker removes the empty mount points it had to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMount {
+    /// Absolute path inside the container.
+    pub target: String,
+    pub source: RunMountSource,
+    pub read_only: bool,
+}
+
+/// A file ADD downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// Where the body was written (inside the directory the builder handed over).
+    pub path: PathBuf,
+    /// The `Last-Modified` header as seconds since the epoch, when the server sent one.
+    pub last_modified: Option<i64>,
+}
+
 /// The engine side of a build. Layer keys name a writable layer (a snapshot, or a RUN
 /// container's rootfs); every key handed out is released exactly once by the builder.
 pub trait Worker: Send + Sync {
@@ -86,8 +114,13 @@ pub trait Worker: Send + Sync {
     fn mount_image(&self, image: &str) -> Result<String, WorkerError>;
 
     /// Creates a container on `parent` running `config` (Cmd, Env, User, WorkingDir) with
-    /// no network; returns its id, which is also its layer key.
-    fn create(&self, parent: &str, config: &RunConfig) -> Result<String, WorkerError>;
+    /// no network and `mounts`; returns its id, which is also its layer key.
+    fn create(
+        &self,
+        parent: &str,
+        config: &RunConfig,
+        mounts: &[RunMount],
+    ) -> Result<String, WorkerError>;
 
     /// Starts the container, copies its output to `out` and returns its exit code.
     fn start(&self, container: &str, out: &mut dyn Write) -> Result<i64, WorkerError>;
@@ -107,6 +140,17 @@ pub trait Worker: Send + Sync {
 
     /// Remembers `image` as the result of `key`.
     fn cache_put(&self, key: &str, image: &str);
+
+    /// The persistent directory of `RUN --mount=type=cache,id=<id>` (created empty on first
+    /// use; kept across builds until the build cache is pruned).
+    fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, WorkerError>;
+
+    /// A directory for the build's temporary files (heredoc scripts, secrets, copies of
+    /// read-write bind sources); removed by the builder.
+    fn scratch_dir(&self) -> Result<tempfile::TempDir, WorkerError>;
+
+    /// Downloads `url` (ADD) into the file `dest`, following redirects, with a timeout.
+    fn download(&self, url: &str, dest: &std::path::Path) -> Result<Download, WorkerError>;
 }
 
 /// Releases a layer key on drop.

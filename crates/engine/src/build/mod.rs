@@ -4,6 +4,8 @@
 
 mod cache;
 mod commit;
+mod download;
+mod mount_stubs;
 mod worker;
 
 use std::io::Read;
@@ -58,7 +60,8 @@ impl BuildFailure {
             BuildFailure::Build(BuildError::Parse { .. })
             | BuildFailure::Build(BuildError::Dockerfile(_))
             | BuildFailure::Build(BuildError::Target(_))
-            | BuildFailure::Build(BuildError::Expand(_)) => ErrorKind::InvalidArgument,
+            | BuildFailure::Build(BuildError::Expand(_))
+            | BuildFailure::Build(BuildError::Secret(_)) => ErrorKind::InvalidArgument,
             BuildFailure::Build(BuildError::Worker(berth_build::WorkerError::ImageNotFound(_))) => {
                 ErrorKind::NotFound
             }
@@ -149,6 +152,9 @@ pub async fn build(
             no_cache: request.no_cache,
             pull: request.pull,
             platform: request.platform,
+            // The classic POST /build has no BuildKit session, so no build secrets:
+            // `RUN --mount=type=secret` gets none (an error when `required`).
+            secrets: Default::default(),
         };
         let worker = EngineWorker::new(engine.clone(), handle, dir);
         let result = berth_build::build(&worker, &options, &*out);

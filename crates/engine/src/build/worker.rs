@@ -1,17 +1,21 @@
 //! berth-build's `Worker` over the engine: layers are snapshots mounted under
 //! `<data-root>/build/mnt/<key>`, RUN steps are real containers (through berth-shim and the
-//! OCI runtime, with no network) whose output is followed from their json-file log, commits
-//! go through [`Inner::build_commit`]. Called from blocking threads; async engine calls are
-//! driven with the runtime handle.
+//! OCI runtime, with no network, RUN mounts as bind and tmpfs mounts) whose output is
+//! followed from their json-file log, commits go through [`Inner::build_commit`]; cache
+//! mounts live under `<data-root>/build/cache-mounts/<id>`. Called from blocking threads;
+//! async engine calls are driven with the runtime handle.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_api::container::{Config, ContainerCreateRequest, HostConfig};
+use berth_api::container::host_config::TmpfsOptions;
+use berth_api::container::{Config, ContainerCreateRequest, HostConfig, Mount};
 use berth_api::StrSlice;
-use berth_build::{BaseImage, RunConfig, StepCommit, Worker, WorkerError};
+use berth_build::{
+    BaseImage, Download, RunConfig, RunMount, RunMountSource, StepCommit, Worker, WorkerError,
+};
 use berth_oci::Digest;
 use tokio::runtime::Handle;
 
@@ -22,8 +26,8 @@ use crate::Engine;
 enum Held {
     /// A snapshot mounted at the path.
     Snapshot(PathBuf),
-    /// A RUN container (its rootfs snapshot is keyed by its id).
-    Container,
+    /// A RUN container (its rootfs snapshot is keyed by its id) and its mount targets.
+    Container(Vec<String>),
 }
 
 /// The engine worker of one build.
@@ -135,7 +139,12 @@ impl Worker for EngineWorker {
         self.mount_snapshot(&id)
     }
 
-    fn create(&self, parent: &str, config: &RunConfig) -> Result<String, WorkerError> {
+    fn create(
+        &self,
+        parent: &str,
+        config: &RunConfig,
+        mounts: &[RunMount],
+    ) -> Result<String, WorkerError> {
         if parent.is_empty() {
             return Err(WorkerError::Engine(
                 "cannot run a command in a scratch image without files: COPY a shell first".into(),
@@ -148,6 +157,7 @@ impl Worker for EngineWorker {
         api.healthcheck = None;
         let host_config = HostConfig {
             network_mode: "none".to_string(),
+            mounts: (!mounts.is_empty()).then(|| mounts.iter().map(api_mount).collect()),
             ..HostConfig::default()
         };
         let created = self
@@ -162,7 +172,8 @@ impl Worker for EngineWorker {
                 },
             }))
             .map_err(engine_error)?;
-        held(&self.held).insert(created.id.clone(), Held::Container);
+        let targets = mounts.iter().map(|m| m.target.clone()).collect();
+        held(&self.held).insert(created.id.clone(), Held::Container(targets));
         Ok(created.id)
     }
 
@@ -191,7 +202,17 @@ impl Worker for EngineWorker {
                     }
                 }
             }
-            Ok(wait.await)
+            let code = wait.await;
+            let targets = match held(&self.held).get(container) {
+                Some(Held::Container(targets)) => targets.clone(),
+                _ => Vec::new(),
+            };
+            if !targets.is_empty() {
+                if let Ok(mounts) = engine.images.rootfs_mounts(container).await {
+                    super::mount_stubs::remove(&mounts, &targets);
+                }
+            }
+            Ok(code)
         })
     }
 
@@ -216,7 +237,7 @@ impl Worker for EngineWorker {
                 let _ = std::fs::remove_dir(&target);
                 let _ = self.engine.images.inner.remove_rootfs(key);
             }
-            Held::Container => {
+            Held::Container(_) => {
                 let options = RemoveOptions {
                     force: true,
                     ..RemoveOptions::default()
@@ -244,5 +265,74 @@ impl Worker for EngineWorker {
 
     fn cache_put(&self, key: &str, image: &str) {
         self.cache.put(key, image);
+    }
+
+    fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, WorkerError> {
+        let dir = self.dir.join("cache-mounts").join(cache_mount_name(id));
+        std::fs::create_dir_all(&dir).map_err(|e| WorkerError::io("creating a cache mount", e))?;
+        Ok(dir)
+    }
+
+    fn scratch_dir(&self) -> Result<tempfile::TempDir, WorkerError> {
+        let base = self.dir.join("tmp");
+        std::fs::create_dir_all(&base)
+            .map_err(|e| WorkerError::io("creating the build's scratch directory", e))?;
+        tempfile::Builder::new()
+            .prefix("step-")
+            .tempdir_in(&base)
+            .map_err(|e| WorkerError::io("creating the build's scratch directory", e))
+    }
+
+    fn download(&self, url: &str, dest: &std::path::Path) -> Result<Download, WorkerError> {
+        self.handle.block_on(super::download::fetch(url, dest))
+    }
+}
+
+/// A cache mount id as one file name: letters, digits, `-`, `_` and `.` kept, anything else
+/// (`/` of the default id, the target) as `%xx`.
+fn cache_mount_name(id: &str) -> String {
+    let mut out = String::new();
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || (b == b'.' && !out.is_empty()) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A RUN mount as an API mount of the step's container.
+fn api_mount(m: &RunMount) -> Mount {
+    match &m.source {
+        RunMountSource::Bind(source) => Mount {
+            r#type: "bind".into(),
+            source: source.display().to_string(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+            ..Mount::default()
+        },
+        RunMountSource::Tmpfs { size } => Mount {
+            r#type: "tmpfs".into(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+            tmpfs_options: Some(TmpfsOptions {
+                size_bytes: *size,
+                ..TmpfsOptions::default()
+            }),
+            ..Mount::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_mount_ids_become_single_file_names() {
+        assert_eq!(cache_mount_name("/root/.cache"), "%2froot%2f.cache");
+        assert_eq!(cache_mount_name("go-build"), "go-build");
+        assert_eq!(cache_mount_name(".."), "%2e.");
     }
 }

@@ -79,6 +79,11 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
             "BuildKit builds (version=2) are not implemented by berthd: use the classic builder (DOCKER_BUILDKIT=0)".into(),
         ));
     }
+    if q.bool("squash") {
+        return Err(not_implemented(
+            "--squash is not implemented by berthd's builder: build without it".into(),
+        ));
+    }
     match q.get("networkmode") {
         "" | "default" | "none" => {}
         other => {
