@@ -5,6 +5,7 @@
 use oci_spec::runtime::LinuxSeccompFilterFlag;
 use serde_json::{json, Value};
 
+use crate::rootfs::mount_attr;
 use crate::{capabilities, lsm, seccomp};
 
 /// Oldest and newest runtime-spec versions this runtime accepts.
@@ -21,10 +22,10 @@ pub const HOOKS: [&str; 6] = [
     "poststop",
 ];
 
-/// Mount options understood in `mounts[].options` (mount(2) flags and propagation), sorted.
-/// Only what rootfs::mounts::parse_options implements: not the recursive mount_setattr(2)
-/// forms (rro, rnosuid, ...), nosymfollow, iversion, nor idmap/ridmap.
-pub const MOUNT_OPTIONS: [&str; 37] = [
+/// Mount options understood in `mounts[].options`, sorted: mount(2) flags, propagation,
+/// the recursive mount_setattr(2) forms (rro, rnosuid, ...) and idmap/ridmap. Only what
+/// rootfs::mounts::parse_options implements (not iversion, acl, tmpcopyup).
+pub const MOUNT_OPTIONS: [&str; 59] = [
     "async",
     "atime",
     "bind",
@@ -33,6 +34,7 @@ pub const MOUNT_OPTIONS: [&str; 37] = [
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "lazytime",
     "loud",
     "mand",
@@ -45,14 +47,34 @@ pub const MOUNT_OPTIONS: [&str; 37] = [
     "norelatime",
     "nostrictatime",
     "nosuid",
+    "nosymfollow",
     "private",
+    "ratime",
     "rbind",
+    "rdev",
+    "rdiratime",
     "relatime",
     "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
     "ro",
     "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
     "rshared",
     "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
     "runbindable",
     "rw",
     "shared",
@@ -60,6 +82,7 @@ pub const MOUNT_OPTIONS: [&str; 37] = [
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "unbindable",
 ];
@@ -140,7 +163,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": lsm::apparmor_enabled()},
             "selinux": {"enabled": lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": mount_attr::kernel_has_mount_setattr()}},
         },
         "annotations": annotations,
     })
@@ -174,7 +197,7 @@ mod tests {
         );
         assert_eq!(
             linux["mountExtensions"],
-            json!({"idmap": {"enabled": false}})
+            json!({"idmap": {"enabled": mount_attr::kernel_has_mount_setattr()}})
         );
         assert_eq!(linux["intelRdt"], json!({"enabled": false}));
         assert!(linux["apparmor"]["enabled"].is_boolean());
@@ -251,11 +274,28 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(options, sorted);
-        for o in ["bind", "rbind", "ro", "nosuid", "rprivate"] {
+        for o in ["bind", "rbind", "ro", "nosuid", "rprivate", "nosymfollow"] {
             assert!(options.contains(&o), "{o}");
         }
-        for o in ["rro", "idmap", "ridmap", "nosymfollow"] {
+        for o in mount_attr::RECURSIVE_OPTIONS
+            .into_iter()
+            .chain(["idmap", "ridmap"])
+        {
+            assert!(options.contains(&o), "{o}");
+        }
+        for o in ["iversion", "acl", "tmpcopyup"] {
             assert!(!options.contains(&o), "{o} is not implemented");
+        }
+    }
+
+    #[test]
+    fn every_listed_mount_option_is_understood_by_the_parser() {
+        for o in MOUNT_OPTIONS {
+            let parsed = crate::rootfs::mounts::parse_options(&[o.to_string()]);
+            assert_eq!(
+                parsed.data, "",
+                "{o} would reach the kernel as filesystem data"
+            );
         }
     }
 }

@@ -134,6 +134,14 @@ pub fn create_from(
         ));
     }
 
+    // Idmapped trees are cloned here, in our mount and user namespaces (runc 1.2 makes
+    // them in its parent process too): the init may be in a user namespace that does not
+    // own the source filesystems.
+    let mut idmapped = Some(
+        crate::rootfs::idmap::prepare_trees(spec, &bundle.path)
+            .map_err(|e| RuntimeError::Init(crate::error::chain(&e)))?,
+    );
+
     let cgroups_path = spec
         .linux()
         .as_ref()
@@ -247,6 +255,7 @@ pub fn create_from(
                     preserve_fds: opts.preserve_fds,
                     seccomp: filter,
                     host_mountinfo: &mountinfo,
+                    idmapped: idmapped.take().unwrap_or_default(),
                     wait_for_go,
                 },
                 child_sock,
@@ -262,6 +271,8 @@ pub fn create_from(
         }
     };
     joined.restore();
+    // The init has its own copies of the idmapped trees.
+    drop(idmapped.take());
     let left = entered.map(|e| e.finish(Some(pid)));
     cleanup.pid = Some(pid);
     drop(child_sock);

@@ -1,9 +1,10 @@
-//! `start`: release a created container's init by opening its exec fifo, then run the
-//! poststart hooks.
+//! `start`: release a created container's init by opening its exec fifo, take its answer
+//! (its startContainer hooks ran, or failed), then run the poststart hooks.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::error::{IoContext, RuntimeError};
+use crate::init::START_FAILED;
 use crate::state::{ContainerState, Status, EXEC_FIFO};
 use crate::{hooks, logging, syscall};
 
@@ -23,7 +24,9 @@ pub fn start(ctx: &Context, id: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Opens the fifo, reads the init's byte and removes the fifo.
+/// Opens the fifo, reads the init's answer and removes the fifo. The init answers once
+/// its startContainer hooks ran: "0" before it execs, or "1" and the hook's error before it
+/// exits; then the container is stopped and `start` fails with that error (runtime-spec).
 pub fn release(ctx: &Context, state: &ContainerState) -> Result<(), RuntimeError> {
     let path = ContainerState::dir(&ctx.root, &state.id).join(EXEC_FIFO);
     let fd =
@@ -58,7 +61,62 @@ pub fn release(ctx: &Context, state: &ContainerState) -> Result<(), RuntimeError
         }
     }
     std::fs::remove_file(&path).context("remove exec fifo")?;
+    if buf[0] == START_FAILED {
+        let text = read_to_eof(fd.as_fd());
+        wait_stopped(state);
+        return Err(RuntimeError::Hook(text));
+    }
     Ok(())
+}
+
+/// The rest of the init's answer: it writes the whole text, then exits (EOF).
+fn read_to_eof(fd: BorrowedFd<'_>) -> String {
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 1000) };
+        if n == 0 {
+            break;
+        }
+        // SAFETY: reading into a valid buffer of the given length.
+        let r = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        match r {
+            r if r > 0 => text.extend_from_slice(&chunk[..r as usize]),
+            r if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Waits for the init that reported a failed start to exit (it does right after its
+/// answer), killing it if it lingers, so the container is "stopped" when `start` returns.
+fn wait_stopped(state: &ContainerState) {
+    let Ok(pidfd) = syscall::pidfd_open(state.init_pid) else {
+        return;
+    };
+    if !state.init_alive() {
+        return;
+    }
+    if !matches!(syscall::pidfd_wait_exit(pidfd.as_fd(), 10_000), Ok(true)) {
+        // SAFETY: pidfd_send_signal on a pidfd we hold: it cannot reach a recycled pid.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        let _ = syscall::pidfd_wait_exit(pidfd.as_fd(), 10_000);
+    }
 }
 
 /// poststart hooks: a failure is logged and does not stop the container (runtime-spec).

@@ -31,6 +31,8 @@ pub struct InitArgs<'a> {
     /// /proc/self/mountinfo as `create` read it just before the clone: a new mount
     /// namespace starts as a copy of that one, so the cgroup mount need not read it again.
     pub host_mountinfo: &'a str,
+    /// Detached idmapped mount trees made by the parent, attached by rootfs::prepare.
+    pub idmapped: rootfs::idmap::IdmappedTrees,
     /// Wait for the parent's `Go` before anything else (it writes our id maps or puts us
     /// in a cgroup after the clone).
     pub wait_for_go: bool,
@@ -124,6 +126,7 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
             in_user_ns,
             cgroup_ns,
             host_mountinfo,
+            args.idmapped,
         )
         .map_err(|e| e.to_string())?;
     }
@@ -190,7 +193,7 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     }
     sync.send(&Message::Ready)
         .map_err(|e| format!("sync socket: {e}"))?;
-    wait_for_start(outer_proc.as_ref(), args.fifo.as_fd())?;
+    let start = open_for_start(outer_proc.as_ref(), args.fifo.as_fd())?;
     drop(args.fifo);
     drop(outer_proc);
     if let Some(h) = spec
@@ -201,11 +204,22 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
         // runc gives startContainer hooks the state with status "created".
         let state = created_state(&state);
         if let Err(e) = hooks::run(h, &state) {
-            fail_after_start(&format!(
+            // runtime-spec: a failing startContainer hook makes `start` fail and stops
+            // the container. runc writes the fifo first and only prints the error on the
+            // container's stderr (its `start` exits 0); `start` reads ours instead.
+            let text = format!(
                 "error running startContainer hook: {}",
                 crate::error::chain(&e)
-            ));
+            );
+            if report_start(&start, Err(&text)).is_err() {
+                eprintln!("berth-runtime init: {text}");
+            }
+            // SAFETY: _exit is always safe.
+            unsafe { libc::_exit(1) }
         }
+    }
+    if let Err(e) = report_start(&start, Ok(())) {
+        fail_after_start(&format!("write exec fifo: {e}"));
     }
     let err = process::execve(&exec);
     fail_after_start(&format!(
@@ -389,17 +403,49 @@ fn reopen_fifo(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(proc: Option<&OwnedFd>, fifo: BorrowedFd<'_>) -> Result<(), String> {
-    let fd = reopen_fifo(proc, fifo, libc::O_WRONLY).map_err(|e| format!("open exec fifo: {e}"))?;
-    let byte = [b'0'];
-    // SAFETY: writing one byte from a valid buffer.
-    let n = unsafe { libc::write(fd.as_raw_fd(), byte.as_ptr().cast(), 1) };
-    if n != 1 {
-        fail_after_start(&format!(
-            "write exec fifo: {}",
-            std::io::Error::last_os_error()
-        ));
+/// Blocks until `start` opens the fifo for reading; the returned end carries our answer.
+fn open_for_start(proc: Option<&OwnedFd>, fifo: BorrowedFd<'_>) -> Result<OwnedFd, String> {
+    reopen_fifo(proc, fifo, libc::O_WRONLY).map_err(|e| format!("open exec fifo: {e}"))
+}
+
+/// What the init writes into the exec fifo for `start` (container::start::release reads
+/// it): [`START_OK`] before the exec, or [`START_FAILED`] and the error text before exiting.
+pub const START_OK: u8 = b'0';
+pub const START_FAILED: u8 = b'1';
+/// The error text is cut here: the fifo holds 64 KiB, and a hook's output can be longer.
+const START_ERROR_MAX: usize = 16 * 1024;
+
+fn report_start(fifo: &OwnedFd, result: Result<(), &str>) -> std::io::Result<()> {
+    let mut bytes = Vec::new();
+    match result {
+        Ok(()) => bytes.push(START_OK),
+        Err(text) => {
+            bytes.push(START_FAILED);
+            let mut end = text.len().min(START_ERROR_MAX);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            bytes.extend_from_slice(&text.as_bytes()[..end]);
+        }
+    }
+    let mut written = 0;
+    while written < bytes.len() {
+        // SAFETY: writing from a valid buffer of the given length.
+        let n = unsafe {
+            libc::write(
+                fifo.as_raw_fd(),
+                bytes[written..].as_ptr().cast(),
+                bytes.len() - written,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        written += n as usize;
     }
     Ok(())
 }

@@ -4,7 +4,9 @@
 
 pub mod cgroupfs;
 pub mod devices;
+pub mod idmap;
 pub mod masked;
+pub mod mount_attr;
 pub mod mounts;
 pub mod path;
 pub mod pivot;
@@ -78,7 +80,8 @@ pub fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
 }
 
 /// Everything before pivot_root: propagation, rootfs bind, mounts, devices.
-/// `host_mountinfo`: the mountinfo text this mount namespace was copied from, if known.
+/// `host_mountinfo`: the mountinfo text this mount namespace was copied from, if known;
+/// `idmapped`: the detached trees `create` made for idmapped mounts.
 pub fn prepare(
     spec: &Spec,
     rootfs: &Path,
@@ -86,6 +89,7 @@ pub fn prepare(
     in_user_ns: bool,
     cgroup_ns: bool,
     host_mountinfo: Option<&str>,
+    mut idmapped: idmap::IdmappedTrees,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -124,15 +128,15 @@ pub fn prepare(
     .map_err(pivot_err("bind mount rootfs"))?;
     let root = open_root(rootfs)?;
     let mut dev_is_bound = false;
-    for m in spec.mounts().as_deref().unwrap_or(&[]) {
-        mounts::mount_one(
-            root.as_fd(),
-            m,
-            bundle,
-            in_user_ns,
-            cgroup_ns,
-            host_mountinfo,
-        )?;
+    let ctx = mounts::MountContext {
+        root: root.as_fd(),
+        bundle,
+        in_user_ns,
+        cgroup_ns,
+        host_mountinfo,
+    };
+    for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
+        mounts::mount_one(&ctx, m, idmapped.take(i))?;
         if m.destination() == Path::new("/dev") {
             let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
             dev_is_bound |= opts.bind || m.typ().as_deref() == Some("bind");

@@ -1,16 +1,26 @@
 //! Mounting spec.mounts inside the rootfs: option strings to flags, bind mounts with the
-//! remount their flags need, propagation, and the special cases (sysfs in a user
-//! namespace, cgroup v1 trees) runc handles the same way.
+//! remount their flags need, propagation, recursive attributes, idmapped trees made by
+//! `create`, and the special cases (sysfs in a user namespace, cgroup v1 trees) runc
+//! handles the same way.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
 use rustix::fs::OFlags;
 
+use super::mount_attr::{self, RecursiveAttr};
 use super::path::{create_in_root, open_in_root};
 use super::RootfsError;
 use crate::syscall::{self, fd_path};
+
+/// The "idmap" and "ridmap" options (runtime-spec 1.2): the mount is idmapped, only its
+/// top mount or every mount in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idmap {
+    Mount,
+    Recursive,
+}
 
 /// A mount's options split the way mount(2) wants them.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -23,6 +33,9 @@ pub struct MountOptions {
     pub data: String,
     pub bind: bool,
     pub recursive: bool,
+    /// rro, rnosuid, ...: mount_setattr(2) with AT_RECURSIVE after the mount.
+    pub recursive_attr: RecursiveAttr,
+    pub idmap: Option<Idmap>,
 }
 
 /// Parses spec mount options (mount(8) names) into flags, propagation and data.
@@ -57,6 +70,8 @@ pub fn parse_options(options: &[String]) -> MountOptions {
             "lazytime" => (libc::MS_LAZYTIME, 0),
             "nolazytime" => (0, libc::MS_LAZYTIME),
             "silent" => (libc::MS_SILENT, 0),
+            "nosymfollow" => (libc::MS_NOSYMFOLLOW, 0),
+            "symfollow" => (0, libc::MS_NOSYMFOLLOW),
             "loud" => (0, libc::MS_SILENT),
             "bind" => {
                 o.bind = true;
@@ -69,10 +84,18 @@ pub fn parse_options(options: &[String]) -> MountOptions {
             }
             // runc-only option for tmpfs copy-up; nothing to pass to the kernel.
             "tmpcopyup" => (0, 0),
+            "idmap" => {
+                o.idmap = Some(Idmap::Mount);
+                (0, 0)
+            }
+            "ridmap" => {
+                o.idmap = Some(Idmap::Recursive);
+                (0, 0)
+            }
             p => {
                 if let Some(flag) = propagation_flag(p) {
                     o.propagation.push(flag);
-                } else {
+                } else if !o.recursive_attr.add_option(p) {
                     data.push(p.to_string());
                 }
                 (0, 0)
@@ -107,24 +130,36 @@ const REMOUNT_FLAGS: libc::c_ulong = libc::MS_RDONLY
     | libc::MS_NOATIME
     | libc::MS_NODIRATIME
     | libc::MS_RELATIME
-    | libc::MS_STRICTATIME;
+    | libc::MS_STRICTATIME
+    | libc::MS_NOSYMFOLLOW;
 
-/// Mounts one spec mount inside the rootfs. `bundle` resolves relative bind sources.
+/// What every mount of one container shares.
+pub struct MountContext<'a> {
+    /// O_PATH fd of the rootfs, the anchor of every destination.
+    pub root: BorrowedFd<'a>,
+    /// Resolves relative bind sources.
+    pub bundle: &'a Path,
+    pub in_user_ns: bool,
+    pub cgroup_ns: bool,
+    /// The mountinfo text this mount namespace was copied from, if known.
+    pub host_mountinfo: Option<&'a str>,
+}
+
+/// Mounts one spec mount inside the rootfs. `idmapped` is the detached idmapped tree
+/// `create` made for this mount, attached in place of a bind mount.
 pub fn mount_one(
-    root: BorrowedFd<'_>,
+    ctx: &MountContext<'_>,
     m: &Mount,
-    bundle: &Path,
-    in_user_ns: bool,
-    cgroup_ns: bool,
-    host_mountinfo: Option<&str>,
+    idmapped: Option<OwnedFd>,
 ) -> Result<(), RootfsError> {
+    let root = ctx.root;
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("none");
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let bind = opts.bind || typ == "bind";
     let source: Option<PathBuf> = m.source().as_ref().map(|s| {
         if bind && s.is_relative() {
-            bundle.join(s)
+            ctx.bundle.join(s)
         } else {
             s.clone()
         }
@@ -136,15 +171,17 @@ pub fn mount_one(
         source,
     };
     if typ == "cgroup" {
-        return super::cgroupfs::mount_cgroup_tree(
+        super::cgroupfs::mount_cgroup_tree(
             root,
             dest,
             &opts,
-            in_user_ns,
-            cgroup_ns,
-            host_mountinfo,
+            ctx.in_user_ns,
+            ctx.cgroup_ns,
+            ctx.host_mountinfo,
         )
-        .map_err(|e| err("mount cgroup", e));
+        .map_err(|e| err("mount cgroup", e))?;
+        return set_recursive_attr(root, dest, &opts.recursive_attr)
+            .map_err(|e| err("mount_setattr", e));
     }
     let is_dir = match (&source, bind) {
         (Some(s), true) => std::fs::metadata(s)
@@ -155,7 +192,11 @@ pub fn mount_one(
     let target = create_in_root(root, dest, is_dir).map_err(|e| err("create destination", e))?;
     let target_path = fd_path(target.as_fd());
     let mut flags = opts.flags;
-    if bind {
+    if let Some(tree) = idmapped.filter(|_| bind) {
+        flags |= libc::MS_BIND;
+        mount_attr::attach_tree(tree.as_fd(), target.as_fd())
+            .map_err(|e| err("move_mount idmapped tree", e))?;
+    } else if bind {
         flags |= libc::MS_BIND;
         let src = source.clone().unwrap_or_default();
         syscall::mount(
@@ -178,7 +219,7 @@ pub fn mount_one(
         match result {
             // sysfs cannot be mounted from a user namespace that does not own the
             // network namespace: bind the host's /sys instead, as runc does.
-            Err(e) if typ == "sysfs" && e.raw_os_error() == Some(libc::EPERM) && in_user_ns => {
+            Err(e) if typ == "sysfs" && e.raw_os_error() == Some(libc::EPERM) && ctx.in_user_ns => {
                 syscall::mount(
                     Some(Path::new("/sys")),
                     &target_path,
@@ -202,7 +243,38 @@ pub fn mount_one(
         syscall::mount(None, &mounted_path, None, *p, None)
             .map_err(|e| err("set propagation", e))?;
     }
+    // runc applies the recursive attributes last, over whatever the tree holds by now.
+    if !opts.recursive_attr.is_empty() {
+        opts.recursive_attr
+            .apply(mounted.as_fd())
+            .map_err(|e| err("mount_setattr", recursive_attr_error(e)))?;
+    }
     Ok(())
+}
+
+/// The recursive attributes on the mount at `dest` (after a mount made elsewhere).
+fn set_recursive_attr(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    attr: &RecursiveAttr,
+) -> std::io::Result<()> {
+    if attr.is_empty() {
+        return Ok(());
+    }
+    let mounted = open_in_root(root, dest, OFlags::PATH)?;
+    attr.apply(mounted.as_fd()).map_err(recursive_attr_error)
+}
+
+/// ENOSYS from mount_setattr says more with the kernel it needs.
+fn recursive_attr_error(e: std::io::Error) -> std::io::Error {
+    if e.raw_os_error() == Some(libc::ENOSYS) {
+        std::io::Error::new(
+            e.kind(),
+            "recursive mount options (rro, rnosuid, ...) need mount_setattr(2), Linux 5.12 or newer",
+        )
+    } else {
+        e
+    }
 }
 
 /// MS_REMOUNT|MS_BIND with `flags`; when the kernel refuses because the mount has locked
