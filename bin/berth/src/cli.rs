@@ -141,6 +141,9 @@ pub enum Command {
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,6 +191,11 @@ pub enum ImageCommand {
     Import(transfer::ImportArgs),
     Prune(system::PruneArgs),
     History(objects::HistoryArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    Prune(system::PruneArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::containers::familiar;
 use crate::app::App;
-use crate::format::units::{ago, human_size_precision};
+use crate::format::units::{ago, human_size, human_size_precision};
 use crate::format::{object, time::go_time_string, truncate_id, ListFormat, Value};
 
 #[derive(Args, Debug)]
@@ -207,12 +207,13 @@ fn image_row(image: &Value, repository: &str, tag: &str, digest: &str, trunc: bo
             }),
         ),
         ("Repository", Value::str(repository)),
+        // docker's imageContext: shared and unique sizes in units.HumanSize (4 digits).
         (
             "SharedSize",
             Value::Str(if shared < 0 {
                 "N/A".into()
             } else {
-                human_size_precision(shared as f64, 3)
+                human_size(shared as f64)
             }),
         ),
         ("Size", Value::Str(human_size_precision(size as f64, 3))),
@@ -222,7 +223,7 @@ fn image_row(image: &Value, repository: &str, tag: &str, digest: &str, trunc: bo
             Value::Str(if shared < 0 {
                 "N/A".into()
             } else {
-                human_size_precision((size - shared) as f64, 3)
+                human_size((size - shared) as f64)
             }),
         ),
         (

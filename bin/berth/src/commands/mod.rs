@@ -23,7 +23,7 @@ pub mod transfer;
 use berth_api::Filters;
 
 use crate::app::App;
-use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Command, ContainerCommand, ImageCommand, SystemCommand};
 
 /// Runs one command.
 pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
@@ -128,6 +128,9 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
             system::prune_objects(app, args, "images").await
         }
         Command::System(SystemCommand::Prune(args)) => system::system_prune(app, args).await,
+        Command::Builder(BuilderCommand::Prune(args)) => {
+            system::prune_objects(app, args, "build").await
+        }
         Command::System(SystemCommand::Df(args)) => system::df(app, args).await,
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             objects::history(app, args).await

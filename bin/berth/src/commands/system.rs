@@ -212,19 +212,24 @@ pub async fn df(app: &App, args: DfArgs) -> anyhow::Result<()> {
                 .max(0)
         })
         .sum();
-    let cache_size: i64 = cache.iter().map(|c| c.int("Size")).sum();
+    // docker's BuilderSize: the records not shared with images; in-use ones are not
+    // reclaimable.
+    let shared = |c: &Value| c.field("Shared").is_some_and(Value::truthy);
+    let cache_size: i64 = cache
+        .iter()
+        .filter(|c| !shared(c))
+        .map(|c| c.int("Size"))
+        .sum();
     let cache_active = cache
         .iter()
         .filter(|c| c.field("InUse").is_some_and(Value::truthy))
         .count();
-    let cache_reclaim: i64 = cache
+    let cache_in_use: i64 = cache
         .iter()
-        .filter(|c| {
-            !c.field("Shared").is_some_and(Value::truthy)
-                && !c.field("InUse").is_some_and(Value::truthy)
-        })
+        .filter(|c| !shared(c) && c.field("InUse").is_some_and(Value::truthy))
         .map(|c| c.int("Size"))
         .sum();
+    let cache_reclaim = cache_size - cache_in_use;
     let size = |n: i64| human_size(n as f64);
     let row = |kind: &str, total: usize, active: usize, size_text: String, reclaim: String| {
         crate::format::object([
@@ -275,12 +280,150 @@ pub async fn df(app: &App, args: DfArgs) -> anyhow::Result<()> {
         ]
         .map(|(k, v)| (k, Value::str(v))),
     );
-    let _ = args.verbose;
+    if args.verbose && args.format.is_none() {
+        return app.print(&verbose_df(&raw, &usage)?);
+    }
     let format = ListFormat::new(
         args.format.as_deref(),
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
     );
     app.print(&format.render(&header, &rows)?)
+}
+
+/// `system df -v`: docker's four tables (the first tag of each image, containers without
+/// their virtual size, volumes with their links, the build cache after its unshared total).
+fn verbose_df(raw: &[u8], usage: &Value) -> anyhow::Result<String> {
+    let json: serde_json::Value = serde_json::from_slice(raw)?;
+    let list = |key: &str| json[key].as_array().cloned().unwrap_or_default();
+    let images: Vec<serde_json::Value> = list("Images")
+        .into_iter()
+        .map(|mut image| {
+            let first = image["RepoTags"]
+                .as_array()
+                .and_then(|tags| tags.first().cloned())
+                .filter(|tag| tag.as_str() != Some("<none>:<none>"));
+            image["RepoTags"] = serde_json::json!(first.into_iter().collect::<Vec<_>>());
+            image["RepoDigests"] = serde_json::json!([]);
+            image
+        })
+        .collect();
+    let containers: Vec<serde_json::Value> = list("Containers")
+        .into_iter()
+        .map(|mut container| {
+            container["SizeRootFs"] = serde_json::json!(0);
+            container
+        })
+        .collect();
+    let mut text = String::from("Images space usage:\n\n");
+    text.push_str(&super::images::render_images(
+        &serde_json::to_vec(&images)?,
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+        false,
+        true,
+    )?);
+    text.push_str("\nContainers space usage:\n\n");
+    text.push_str(&super::containers::render_ps(
+        &serde_json::to_vec(&containers)?,
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+        true,
+    )?);
+    text.push_str("\nLocal Volumes space usage:\n\n");
+    let volume_rows: Vec<Value> = match usage.field("Volumes") {
+        Some(Value::Array(volumes)) => volumes.iter().map(volume_usage_row).collect(),
+        _ => Vec::new(),
+    };
+    let volume_header = crate::format::object(
+        [
+            ("Name", "VOLUME NAME"),
+            ("Links", "LINKS"),
+            ("Size", "SIZE"),
+        ]
+        .map(|(k, v)| (k, Value::str(v))),
+    );
+    let volume_table = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
+    text.push_str(
+        &ListFormat::new(Some(volume_table), volume_table).render(&volume_header, &volume_rows)?,
+    );
+    let cache = match usage.field("BuildCache") {
+        Some(Value::Array(cache)) => cache.clone(),
+        _ => Vec::new(),
+    };
+    let unshared: i64 = cache
+        .iter()
+        .filter(|c| !c.field("Shared").is_some_and(Value::truthy))
+        .map(|c| c.int("Size"))
+        .sum();
+    text.push_str(&format!(
+        "\nBuild cache usage: {}\n\n",
+        human_size(unshared as f64)
+    ));
+    let cache_header = crate::format::object(
+        [
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ]
+        .map(|(k, v)| (k, Value::str(v))),
+    );
+    let cache_rows: Vec<Value> = cache.iter().map(cache_usage_row).collect();
+    let cache_table = "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}";
+    text.push_str(
+        &ListFormat::new(Some(cache_table), cache_table).render(&cache_header, &cache_rows)?,
+    );
+    Ok(text)
+}
+
+/// docker's volume row of `df -v`: `N/A` where the daemon could not measure.
+fn volume_usage_row(volume: &Value) -> Value {
+    let (links, size) = match volume.field("UsageData") {
+        Some(data) => (data.int("RefCount"), data.int("Size")),
+        None => (-1, -1),
+    };
+    let or_na = |n: i64, text: String| if n < 0 { "N/A".to_string() } else { text };
+    crate::format::object([
+        ("Name", Value::str(volume.text("Name"))),
+        ("Links", Value::Str(or_na(links, links.to_string()))),
+        ("Size", Value::Str(or_na(size, human_size(size as f64)))),
+    ])
+}
+
+/// docker's build cache row of `df -v` (`*` marks a record in use).
+fn cache_usage_row(record: &Value) -> Value {
+    let mut id = crate::format::truncate_id(record.text("ID"));
+    if record.field("InUse").is_some_and(Value::truthy) {
+        id.push('*');
+    }
+    let since = |key: &str| {
+        crate::format::time::parse_rfc3339(record.text(key))
+            .map(crate::format::units::ago)
+            .unwrap_or_default()
+    };
+    crate::format::object([
+        ("ID", Value::Str(id)),
+        ("CacheType", Value::str(record.text("Type"))),
+        (
+            "Size",
+            Value::Str(human_size_precision(record.int("Size") as f64, 3)),
+        ),
+        ("CreatedSince", Value::Str(since("CreatedAt"))),
+        ("LastUsedSince", Value::Str(since("LastUsedAt"))),
+        (
+            "UsageCount",
+            Value::Str(record.int("UsageCount").to_string()),
+        ),
+        (
+            "Shared",
+            Value::str(if record.field("Shared").is_some_and(Value::truthy) {
+                "true"
+            } else {
+                "false"
+            }),
+        ),
+    ])
 }
 
 #[derive(Args, Debug)]
@@ -310,7 +453,7 @@ fn confirm(warning: &str) -> anyhow::Result<bool> {
     ))
 }
 
-/// Prunes one kind (`containers` or `images`) and returns (printed text, reclaimed bytes).
+/// Prunes one kind (`containers`, `images`, `volumes`, `networks`, `build`) and returns (printed text, reclaimed bytes).
 async fn prune_kind(
     app: &App,
     kind: &str,
@@ -363,6 +506,12 @@ async fn prune_kind(
             }
         }
         "volumes" => list_deleted(&report, "VolumesDeleted", "Deleted Volumes:", &mut text),
+        "build" => list_deleted(
+            &report,
+            "CachesDeleted",
+            "Deleted build cache objects:",
+            &mut text,
+        ),
         _ => list_deleted(&report, "NetworksDeleted", "Deleted Networks:", &mut text),
     }
     Ok((text, reclaimed))
@@ -386,10 +535,12 @@ pub(crate) fn list_deleted(report: &serde_json::Value, key: &str, title: &str, t
     }
 }
 
-/// `container prune` / `image prune`.
+/// `container prune` / `image prune` / `builder prune`.
 pub async fn prune_objects(app: &App, args: PruneArgs, kind: &str) -> anyhow::Result<()> {
     let warning = match (kind, args.all) {
         ("containers", _) => "WARNING! This will remove all stopped containers.",
+        ("build", true) => "WARNING! This will remove all build cache.",
+        ("build", false) => "WARNING! This will remove all dangling build cache.",
         (_, true) => "WARNING! This will remove all images without at least one container associated to them.",
         _ => "WARNING! This will remove all dangling images.",
     };
@@ -403,7 +554,8 @@ pub async fn prune_objects(app: &App, args: PruneArgs, kind: &str) -> anyhow::Re
     ))
 }
 
-/// `system prune`: stopped containers, unused networks, dangling (or all unused) images.
+/// `system prune`: stopped containers, unused networks, dangling (or all unused) images,
+/// then the build cache.
 pub async fn system_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
     let images_line = if args.all {
         "  - all images without at least one container associated to them"
@@ -425,9 +577,9 @@ pub async fn system_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
     let mut total = 0;
     // As the docker CLI: one prune per kind, volumes (anonymous only) after containers.
     let kinds: &[&str] = if args.volumes {
-        &["containers", "networks", "volumes", "images"]
+        &["containers", "networks", "volumes", "images", "build"]
     } else {
-        &["containers", "networks", "images"]
+        &["containers", "networks", "images", "build"]
     };
     for kind in kinds.iter().copied() {
         let (part, reclaimed) = prune_kind(app, kind, args.all && kind != "volumes", &args.filter)
@@ -436,7 +588,6 @@ pub async fn system_prune(app: &App, args: PruneArgs) -> anyhow::Result<()> {
         text.push_str(&part);
         total += reclaimed;
     }
-    let _ = human_size_precision;
     app.print(&format!(
         "{text}Total reclaimed space: {}\n",
         human_size(total as f64)

@@ -45,12 +45,24 @@ impl CacheIndex {
         self.write(&map);
     }
 
-    /// Forgets every entry; returns the image ids they named.
-    pub fn clear(&self) -> Vec<String> {
+    /// Every entry: cache key -> image id.
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        self.read()
+    }
+
+    /// Forgets every entry; returns them.
+    pub fn clear_entries(&self) -> BTreeMap<String, String> {
         let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let map = self.read();
         self.write(&BTreeMap::new());
-        let mut ids: Vec<String> = map.into_values().collect();
+        map
+    }
+
+    /// Forgets every entry; returns the image ids they named.
+    #[cfg(test)]
+    pub fn clear(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.clear_entries().into_values().collect();
         ids.sort();
         ids.dedup();
         ids

@@ -6,6 +6,7 @@ mod cache;
 mod commit;
 mod download;
 mod mount_stubs;
+mod usage;
 mod worker;
 
 use std::io::Read;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use berth_build::output::Output;
 pub use berth_build::{BuildError, BuildResult};
+pub use usage::{records as cache_records, CachePruneReport};
 pub use worker::EngineWorker;
 
 use crate::error::ErrorKind;
@@ -165,7 +167,7 @@ pub async fn build(
     .map_err(|e| BuildFailure::Join(e.to_string()))?
 }
 
-/// `POST /build/prune`: forgets the build cache; returns the image ids it named.
-pub fn prune(engine: &Engine) -> Vec<String> {
-    cache::CacheIndex::new(build_dir(engine).join("cache.json")).clear()
+/// `POST /build/prune`: forgets the build cache and deletes the step images only it kept.
+pub async fn prune(engine: &Engine) -> CachePruneReport {
+    usage::prune(engine).await
 }

@@ -529,7 +529,7 @@ impl State {
         })
     }
 
-    /// Deletes an unreferenced volume; returns the bytes it held.
+    /// Deletes an unreferenced volume; returns the bytes of disk it held.
     fn remove(&self, name: &str) -> Result<u64, VolumeError> {
         let mut tables = self.lock();
         if !tables.volumes.contains_key(name) {
@@ -545,8 +545,9 @@ impl State {
         if local::is_mounted(&data) {
             local::unmount(&data)?;
         }
-        // Docker reports the apparent size of the files (moby's `directory.Size`).
-        let size = usage::size(&data).unwrap_or(0);
+        // What the disk gets back: the whole volume directory's blocks (Docker reports the
+        // files' apparent size, which is neither what `du` sees nor what prune frees).
+        let size = usage::disk_bytes(&self.root.join(name)).unwrap_or(0);
         store::remove(&self.root, name)?;
         tables.volumes.remove(name);
         tables.active.remove(name);

@@ -114,9 +114,17 @@ async fn referenced_volumes_are_never_removed_or_pruned() {
 
     // Removing the container without -v keeps both; prune then takes only the anonymous one.
     assert!(reopened.release("c1", false).is_empty());
+    let volume_dir = Path::new(&anonymous.source).parent().expect("volume dir");
+    let held = super::usage::disk_bytes(volume_dir).expect("du");
+    let before = super::usage::disk_bytes(dir.path()).expect("du");
     let (pruned, reclaimed) = reopened.prune(&Filters::new()).await.expect("prune");
     assert_eq!(pruned, vec![anonymous.name.clone()]);
-    assert_eq!(reclaimed, 5);
+    // The disk blocks of the whole volume directory: what `du` of the root loses.
+    assert_eq!(reclaimed, held);
+    assert_eq!(
+        reclaimed,
+        before - super::usage::disk_bytes(dir.path()).expect("du")
+    );
     assert_eq!(
         names(&reopened.list(&Filters::new()).await.expect("list")),
         vec!["named"]

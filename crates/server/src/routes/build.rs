@@ -180,13 +180,16 @@ async fn build(State(engine): State<AppState>, RawQuery(raw): RawQuery, req: Req
     json_stream_response(Body::from_stream(body))
 }
 
-/// `POST /build/prune`: the cache index is emptied (its images stay until `image prune`).
+/// `POST /build/prune`: the cache index is emptied and the step images only it kept are
+/// deleted; `SpaceReclaimed` is what the data root's `du` lost.
 async fn prune(State(engine): State<AppState>) -> Response {
-    let deleted = berth_engine::build::prune(&engine);
-    let caches = if deleted.is_empty() {
+    let data_root = engine.config.data_root.clone();
+    let pruned = berth_engine::build::prune(&engine);
+    let (report, reclaimed) = berth_engine::volume::usage::reclaimed(&data_root, pruned).await;
+    let caches = if report.caches_deleted.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::json!(deleted)
+        serde_json::json!(report.caches_deleted)
     };
-    crate::json::ok(&serde_json::json!({ "CachesDeleted": caches, "SpaceReclaimed": 0 }))
+    crate::json::ok(&serde_json::json!({ "CachesDeleted": caches, "SpaceReclaimed": reclaimed }))
 }

@@ -229,12 +229,14 @@ async fn prune(State(engine): State<AppState>, Query(params): Params) -> Respons
         Ok(filters) => filters,
         Err(e) => return e.into_response(),
     };
-    match engine.containers.prune(&filters).await {
-        Ok(removed) => json::ok(&ContainersPruneResponse {
+    let data_root = engine.config.data_root.clone();
+    let pruned = engine.containers.prune(&filters);
+    match berth_engine::volume::usage::reclaimed(&data_root, pruned).await {
+        (Ok(removed), reclaimed) => json::ok(&ContainersPruneResponse {
             containers_deleted: Some(removed),
-            space_reclaimed: 0,
+            space_reclaimed: reclaimed,
         }),
-        Err(e) => ApiError::from(e).into_response(),
+        (Err(e), _) => ApiError::from(e).into_response(),
     }
 }
 

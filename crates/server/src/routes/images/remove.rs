@@ -69,10 +69,14 @@ pub async fn prune(
     let query = Query::parse(raw);
     let filters = Filters::parse(query.get("filters"))?;
     let probe = running(&engine);
-    let report = engine.images.prune(filters, &probe).await?;
+    // What the data root's `du` loses, not the layers' apparent sizes.
+    let data_root = engine.config.data_root.clone();
+    let pruned = engine.images.prune(filters, &probe);
+    let (report, reclaimed) = berth_engine::volume::usage::reclaimed(&data_root, pruned).await;
+    let report = report?;
     let items: Vec<ImageDeleteResponseItem> = report.items.into_iter().map(item).collect();
     Ok(json::ok(&ImagesPruneResponse {
         images_deleted: Some(items).filter(|i| !i.is_empty()),
-        space_reclaimed: report.space_reclaimed,
+        space_reclaimed: reclaimed,
     }))
 }

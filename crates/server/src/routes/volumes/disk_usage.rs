@@ -1,7 +1,7 @@
 //! `GET /system/df` (Docker's `DiskUsage`): images with shared and unique sizes and the
 //! containers using them, containers' writable layers (`SizeRw`, plus their json-file
 //! logs, which Docker leaves out but which fill disks all the same) and `SizeRootFs`,
-//! volumes with `UsageData`, and the build cache (empty until the builder keeps one).
+//! volumes with `UsageData`, and the build cache's records (one per cached step).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -109,7 +109,7 @@ pub(super) async fn disk_usage(
         }
     }
     if want("build-cache") {
-        report.build_cache = Some(Vec::new());
+        report.build_cache = Some(berth_engine::build::cache_records(&engine).await);
     }
     json::ok(&report)
 }
