@@ -350,6 +350,9 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     if !devices.is_empty() {
         linux["devices"] = devices.into();
     }
+    if let Some(propagation) = mounts::rootfs_propagation(&mounts, mounts::host_mount_info)? {
+        linux["rootfsPropagation"] = propagation.into();
+    }
     if !hc.privileged && !security.unconfined_paths {
         let masked = hc
             .masked_paths

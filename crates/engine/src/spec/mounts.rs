@@ -135,6 +135,81 @@ pub fn build(context: &MountContext) -> Result<Vec<Value>, SpecError> {
     Ok(mounts)
 }
 
+/// The host mount holding `path` (the longest mount point above its real path) and that
+/// mount's optional fields (`shared:N`, `master:N`), from `/proc/self/mountinfo`.
+pub fn host_mount_info(path: &str) -> Option<(String, Vec<String>)> {
+    let real = std::fs::canonicalize(path).ok()?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    source_mount(&text, &real.to_string_lossy())
+}
+
+fn source_mount(mountinfo: &str, path: &str) -> Option<(String, Vec<String>)> {
+    let mut best: Option<(String, Vec<String>)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(point) = fields.get(4) else {
+            continue;
+        };
+        let inside = *point == "/"
+            || path == *point
+            || path
+                .strip_prefix(point)
+                .is_some_and(|rest| rest.starts_with('/'));
+        // Later lines are mounted on top of earlier ones at the same point.
+        if inside && best.as_ref().is_none_or(|(b, _)| point.len() >= b.len()) {
+            let optional = fields
+                .iter()
+                .skip(6)
+                .take_while(|f| **f != "-")
+                .map(|f| f.to_string())
+                .collect();
+            best = Some((point.to_string(), optional));
+        }
+    }
+    best
+}
+
+/// moby's `setMounts` propagation rules: a `shared`/`rshared` bind needs a shared source
+/// mount and makes the container's root `shared`; a `slave`/`rslave` bind needs a shared or
+/// slave source and makes the root `rslave` (unless already shared). `None`: the runtime's
+/// default (rprivate).
+pub fn rootfs_propagation(
+    mounts: &[Value],
+    mount_info: impl Fn(&str) -> Option<(String, Vec<String>)>,
+) -> Result<Option<&'static str>, SpecError> {
+    let mut root = None;
+    for m in mounts.iter().filter(|m| m["type"] == "bind") {
+        let options: Vec<&str> = m["options"]
+            .as_array()
+            .map(|o| o.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let shared = options.iter().any(|o| *o == "shared" || *o == "rshared");
+        let slave = options.iter().any(|o| *o == "slave" || *o == "rslave");
+        if !shared && !slave {
+            continue;
+        }
+        let source = m["source"].as_str().unwrap_or_default();
+        let (point, optional) = mount_info(source).unwrap_or_default();
+        let has = |prefix: &str| optional.iter().any(|f| f.starts_with(prefix));
+        if shared {
+            if !has("shared:") {
+                return Err(SpecError::InvalidArgument(format!(
+                    "path {source} is mounted on {point} but it is not a shared mount"
+                )));
+            }
+            root = Some("shared");
+        } else {
+            if !has("shared:") && !has("master:") {
+                return Err(SpecError::InvalidArgument(format!(
+                    "path {source} is mounted on {point} but it is not a shared or slave mount"
+                )));
+            }
+            root = root.or(Some("rslave"));
+        }
+    }
+    Ok(root)
+}
+
 /// Path components of a destination (Docker sorts mounts by this, parents first).
 fn depth(destination: &str) -> usize {
     destination.split('/').filter(|c| !c.is_empty()).count()
@@ -523,5 +598,58 @@ mod tests {
         let mounts = build_for(&host(r#"{"Privileged":true}"#)).expect("mounts");
         assert_eq!(mounts[3]["options"], json!(["nosuid", "noexec", "nodev"]));
         assert_eq!(mounts[4]["options"], json!(["nosuid", "noexec", "nodev"]));
+    }
+
+    #[test]
+    fn source_mount_is_the_longest_mount_point_above_the_path() {
+        let info = "1 0 8:1 / / rw shared:1 - ext4 /dev/vda rw\n\
+                    2 1 0:2 / /mnt/a rw - tmpfs tmpfs rw\n\
+                    3 1 0:3 / /mnt/ab rw shared:7 master:2 - tmpfs tmpfs rw\n";
+        let (point, optional) = source_mount(info, "/mnt/a/x").expect("mount");
+        assert_eq!(point, "/mnt/a");
+        assert!(optional.is_empty());
+        let (point, optional) = source_mount(info, "/mnt/ab").expect("mount");
+        assert_eq!(point, "/mnt/ab");
+        assert_eq!(optional, vec!["shared:7", "master:2"]);
+        assert_eq!(source_mount(info, "/srv").expect("root").0, "/");
+    }
+
+    #[test]
+    fn rootfs_propagation_follows_moby_and_checks_the_source_mount() {
+        let bind = |source: &str, propagation: &str| {
+            json!({"type": "bind", "source": source, "destination": "/x",
+                   "options": ["rbind", propagation]})
+        };
+        let info = |path: &str| {
+            Some(match path {
+                "/shared" => ("/shared".to_string(), vec!["shared:3".to_string()]),
+                "/slave" => ("/slave".to_string(), vec!["master:3".to_string()]),
+                _ => ("/".to_string(), Vec::new()),
+            })
+        };
+        let plain = [bind("/private", "rprivate")];
+        assert_eq!(rootfs_propagation(&plain, info).expect("ok"), None);
+        let shared = [bind("/shared", "rshared"), bind("/slave", "rslave")];
+        assert_eq!(
+            rootfs_propagation(&shared, info).expect("ok"),
+            Some("shared")
+        );
+        let slave = [bind("/slave", "slave"), bind("/shared", "rslave")];
+        assert_eq!(
+            rootfs_propagation(&slave, info).expect("ok"),
+            Some("rslave")
+        );
+        let err = rootfs_propagation(&[bind("/private", "rshared")], info).expect_err("private");
+        assert_eq!(
+            err.to_string(),
+            "path /private is mounted on / but it is not a shared mount"
+        );
+        let err = rootfs_propagation(&[bind("/slave", "shared")], info).expect_err("slave");
+        assert!(err.to_string().contains("is not a shared mount"), "{err}");
+        let err = rootfs_propagation(&[bind("/private", "rslave")], info).expect_err("private");
+        assert_eq!(
+            err.to_string(),
+            "path /private is mounted on / but it is not a shared or slave mount"
+        );
     }
 }

@@ -54,7 +54,11 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
             destination: parts[1].to_string(),
             mode: mode.to_string(),
             rw: !mode.split(',').any(|m| m == "ro"),
-            propagation: "rprivate".to_string(),
+            propagation: mode
+                .split(',')
+                .find(|m| m.contains("private") || m.contains("shared") || m.contains("slave"))
+                .unwrap_or("rprivate")
+                .to_string(),
             ..MountPoint::default()
         });
     }
@@ -68,7 +72,12 @@ pub(crate) fn mount_points(record: &ContainerRecord) -> Vec<MountPoint> {
             destination: mount.target.clone(),
             rw: !mount.read_only,
             propagation: if mount.r#type == "bind" {
-                "rprivate".to_string()
+                mount
+                    .bind_options
+                    .as_ref()
+                    .map(|b| b.propagation.clone())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "rprivate".to_string())
             } else {
                 String::new()
             },
