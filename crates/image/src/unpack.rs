@@ -4,7 +4,7 @@
 
 use berth_content::{ContentError, Store};
 use berth_oci::Digest;
-use berth_snapshot::{apply_layer, ApplyError, SnapshotError, Snapshotter};
+use berth_snapshot::{apply_layer_parallel, ApplyError, SnapshotError, Snapshotter};
 use thiserror::Error;
 
 use crate::blob::ingest_reference;
@@ -121,12 +121,15 @@ fn apply_one(
             layer: layer.clone(),
             source,
         })?;
-    let summary = apply_layer(reader, &target, &snapshotter.apply_options()).map_err(|source| {
-        UnpackError::Apply {
-            layer: layer.clone(),
-            source,
-        }
-    })?;
+    // Decompression on a second thread, overlapping with the file writes (as dockerd
+    // pipes gzip layers through unpigz).
+    let summary =
+        apply_layer_parallel(reader, &target, &snapshotter.apply_options()).map_err(|source| {
+            UnpackError::Apply {
+                layer: layer.clone(),
+                source,
+            }
+        })?;
     let actual = summary.diff_id_string();
     if actual != diff_id.to_string() {
         return Err(UnpackError::DiffIdMismatch {

@@ -248,34 +248,80 @@ pub fn apply_layer<R: Read>(
     apply_stream(compression, reader, target, options)
 }
 
-/// [`apply_layer`] with decompression on a second thread, overlapping with file writes
-/// (for gzip and zstd; a plain stream is applied directly).
+/// [`apply_layer`] with reading, decompression and the DiffID hash on a second thread,
+/// overlapping with the file writes (for plain streams too: hashing a large layer costs
+/// about as much as writing its files).
 pub fn apply_layer_parallel<R: Read + Send>(
     input: R,
     target: &Path,
     options: &ApplyOptions,
 ) -> Result<ApplySummary, ApplyError> {
     let (compression, reader) = Decoder::new(input).map_err(ApplyError::Read)?;
-    if compression == Compression::None {
-        return apply_stream(compression, reader, target, options);
-    }
     std::thread::scope(|scope| {
-        let pumped = spawn_pump(scope, reader);
-        apply_stream(compression, pumped, target, options)
+        let (digest_tx, digest_rx) = std::sync::mpsc::sync_channel(1);
+        let hashed = ReportingDigest {
+            inner: Some(DigestReader::new(reader)),
+            done: digest_tx,
+        };
+        let mut pumped = spawn_pump(scope, hashed);
+        let (applied, _) = apply_entries(&mut pumped, target, options)?;
+        // The trailing padding belongs to the DiffID: let the pump read to the end.
+        io::copy(&mut pumped, &mut io::sink()).map_err(ApplyError::Read)?;
+        drop(pumped);
+        let (size, diff_id) = digest_rx
+            .recv()
+            .map_err(|_| ApplyError::Read(io::Error::other("layer hash thread stopped")))?
+            .map_err(ApplyError::Read)?;
+        Ok(ApplySummary {
+            compression,
+            entries: applied.entries,
+            size,
+            diff_id,
+            skipped: applied.skipped,
+        })
     })
 }
 
-fn apply_stream<R: Read>(
-    compression: Compression,
+/// A [`DigestReader`] that sends its count and digest once its input ends (read on the
+/// pump thread, so the hash runs there).
+struct ReportingDigest<R> {
+    inner: Option<DigestReader<R>>,
+    done: std::sync::mpsc::SyncSender<io::Result<(u64, [u8; 32])>>,
+}
+
+impl<R: Read> Read for ReportingDigest<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Ok(0);
+        };
+        let n = inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(inner) = self.inner.take() {
+                let _ = self.done.send(inner.finish());
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// What [`apply_entries`] leaves for the summary.
+struct Applied {
+    entries: u64,
+    skipped: Vec<SkippedEntry>,
+}
+
+/// Applies every entry of the tar stream `reader` onto `target`; returns the counts and
+/// the reader (positioned after the end-of-archive marker).
+fn apply_entries<R: Read>(
     reader: R,
     target: &Path,
     options: &ApplyOptions,
-) -> Result<ApplySummary, ApplyError> {
+) -> Result<(Applied, R), ApplyError> {
     let root = Root::open(target).map_err(|source| ApplyError::OpenTarget {
         path: target.to_path_buf(),
         source,
     })?;
-    let mut archive = tar::Archive::new(DigestReader::new(reader));
+    let mut archive = tar::Archive::new(reader);
     let mut applier = Applier {
         root: &root,
         options,
@@ -292,13 +338,23 @@ fn apply_stream<R: Read>(
     let Applier {
         skipped, entries, ..
     } = applier;
-    let (size, diff_id) = archive.into_inner().finish().map_err(ApplyError::Read)?;
+    Ok((Applied { entries, skipped }, archive.into_inner()))
+}
+
+fn apply_stream<R: Read>(
+    compression: Compression,
+    reader: R,
+    target: &Path,
+    options: &ApplyOptions,
+) -> Result<ApplySummary, ApplyError> {
+    let (applied, hashed) = apply_entries(DigestReader::new(reader), target, options)?;
+    let (size, diff_id) = hashed.finish().map_err(ApplyError::Read)?;
     Ok(ApplySummary {
         compression,
-        entries,
+        entries: applied.entries,
         size,
         diff_id,
-        skipped,
+        skipped: applied.skipped,
     })
 }
 

@@ -109,12 +109,16 @@ impl Inner {
     /// Deletes blobs no image references and ChainID snapshots no image stacks on;
     /// returns the ChainIDs of the removed snapshots.
     pub fn collect_garbage(&self) -> Result<BTreeSet<String>, ImageError> {
-        let roots: Vec<Digest> = self
-            .images
-            .list()
-            .into_iter()
-            .map(|r| r.target.digest)
-            .collect();
+        let records = self.images.list();
+        let mut layers = BTreeSet::new();
+        for record in &records {
+            if let Ok(resolved) = self.resolve(record) {
+                layers.extend(resolved.manifest.layers.iter().map(|l| l.digest.clone()));
+            }
+        }
+        // Gzip blobs made for pushes live as long as their uncompressed layer.
+        let mut roots = self.compressed_roots(&layers);
+        roots.extend(records.into_iter().map(|r| r.target.digest));
         self.content.gc(
             move || Ok(roots),
             berth_image::children,

@@ -14,6 +14,7 @@ use berth_registry::client::{
 };
 use tokio::sync::mpsc;
 
+use super::pipeline::Step;
 use super::{ImageError, ImageService, Inner};
 
 /// Where progress lines go (the server streams them to the client as they come).
@@ -46,11 +47,11 @@ pub struct DistributionInfo {
 }
 
 /// Docker's short layer id.
-fn short(digest: &Digest) -> String {
+pub(super) fn short(digest: &Digest) -> String {
     digest.hex().chars().take(12).collect()
 }
 
-fn layer_message(digest: &Digest, status: &str) -> JsonMessage {
+pub(super) fn layer_message(digest: &Digest, status: &str) -> JsonMessage {
     JsonMessage {
         status: status.to_string(),
         id: short(digest),
@@ -219,7 +220,11 @@ async fn connect(
 }
 
 /// A manifest and config restricted to their first `n` layers (to unpack layer by layer).
-fn prefix(manifest: &Manifest, config: &ImageConfig, n: usize) -> (Manifest, ImageConfig) {
+pub(super) fn prefix(
+    manifest: &Manifest,
+    config: &ImageConfig,
+    n: usize,
+) -> (Manifest, ImageConfig) {
     let mut m = manifest.clone();
     m.layers.truncate(n);
     let mut c = config.clone();
@@ -239,7 +244,7 @@ impl Inner {
         reference: &Reference,
         target: Descriptor,
         resolved_digest: &Digest,
-        present: &BTreeSet<Digest>,
+        skip: &BTreeSet<Digest>,
         tx: &ProgressTx,
     ) -> Result<bool, ImageError> {
         let config_bytes = self.content.read_to_vec(
@@ -271,7 +276,8 @@ impl Inner {
         let resolved = self.resolve_id(&id)?;
         let (manifest, config) = (&resolved.manifest, &resolved.config);
         for (n, layer) in manifest.layers.iter().enumerate() {
-            if present.contains(&layer.digest) {
+            // Present before the pull, or already extracted while downloading.
+            if skip.contains(&layer.digest) {
                 continue;
             }
             let (m, c) = prefix(manifest, config, n + 1);
@@ -333,10 +339,35 @@ impl ImageService {
             familiar_name: reference.path().to_string(),
             tag_or_digest: tag_or_digest.clone(),
         };
+        let (steps_tx, steps_rx) = std::sync::mpsc::channel::<Step>();
+        let unpacker = {
+            let (inner, tx) = (self.inner.clone(), tx.clone());
+            tokio::task::spawn_blocking(move || inner.unpack_while_pulling(steps_rx, &tx))
+        };
         let forward = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
+                let step = match &event {
+                    Progress::ImageManifest {
+                        digest, media_type, ..
+                    } => Some(Step::Start {
+                        manifest: digest.clone(),
+                        media_type: media_type.clone(),
+                    }),
+                    Progress::DownloadComplete { digest } => Some(Step::Ready {
+                        digest: digest.clone(),
+                        quiet: false,
+                    }),
+                    Progress::AlreadyExists { digest } => Some(Step::Ready {
+                        digest: digest.clone(),
+                        quiet: true,
+                    }),
+                    _ => None,
+                };
                 for message in display.lines(event) {
                     let _ = display_tx.send(message);
+                }
+                if let Some(step) = step {
+                    let _ = steps_tx.send(step);
                 }
             }
             (display.present, display.pending)
@@ -360,7 +391,12 @@ impl ImageService {
         .await;
         drop(events_tx);
         let (present, pending) = forward.await?;
+        let unpacked = unpacker.await?;
         let pulled = pulled.map_err(|e| translate_registry_error(e, &reference, "pull"))?;
+        if let Some(error) = unpacked.error {
+            return Err(error);
+        }
+        let skip: BTreeSet<Digest> = present.union(&unpacked.extracted).cloned().collect();
         if self.inner.images.get(&pulled.config).is_none() {
             for message in pending {
                 let _ = tx.send(message);
@@ -371,7 +407,7 @@ impl ImageService {
         let (r, resolved_digest, progress) = (reference.clone(), pulled.digest.clone(), tx.clone());
         let newer = self
             .blocking(move |inner| {
-                inner.finish_pull(&r, target, &resolved_digest, &present, &progress)
+                inner.finish_pull(&r, target, &resolved_digest, &skip, &progress)
             })
             .await?;
         let _ = tx.send(JsonMessage::status(format!("Digest: {}", pulled.digest)));
@@ -446,21 +482,30 @@ impl ImageService {
         record: &ImageRecord,
         tx: &ProgressTx,
     ) -> Result<(), ImageError> {
-        let resolved = self
+        let _in_flight = self.gc_gate.read().await;
+        let pushed_manifest = self
             .blocking({
                 let record = record.clone();
-                move |inner| inner.resolve(&record)
+                move |inner| {
+                    let mut pushed = inner.manifest_for_push(&record.target)?;
+                    if pushed.layers.is_empty() {
+                        // An index: pushed as stored, progress shown for its image's layers.
+                        let resolved = inner.resolve(&record)?;
+                        pushed.layers = resolved
+                            .manifest
+                            .layers
+                            .iter()
+                            .map(|l| l.digest.clone())
+                            .collect();
+                    }
+                    Ok(pushed)
+                }
             })
             .await?;
-        let layers: BTreeSet<Digest> = resolved
-            .manifest
-            .layers
-            .iter()
-            .map(|l| l.digest.clone())
-            .collect();
-        for layer in resolved.manifest.layers.iter().rev() {
-            let _ = tx.send(layer_message(&layer.digest, "Preparing"));
+        for layer in pushed_manifest.layers.iter().rev() {
+            let _ = tx.send(layer_message(layer, "Preparing"));
         }
+        let layers: BTreeSet<Digest> = pushed_manifest.layers.iter().cloned().collect();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Progress>();
         let display_tx = tx.clone();
         let forward = tokio::spawn(async move {
@@ -497,7 +542,7 @@ impl ImageService {
             .push(
                 tagged.path(),
                 &tag,
-                &record.target.digest,
+                &pushed_manifest.target.digest,
                 &self.inner.content,
                 None,
                 Some(&events_tx),
@@ -506,7 +551,7 @@ impl ImageService {
         drop(events_tx);
         forward.await?;
         let digest = pushed.map_err(|e| translate_registry_error(e, tagged, "push"))?;
-        let size = record.target.size;
+        let size = pushed_manifest.target.size;
         let _ = tx.send(JsonMessage::status(format!(
             "{tag}: digest: {digest} size: {size}"
         )));
@@ -607,6 +652,10 @@ impl ImageService {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "distribution_tests.rs"]
+mod registry_tests;
 
 #[cfg(test)]
 mod tests {

@@ -7,11 +7,14 @@
 
 mod archive;
 mod commit;
+mod compressed;
 mod delete;
 mod details;
 mod distribution;
 mod error;
 pub mod filters;
+mod gzip;
+mod pipeline;
 mod rootfs;
 pub mod size;
 mod state;
@@ -70,6 +73,8 @@ pub(crate) struct Inner {
     pub unpack_lock: Mutex<()>,
     /// When each reference was last tagged (Docker's `Metadata.LastTagTime`).
     pub tag_times: Mutex<BTreeMap<String, String>>,
+    /// The gzip blobs pushes made of uncompressed layers (`compressed-layers.json`).
+    pub compressed: Mutex<compressed::CompressedLayers>,
 }
 
 /// Images of one engine.
@@ -187,6 +192,7 @@ impl Inner {
             layer_sizes: Mutex::new(state::read_json(&dir.join(state::LAYER_SIZES))?),
             rootfs: Mutex::new(state::read_json(&dir.join(state::ROOTFS))?),
             tag_times: Mutex::new(state::read_json(&dir.join(state::TAG_TIMES))?),
+            compressed: Mutex::new(state::read_json(&dir.join(compressed::COMPRESSED_LAYERS))?),
             dir: dir.to_path_buf(),
             content,
             images,

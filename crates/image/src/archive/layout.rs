@@ -127,12 +127,18 @@ pub fn check_size(desc: &Descriptor, actual: u64) -> Result<(), ArchiveError> {
 }
 
 /// The DiffID (sha256 of the uncompressed tar) and compression of a stored layer.
+/// An uncompressed blob's DiffID is its own sha256 digest, which the store verified when
+/// it committed the blob: only its first bytes are read then (`docker load` of a Docker
+/// archive would otherwise hash every layer a second time).
 pub fn layer_diff_id(
     store: &Store,
     digest: &Digest,
 ) -> Result<(Digest, Compression), ArchiveError> {
     let reader = store.reader(digest)?;
     let (compression, mut plain) = decompress(reader).map_err(ArchiveError::Read)?;
+    if compression == Compression::None && digest.algorithm() == berth_oci::Algorithm::Sha256 {
+        return Ok((digest.clone(), compression));
+    }
     let mut digester = berth_oci::Digester::new(berth_oci::Algorithm::Sha256);
     io::copy(&mut plain as &mut dyn Read, &mut digester).map_err(ArchiveError::Read)?;
     Ok((digester.finish(), compression))

@@ -14,6 +14,13 @@ pub enum Progress {
         reference: String,
         digest: Digest,
     },
+    /// The image manifest chosen for the platform and its config are in the store; its
+    /// layers download next (an unpacker may start on them as each one completes).
+    ImageManifest {
+        digest: Digest,
+        media_type: String,
+        config: Digest,
+    },
     Waiting {
         digest: Digest,
     },
@@ -69,6 +76,9 @@ impl Progress {
         match self {
             Progress::Resolved { reference, digest } => {
                 json!({"status": format!("Digest: {digest}"), "id": reference})
+            }
+            Progress::ImageManifest { digest, .. } => {
+                json!({"status": "Resolved", "progressDetail": {}, "id": layer_id(digest)})
             }
             Progress::Waiting { digest } => {
                 json!({"status": "Waiting", "progressDetail": {}, "id": layer_id(digest)})

@@ -140,7 +140,19 @@ impl RegistryClient {
                 },
             );
         }
-        futures_util::stream::iter(parsed.blobs.iter().cloned().map(Ok::<_, ClientError>))
+        // The config first (it is small): with it the caller knows the diff ids and can
+        // unpack each layer as soon as it and the layers below it are in the store.
+        self.fetch_blob(repo, &parsed.blobs[0], None, store, progress)
+            .await?;
+        emit(
+            progress,
+            Progress::ImageManifest {
+                digest: manifest_digest.clone(),
+                media_type: manifest_type.clone(),
+                config: parsed.blobs[0].clone(),
+            },
+        );
+        futures_util::stream::iter(parsed.blobs[1..].iter().cloned().map(Ok::<_, ClientError>))
             .try_for_each_concurrent(limit, |blob| async move {
                 self.fetch_blob(repo, &blob, None, store, progress).await
             })
