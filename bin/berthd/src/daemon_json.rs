@@ -27,6 +27,8 @@ pub struct DaemonJson {
     #[serde(default)]
     pub registry_mirrors: Vec<String>,
     pub cgroup_parent: Option<String>,
+    /// Docker's `userns-remap` (read by main: it moves the data root).
+    pub userns_remap: Option<String>,
     /// Name of the default bridge device berth creates (Docker: `docker0`; berth: `berth0`).
     pub bridge: Option<String>,
     /// The default bridge's gateway address and prefix (`172.17.0.1/16`).

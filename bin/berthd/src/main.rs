@@ -54,6 +54,10 @@ struct Flags {
     /// Serve tcp:// listeners without TLS: anyone who reaches the port is root on this host
     #[arg(long = "insecure-tcp-i-know-this-is-root")]
     insecure_tcp: bool,
+    /// User/Group setting for user namespaces: "default" (user berthremap), user[:group]
+    /// or uid[:gid]; data moves to <data-root>/<uid>.<gid> as with dockerd
+    #[arg(long = "userns-remap")]
+    userns_remap: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,6 +85,11 @@ fn daemon(flags: Flags) -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from("/run/berth"));
     let mut config = EngineConfig::new(data_root, exec_root.clone());
     file.apply(&mut config)?;
+    let remap = flags.userns_remap.clone().or(file.userns_remap.clone());
+    if let Some(remap) = remap.filter(|r| !r.is_empty()) {
+        berth_engine::container::userns::setup_remap(&mut config, &remap)
+            .context("setting up userns-remap")?;
+    }
     config.debug |= flags.debug;
     let hosts = if !flags.hosts.is_empty() {
         flags.hosts.clone()

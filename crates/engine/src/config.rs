@@ -36,6 +36,9 @@ pub struct EngineConfig {
     /// The default bridge and address pools (daemon.json `bridge`, `bip`,
     /// `default-address-pools`).
     pub network: crate::network::NetworkDefaults,
+    /// The daemon-wide `userns-remap` map (set up by `container::userns::setup_remap`):
+    /// containers without `--userns` run in a user namespace with it.
+    pub userns_remap: Option<crate::spec::userns::IdMap>,
 }
 
 impl EngineConfig {
@@ -69,6 +72,7 @@ impl EngineConfig {
             registry_mirrors: Vec::new(),
             debug: false,
             network: crate::network::NetworkDefaults::default(),
+            userns_remap: None,
         }
     }
 

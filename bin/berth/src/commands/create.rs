@@ -164,6 +164,10 @@ pub struct RunArgs {
     pub device: Vec<String>,
     #[arg(long)]
     pub ipc: Option<String>,
+    /// User namespace: host, auto (a fresh range from /etc/subuid) or
+    /// map=<container>:<host>:<size>[,...] (u:/g: prefix for uids or gids only)
+    #[arg(long)]
+    pub userns: Option<String>,
     #[arg(long)]
     pub pid: Option<String>,
     #[arg(long)]
@@ -671,6 +675,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
         "IpcMode": args.ipc.clone().unwrap_or_default(),
         "PidMode": args.pid.clone().unwrap_or_default(),
         "UTSMode": args.uts.clone().unwrap_or_default(),
+        "UsernsMode": args.userns.clone().unwrap_or_default(),
         "Privileged": args.privileged,
         "PublishAllPorts": args.publish_all,
         "ReadonlyRootfs": args.read_only,

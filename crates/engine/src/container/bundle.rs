@@ -21,6 +21,7 @@ pub fn write_config(
     record: &ContainerRecord,
     cgroup_parent: &str,
     sandbox: &crate::network::SandboxSetup,
+    userns: Option<&spec::userns::IdMap>,
 ) -> Result<(), ContainerError> {
     let network = spec::EtcNetwork {
         addresses: sandbox.addresses.clone(),
@@ -38,6 +39,11 @@ pub fn write_config(
         network_namespace: sandbox.netns.as_deref(),
     };
     let spec = spec::build(&input)?;
+    let mut spec = serde_json::to_value(&spec)
+        .map_err(|e| ContainerError::io("encoding config.json", std::io::Error::other(e)))?;
+    if let Some(map) = userns {
+        spec::userns::apply(&mut spec, map);
+    }
     let bytes = serde_json::to_vec(&spec)
         .map_err(|e| ContainerError::io("encoding config.json", std::io::Error::other(e)))?;
     // Atomic: a crash never leaves a half-written bundle for the next start.

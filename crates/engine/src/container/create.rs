@@ -83,10 +83,20 @@ pub(super) async fn create(
         name
     };
     let dir = inner.config.container_dir(&id);
-    let mount_points = match super::volumes::prepare(inner, &id, &config, &host_config).await {
+    let (userns_config, userns_id, userns_host) =
+        (inner.config.clone(), id.clone(), host_config.clone());
+    let claimed =
+        super::blocking(move || super::userns::claim(&userns_config, &userns_id, &userns_host))
+            .await;
+    let mount_points = match claimed {
+        Err(e) => Err(e),
+        Ok(_) => super::volumes::prepare(inner, &id, &config, &host_config).await,
+    };
+    let mount_points = match mount_points {
         Ok(points) => points,
         Err(e) => {
             write_lock(&inner.names).release(&name);
+            super::userns::release(&inner.config, &id);
             return Err(e);
         }
     };
@@ -123,6 +133,7 @@ pub(super) async fn create(
             let _ = image_link::remove_rootfs(&inner.images, &id).await;
             let _ = std::fs::remove_dir_all(&dir);
             super::volumes::release(inner, &id, true).await;
+            super::userns::release(&inner.config, &id);
             Err(e)
         }
     }

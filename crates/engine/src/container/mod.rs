@@ -32,6 +32,8 @@ mod shim;
 pub mod signal;
 mod start;
 mod stop;
+pub mod userns;
+mod userns_rootfs;
 mod volumes;
 mod wait;
 

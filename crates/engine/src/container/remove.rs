@@ -88,6 +88,12 @@ async fn remove_with_volumes(
     };
     let ((), removed) = tokio::join!(start::remove_stale_shim(inner, &container.id), layer);
     removed?;
+    let (config, id) = (inner.config.clone(), container.id.clone());
+    let _ = blocking(move || {
+        super::userns::release(&config, &id);
+        Ok(())
+    })
+    .await;
     inner.forget(container);
     super::volumes::release(inner, &container.id, volumes).await;
     container.lifecycle.send_modify(|l| l.removed = true);

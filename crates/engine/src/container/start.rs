@@ -106,11 +106,32 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
     let socket = spec.socket.clone();
     let volumes = inner.volumes.clone();
     let sandbox = super::network_link::setup(inner, &record).await?;
+    let config = inner.config.clone();
     blocking(move || {
         let target = rootfs::rootfs_path(&dir);
-        rootfs::mount_for(&mounts, &target, record.host_config.auto_remove)?;
+        let userns = super::userns::map_of(&config, &record)?;
+        match &userns {
+            None => rootfs::mount_for(&mounts, &target, record.host_config.auto_remove)?,
+            Some(map) => super::userns_rootfs::mount(
+                &mounts,
+                &target,
+                &config.image_dir().join("snapshots"),
+                map,
+                record.host_config.auto_remove,
+            )?,
+        }
         super::volumes::before_start(&volumes, &record, &target)?;
-        bundle::write_config(&dir, &target, &record, &cgroup_parent, &sandbox)?;
+        bundle::write_config(
+            &dir,
+            &target,
+            &record,
+            &cgroup_parent,
+            &sandbox,
+            userns.as_ref(),
+        )?;
+        if let Some(map) = &userns {
+            super::userns::prepare_dirs(&config, &record, map)?;
+        }
         shim::launch(&spec)
     })
     .await?;

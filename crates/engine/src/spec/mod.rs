@@ -14,6 +14,7 @@ mod resources;
 mod seccomp;
 mod security;
 mod user;
+pub mod userns;
 
 #[cfg(test)]
 mod golden_tests;
@@ -211,12 +212,9 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     let host_pid = namespace_mode("pid", &hc.pid_mode, &[""])?;
     let host_ipc = namespace_mode("ipc", &hc.ipc_mode, &["", "private", "shareable", "none"])?;
     let host_uts = namespace_mode("uts", &hc.uts_mode, &[""])?;
-    if !matches!(hc.userns_mode.as_str(), "" | "host") {
-        return Err(SpecError::NotImplemented(format!(
-            "--userns={}: user namespaces are not implemented yet (issue 8)",
-            hc.userns_mode
-        )));
-    }
+    // The map itself is added by the bundle writer (`userns::apply`): `auto` blocks are
+    // claimed at create and kept outside the record.
+    userns::parse_mode(&hc.userns_mode).map_err(|e| SpecError::InvalidArgument(e.to_string()))?;
     let private_cgroupns = match hc.cgroupns_mode.as_str() {
         "private" => true,
         "host" => false,
