@@ -55,7 +55,8 @@ pub fn compress(
         let result = feed(input, &jobs_tx, &done_rx, &mut writer);
         // Closing the job queue ends the workers; collect what they still finish.
         drop(jobs_tx);
-        let result = result.and_then(|input_bytes| {
+        // On error the remaining members are dropped as the workers finish them.
+        result.and_then(|input_bytes| {
             for (n, member) in done_rx.iter() {
                 writer.put(n, member?)?;
             }
@@ -64,9 +65,7 @@ pub fn compress(
                 input_bytes,
                 output_bytes: writer.written,
             })
-        });
-        // On error the remaining members are dropped as the workers finish them.
-        result
+        })
     })
 }
 
@@ -114,16 +113,17 @@ fn worker(
     loop {
         let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok((n, chunk)) = job else { return };
-        let member = (|| {
-            let mut encoder =
-                GzEncoder::new(Vec::with_capacity(chunk.len() / 2), Compression::new(level));
-            encoder.write_all(&chunk)?;
-            encoder.finish()
-        })();
-        if done.send((n, member)).is_err() {
+        if done.send((n, member(&chunk, level))).is_err() {
             return;
         }
     }
+}
+
+/// One gzip member holding `chunk`.
+fn member(chunk: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(chunk.len() / 2), Compression::new(level));
+    encoder.write_all(chunk)?;
+    encoder.finish()
 }
 
 /// Writes members in chunk order, holding back those that finished early.
