@@ -132,6 +132,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(objects::NetworkCommand),
+    /// Manage secrets (without swarm)
+    #[command(subcommand)]
+    Secret(crate::commands::secret::SecretCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

@@ -23,6 +23,8 @@ pub enum EngineError {
     Volume(#[from] crate::volume::VolumeError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
 }
 
 impl EngineError {
@@ -33,6 +35,7 @@ impl EngineError {
             EngineError::Container(e) => e.kind(),
             EngineError::Volume(e) => e.kind(),
             EngineError::Network(e) => e.kind(),
+            EngineError::Secret(e) => e.kind(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod image;
 pub mod logs;
 pub mod names;
 pub mod network;
+pub mod secret;
 pub mod spec;
 pub mod stats;
 pub mod top;
@@ -46,6 +47,8 @@ pub struct Engine {
     pub containers: Arc<container::Containers>,
     pub volumes: Arc<volume::VolumeService>,
     pub networks: Arc<network::NetworkService>,
+    /// Secrets without swarm (`/secrets`).
+    pub secrets: Arc<secret::SecretService>,
     /// Exec instances, in memory only (as Docker's).
     pub execs: exec::Execs,
     /// When this engine started, for `/info` and uptime.
@@ -68,6 +71,7 @@ impl Engine {
                 .await?,
         );
         let networks = network::NetworkService::start(&config, &containers, events.clone()).await?;
+        let secrets = Arc::new(secret::SecretService::open(&config.data_root)?);
         Ok(Arc::new(Engine {
             config,
             events,
@@ -75,6 +79,7 @@ impl Engine {
             containers,
             volumes,
             networks,
+            secrets,
             execs: exec::Execs::new(),
             started: std::time::SystemTime::now(),
         }))

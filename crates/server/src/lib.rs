@@ -39,6 +39,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(routes::streams::routes())
         .merge(routes::volumes::routes())
         .merge(routes::networks::routes())
+        .merge(routes::secrets::routes())
         .fallback(routes::system::not_found)
         .with_state(engine)
 }

@@ -69,6 +69,9 @@ pub struct RunArgs {
     /// Mount a tmpfs directory
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// Secret to expose at /run/secrets: name[,target=,uid=,gid=,mode=] (berth extension)
+    #[arg(long)]
+    pub secret: Vec<String>,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
@@ -696,6 +699,16 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
         "OomKillDisable": args.oom_kill_disable,
     });
     object.insert("HostConfig".into(), host_config);
+    if !args.secret.is_empty() {
+        let secrets = args
+            .secret
+            .iter()
+            .map(|flag| {
+                super::secret::parse_secret_flag(flag).map_err(|e| invalid("--secret", flag, &e))
+            })
+            .collect::<Result<Vec<Value>, FlagError>>()?;
+        object["HostConfig"]["BerthSecrets"] = Value::Array(secrets);
+    }
     object.insert("NetworkingConfig".into(), json!({"EndpointsConfig": {}}));
     Ok(config)
 }

@@ -17,6 +17,7 @@ pub mod network;
 pub mod objects;
 pub mod registry;
 pub mod run;
+pub mod secret;
 pub mod system;
 pub mod transfer;
 
@@ -148,6 +149,7 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
             cp::cp(app, args).await
         }
         Command::Volume(command) => objects::volume(app, command).await,
+        Command::Secret(command) => secret::secret(app, command).await,
         Command::Network(command) => objects::network(app, command).await,
     }
 }

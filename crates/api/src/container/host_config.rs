@@ -423,6 +423,10 @@ pub struct HostConfig {
     pub readonly_paths: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
+    /// berth's extension: secrets mounted at /run/secrets (swarm's `SecretReference`s,
+    /// which Docker only has in a service's ContainerSpec). References only, never data.
+    #[serde(default, rename = "BerthSecrets", skip_serializing_if = "is_empty_vec")]
+    pub berth_secrets: Option<Vec<crate::secret::SecretReference>>,
 }
 
 #[cfg(test)]

@@ -56,6 +56,10 @@ pub(super) async fn create(
         host_config.cap_drop.as_deref().unwrap_or_default(),
     )?;
     let runtime = pick_runtime(inner, &host_config)?;
+    if let Some(references) = host_config.berth_secrets.as_mut() {
+        crate::secret::resolve_references(&inner.config.data_root, references)
+            .map_err(crate::secret::SecretError::into_container)?;
+    }
     let image = image_link::lookup(&inner.images, &config.image).await?;
     let image_name = config.image.clone();
     super::bundle::merge_image_config(&mut config, &image.config);

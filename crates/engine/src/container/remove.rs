@@ -74,6 +74,7 @@ async fn remove_with_volumes(
     // layer and the container directory go: they share nothing, and the init is dead.
     let layer = async {
         super::volumes::after_exit(inner, &container.id).await;
+        crate::secret::mount::release_after_exit(&inner.config.exec_root, &container.id).await;
         blocking(move || rootfs::unmount(&target)).await?;
         match image_link::remove_rootfs(&inner.images, &container.id).await {
             Err(e) if e.kind() != crate::error::ErrorKind::NotFound => return Err(e),

@@ -106,6 +106,7 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
     let socket = spec.socket.clone();
     let volumes = inner.volumes.clone();
     let sandbox = super::network_link::setup(inner, &record).await?;
+    let roots = (inner.config.data_root.clone(), inner.config.exec_root.clone());
     let config = inner.config.clone();
     blocking(move || {
         let target = rootfs::rootfs_path(&dir);
@@ -132,6 +133,8 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
         if let Some(map) = &userns {
             super::userns::prepare_dirs(&config, &record, map)?;
         }
+        crate::secret::mount::prepare_bundle(&roots.0, &roots.1, &record, &dir)
+            .map_err(crate::secret::SecretError::into_container)?;
         shim::launch(&spec)
     })
     .await?;
@@ -179,5 +182,6 @@ pub(super) async fn cleanup_after_exit(inner: &Inner, container: &Container) {
         let _ = blocking(move || rootfs::unmount(&target)).await;
     };
     tokio::join!(remove_stale_shim(inner, &container.id), unmount);
+    crate::secret::mount::release_after_exit(&inner.config.exec_root, &container.id).await;
     super::network_link::teardown(inner, &container.id).await;
 }

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod networks;
+pub mod secrets;
 pub mod streams;
 pub mod system;
 pub mod volumes;
