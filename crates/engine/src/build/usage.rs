@@ -126,7 +126,11 @@ pub async fn records(engine: &Engine) -> Vec<BuildCacheRecord> {
             ..BuildCacheRecord::default()
         });
     }
-    rows.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    rows.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
     rows
 }
 
