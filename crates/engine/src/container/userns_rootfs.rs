@@ -75,6 +75,8 @@ pub fn user_namespace(map: &IdMap) -> io::Result<OwnedFd> {
                 b'0'
             };
             libc::write(ready.1.as_raw_fd(), (&status as *const u8).cast(), 1);
+            // Our copy of the write end would keep the read below from ever seeing EOF.
+            libc::close(done.1.as_raw_fd());
             let mut byte = 0u8;
             libc::read(done.0.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
             libc::_exit(0);

@@ -264,6 +264,30 @@ pub fn apply(spec: &mut Value, map: &IdMap) {
     } else {
         linux["namespaces"] = json!([{"type": "user"}]);
     }
+    // Docker's per-network defaults cannot be written from a user namespace that does not
+    // own the (pinned, host-owned) network namespace joined by path: the runtime would fail
+    // with EACCES, so they are left out as dockerd leaves them out under userns-remap.
+    let joined_network = linux["namespaces"].as_array().is_some_and(|all| {
+        all.iter()
+            .any(|ns| ns["type"] == "network" && ns.get("path").is_some())
+    });
+    if let (true, Some(sysctl)) = (joined_network, linux["sysctl"].as_object_mut()) {
+        sysctl.remove("net.ipv4.ip_unprivileged_port_start");
+        sysctl.remove("net.ipv4.ping_group_range");
+        if sysctl.is_empty() {
+            linux.as_object_mut().map(|l| l.remove("sysctl"));
+        }
+    }
+    // The runtime writes oom_score_adj from inside the new user namespace, where the
+    // non-dumpable init's /proc files belong to unmapped host root: an explicit 0 (the
+    // default, inherited anyway) is left out; other values need the runtime to write it
+    // from outside, as runc does.
+    if spec["process"]["oomScoreAdj"] == 0 {
+        spec["process"]
+            .as_object_mut()
+            .map(|p| p.remove("oomScoreAdj"));
+    }
+    let linux = &mut spec["linux"];
     linux["uidMappings"] = encode(&map.uids).into();
     linux["gidMappings"] = encode(&map.gids).into();
 }
