@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use futures::TryStreamExt;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
 };
@@ -252,6 +253,54 @@ pub fn host_routes() -> Result<Vec<IpNet>, NetError> {
         nets.sort();
         nets.dedup();
         Ok(nets)
+    })
+}
+
+/// The addresses (with their prefix, e.g. `172.17.0.1/16`) of the link called `name`,
+/// link-local IPv6 ones left out; empty when there is no such link. The engine reuses the
+/// subnet of its own bridge left from an earlier run instead of taking its route for a
+/// clash.
+pub fn bridge_addresses(name: &str) -> Result<Vec<IpNet>, NetError> {
+    check_ifname(name)?;
+    let name = name.to_string();
+    on_host(move |handle| async move {
+        let Some(index) = netlink::link_index(&handle, &name).await? else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        let mut addresses = handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(message) = addresses
+            .try_next()
+            .await
+            .map_err(failed(format!("list addresses of {name}")))?
+        {
+            let prefix = message.header.prefix_len;
+            let addr = message
+                .attributes
+                .iter()
+                .find_map(|attr| match attr {
+                    AddressAttribute::Local(ip) => Some(*ip),
+                    _ => None,
+                })
+                .or_else(|| {
+                    message.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Address(ip) => Some(*ip),
+                        _ => None,
+                    })
+                });
+            let Some(addr) = addr else { continue };
+            if matches!(addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
+                continue;
+            }
+            if let Ok(net) = IpNet::new(addr, prefix) {
+                found.push(net);
+            }
+        }
+        Ok(found)
     })
 }
 

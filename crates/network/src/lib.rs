@@ -20,7 +20,8 @@ pub mod netns;
 pub use ipnet;
 
 pub use bridge::{
-    attach, delete_bridge, detach, ensure_bridge, host_routes, mac_for, BridgeConfig, Endpoint,
+    attach, bridge_addresses, delete_bridge, detach, ensure_bridge, host_routes, mac_for,
+    BridgeConfig, Endpoint,
 };
 pub use dns::{serve, serve_with_domains, DnsHandle, Resolver};
 pub use error::{NetError, NetErrorKind};

@@ -252,26 +252,15 @@ impl Drop for Berthd {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v["bridge"].as_str().map(str::to_string));
         teardown(&self.root, &cgroups);
-        // The fixture's default bridge (veths went with their namespaces).
+        // The fixture's default bridge (veths went with their namespaces) and its berthd's
+        // own nftables tables (`berth-<bridge>`), left when containers still ran at stop.
         if let Some(bridge) = bridge {
             let _ = Command::new("ip")
                 .args(["link", "delete", &bridge, "type", "bridge"])
                 .stderr(Stdio::null())
                 .status();
-        }
-        // Every berthd of a host shares berth's nftables tables: the last one to go removes
-        // them (none is left running, so none of their rules is in use).
-        let others = Command::new("pgrep")
-            .args(["-x", "berthd"])
-            .output()
-            .map(|o| !o.stdout.is_empty())
-            .unwrap_or(true);
-        if !others {
-            for family in ["ip", "ip6"] {
-                let _ = Command::new("nft")
-                    .args(["delete", "table", family, "berth"])
-                    .stderr(Stdio::null())
-                    .status();
+            if bridge != "berth0" {
+                let _ = berth_network::firewall::clear_in(&format!("berth-{bridge}"));
             }
         }
         remove_root(&self.root);

@@ -48,6 +48,18 @@ pub struct RunArgs {
     /// Connect a container to a network
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long, alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long)]
     pub publish: Vec<String>,
@@ -211,6 +223,8 @@ pub enum FlagError {
     },
     #[error("open {path}: no such file or directory")]
     EnvFile { path: String },
+    #[error("{0} is not a valid mac address")]
+    MacAddress(String),
     #[error("conflicting options: cannot specify both {first} and {second}")]
     Conflict {
         first: &'static str,
@@ -709,7 +723,16 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
             .collect::<Result<Vec<Value>, FlagError>>()?;
         object["HostConfig"]["BerthSecrets"] = Value::Array(secrets);
     }
-    object.insert("NetworkingConfig".into(), json!({"EndpointsConfig": {}}));
+    object.insert(
+        "NetworkingConfig".into(),
+        crate::commands::network::endpoints_config(
+            &network,
+            &args.ip,
+            &args.ip6,
+            &args.network_alias,
+            &args.mac_address,
+        )?,
+    );
     Ok(config)
 }
 

@@ -55,6 +55,12 @@ pub(super) async fn create(
         host_config.cap_add.as_deref().unwrap_or_default(),
         host_config.cap_drop.as_deref().unwrap_or_default(),
     )?;
+    super::network_link::validate(
+        inner,
+        &config,
+        &host_config,
+        request.networking_config.as_ref(),
+    )?;
     let runtime = pick_runtime(inner, &host_config)?;
     if let Some(references) = host_config.berth_secrets.as_mut() {
         crate::secret::resolve_references(&inner.config.data_root, references)

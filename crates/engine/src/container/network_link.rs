@@ -20,6 +20,20 @@ pub(super) async fn setup(
     Ok(networks.setup(record, joined.as_deref()).await?)
 }
 
+/// At create: the networks exist and `--ip`/`--ip6`/`--network-alias`/`--mac-address`
+/// fit them, so a bad request creates nothing.
+pub(super) fn validate(
+    inner: &Inner,
+    config: &berth_api::container::Config,
+    host_config: &berth_api::container::HostConfig,
+    networking: Option<&berth_api::network::NetworkingConfig>,
+) -> Result<(), ContainerError> {
+    if let Some(networks) = inner.networks.get() {
+        networks.validate_create(&host_config.network_mode, networking, &config.mac_address)?;
+    }
+    Ok(())
+}
+
 /// Undoes [`setup`] after the process exited; failures are logged (reconcile retries them
 /// at the next berthd start).
 pub(super) async fn teardown(inner: &Inner, id: &str) {

@@ -78,6 +78,17 @@ impl NetworkService {
             .unwrap_or_default()
     }
 
+    /// The first IPv4 address (gateway/prefix) of an existing device called `bridge`.
+    async fn own_bridge_address(&self, bridge: &str) -> Option<Subnet> {
+        let datapath = self.datapath.clone();
+        let bridge = bridge.to_string();
+        blocking(move || Ok(datapath.bridge_addresses(&bridge)?))
+            .await
+            .ok()?
+            .into_iter()
+            .find(|a| a.family() == 4 && a.prefix < 31)
+    }
+
     /// Creates `bridge`, `host` and `none` when the data root has none yet.
     pub(super) async fn ensure_predefined(&self) -> Result<(), NetworkError> {
         let missing: Vec<&str> = {
@@ -110,29 +121,44 @@ impl NetworkService {
         let (subnet, gateway) = match defaults.bip {
             Some(bip) => (bip.network(), Some(bip.addr)),
             None => {
-                let routes: Vec<Subnet> = self.host_routes().await;
-                let others: Vec<Subnet> = self
+                let records: Vec<Subnet> = self
                     .lock()
                     .networks
                     .values()
                     .flat_map(|n| n.ipam.pools.iter().map(|p| p.subnet))
-                    .chain(routes)
                     .collect();
-                let subnet = pick_subnet(&defaults.address_pools, &others)
-                    .ok_or(IpamError::NoFreePool(4))?;
-                if Some(&subnet) != defaults.address_pools.first() {
+                // The bridge device of an earlier run (a fresh data root, the device kept):
+                // its route is its own, not a clash; reuse its subnet and gateway.
+                if let Some(own) = self
+                    .own_bridge_address(&defaults.bridge)
+                    .await
+                    .filter(|own| !records.iter().any(|r| r.overlaps(&own.network())))
+                {
                     eprintln!(
-                        "berthd: default bridge network: {} is in use on this host (a route \
-                         overlaps it, e.g. docker0), using {subnet} for {}",
-                        defaults
-                            .address_pools
-                            .first()
-                            .map(|s| s.to_string())
-                            .unwrap_or_default(),
+                        "berthd: default bridge network: reusing {} of the existing {}",
+                        own.network(),
                         defaults.bridge
                     );
+                    (own.network(), Some(own.addr))
+                } else {
+                    let routes: Vec<Subnet> = self.host_routes().await;
+                    let others: Vec<Subnet> = records.into_iter().chain(routes).collect();
+                    let subnet = pick_subnet(&defaults.address_pools, &others)
+                        .ok_or(IpamError::NoFreePool(4))?;
+                    if Some(&subnet) != defaults.address_pools.first() {
+                        eprintln!(
+                            "berthd: default bridge network: {} is in use on this host (a route \
+                         overlaps it, e.g. docker0), using {subnet} for {}",
+                            defaults
+                                .address_pools
+                                .first()
+                                .map(|s| s.to_string())
+                                .unwrap_or_default(),
+                            defaults.bridge
+                        );
+                    }
+                    (subnet, None)
                 }
-                (subnet, None)
             }
         };
         let pool = Pool::new(subnet, None, gateway)?;

@@ -123,6 +123,11 @@ pub trait Datapath: Send + Sync + 'static {
     fn detach(&self, host_veth: &str) -> Result<(), DatapathError>;
     /// Replaces berth's whole firewall state atomically.
     fn apply_firewall(&self, state: &FirewallSpec) -> Result<(), DatapathError>;
+    /// Removes this daemon's firewall tables (and its rules in the host's forward chain);
+    /// Ok if absent.
+    fn clear_firewall(&self) -> Result<(), DatapathError>;
+    /// Addresses (gateway/prefix) of an existing bridge device; empty if there is none.
+    fn bridge_addresses(&self, name: &str) -> Result<Vec<Subnet>, DatapathError>;
     /// Routes on the host, to pick subnets that clash with nothing.
     fn host_routes(&self) -> Result<Vec<Subnet>, DatapathError>;
     /// Serves 127.0.0.11:53 inside `netns` (needs a tokio runtime on this thread).
@@ -142,6 +147,8 @@ pub struct FakeState {
     pub bridges: Vec<BridgeSpec>,
     pub endpoints: Vec<EndpointSpec>,
     pub firewall: FirewallSpec,
+    /// Whether the daemon's firewall tables exist (applied and not cleared since).
+    pub firewall_present: bool,
     pub dns: Vec<String>,
     pub routes: Vec<Subnet>,
 }
@@ -206,8 +213,27 @@ impl Datapath for Arc<FakeDatapath> {
         Ok(())
     }
     fn apply_firewall(&self, state: &FirewallSpec) -> Result<(), DatapathError> {
-        self.with(|s| s.firewall = state.clone());
+        self.with(|s| {
+            s.firewall = state.clone();
+            s.firewall_present = true;
+        });
         Ok(())
+    }
+    fn clear_firewall(&self) -> Result<(), DatapathError> {
+        self.with(|s| {
+            s.firewall = FirewallSpec::default();
+            s.firewall_present = false;
+        });
+        Ok(())
+    }
+    fn bridge_addresses(&self, name: &str) -> Result<Vec<Subnet>, DatapathError> {
+        Ok(self
+            .snapshot()
+            .bridges
+            .into_iter()
+            .filter(|b| b.name == name)
+            .flat_map(|b| b.addresses)
+            .collect())
     }
     fn host_routes(&self) -> Result<Vec<Subnet>, DatapathError> {
         Ok(self.snapshot().routes)

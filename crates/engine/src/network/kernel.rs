@@ -13,8 +13,10 @@ use super::datapath::{
     BridgeSpec, Datapath, DatapathError, DnsGuard, EndpointSpec, FirewallSpec, NameLookup, Proto,
 };
 
-/// berth-network on this host.
-pub struct Kernel;
+/// berth-network on this host; `table` names this daemon's nftables tables.
+pub struct Kernel {
+    pub table: String,
+}
 
 fn v4(subnet: &Subnet) -> Option<ipnet::Ipv4Net> {
     match subnet.addr {
@@ -140,8 +142,24 @@ impl Datapath for Kernel {
             // Published ports and egress work under a host FORWARD drop policy, as Docker's.
             allow_forward: true,
         };
-        firewall::apply(&state)
-            .map_err(|e| DatapathError::new("applying berth's nftables rules", e))
+        firewall::apply_in(&self.table, &state).map_err(|e| {
+            DatapathError::new(format!("applying berth's nftables table {}", self.table), e)
+        })
+    }
+
+    fn clear_firewall(&self) -> Result<(), DatapathError> {
+        firewall::clear_in(&self.table).map_err(|e| {
+            DatapathError::new(format!("removing berth's nftables table {}", self.table), e)
+        })
+    }
+
+    fn bridge_addresses(&self, name: &str) -> Result<Vec<Subnet>, DatapathError> {
+        let addresses = bridge::bridge_addresses(name)
+            .map_err(|e| DatapathError::new(format!("reading the addresses of {name}"), e))?;
+        Ok(addresses
+            .into_iter()
+            .filter_map(|a| Subnet::new(a.addr(), a.prefix_len()).ok())
+            .collect())
     }
 
     fn host_routes(&self) -> Result<Vec<Subnet>, DatapathError> {

@@ -16,6 +16,7 @@
 mod create;
 pub mod datapath;
 mod dns;
+mod endpoint;
 mod firewall;
 mod kernel;
 pub mod ports;
@@ -37,9 +38,10 @@ use crate::events::EventBus;
 
 pub use create::CreateNetwork;
 pub use datapath::{Datapath, DatapathError, FakeDatapath};
+pub use endpoint::EndpointRequest;
 pub use ports::PortMapping;
 pub use record::{Driver, EndpointRecord, IpamConfigRecord, NetworkRecord};
-pub use sandbox::{EndpointRequest, SandboxRecord, SandboxSetup};
+pub use sandbox::{SandboxRecord, SandboxSetup};
 
 /// Failures of network operations, with Docker's texts.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,19 @@ pub struct NetworkDefaults {
     pub mtu: u32,
 }
 
+impl NetworkDefaults {
+    /// This daemon's nftables tables (`table ip <name>`, `table ip6 <name>`): `berth` for
+    /// the default bridge `berth0`, else `berth-<bridge>`, so berthds with bridges of their
+    /// own (the e2e suite runs several) never replace each other's rules.
+    pub fn firewall_table(&self) -> String {
+        if self.bridge == NetworkDefaults::default().bridge {
+            "berth".to_string()
+        } else {
+            format!("berth-{}", self.bridge)
+        }
+    }
+}
+
 impl Default for NetworkDefaults {
     fn default() -> NetworkDefaults {
         NetworkDefaults {
@@ -187,7 +202,9 @@ impl NetworkService {
             paths,
             config.network.clone(),
             events,
-            Arc::new(kernel::Kernel),
+            Arc::new(kernel::Kernel {
+                table: config.network.firewall_table(),
+            }),
         )
         .await?;
         containers.use_networks(service.clone());
@@ -355,14 +372,28 @@ impl NetworkService {
         Ok(())
     }
 
-    /// Recomputes berth's firewall from every network and sandbox and applies it.
+    /// Recomputes berth's firewall from every network and sandbox and applies it. With no
+    /// endpoint on any network (no container runs with a network of its own) the daemon's
+    /// tables are removed instead: they would only hold rules for idle bridges.
     pub(crate) async fn apply_firewall(&self) -> Result<(), NetworkError> {
-        let spec = {
+        let (spec, idle) = {
             let state = self.lock();
-            firewall::compute(&state.networks, &state.sandboxes)
+            let idle = state.networks.values().all(|n| n.endpoints.is_empty());
+            (firewall::compute(&state.networks, &state.sandboxes), idle)
         };
         let datapath = self.datapath.clone();
+        if idle && spec.ports.is_empty() {
+            return blocking(move || Ok(datapath.clear_firewall()?)).await;
+        }
         blocking(move || Ok(datapath.apply_firewall(&spec)?)).await
+    }
+
+    /// True when no network has an endpoint (the firewall tables are then removed).
+    pub(crate) fn idle(&self) -> bool {
+        self.lock()
+            .networks
+            .values()
+            .all(|n| n.endpoints.is_empty())
     }
 }
 

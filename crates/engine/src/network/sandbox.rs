@@ -13,57 +13,12 @@ use berth_network::ipam::Subnet;
 use serde::{Deserialize, Serialize};
 
 use super::datapath::{BridgeSpec, EndpointSpec};
+use super::endpoint::{check_request, format_mac, mac_for, parse_mac, requests_for};
+use super::endpoint::{requests_of, EndpointRequest};
 use super::ports::{self, PortMapping};
 use super::record::{Driver, EndpointRecord, NetworkRecord};
 use super::{blocking, dns, NetworkError, NetworkService};
 use crate::container::ContainerRecord;
-
-/// What a container asks of one network (`--network`, `--ip`, `--ip6`, `--mac-address`,
-/// `--network-alias`, or a `network connect` body).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointRequest {
-    /// Network name or ID as given.
-    pub network: String,
-    pub ipv4: Option<IpAddr>,
-    pub ipv6: Option<IpAddr>,
-    pub mac: Option<String>,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-}
-
-impl EndpointRequest {
-    /// From the API's endpoint settings.
-    pub fn from_settings(
-        network: &str,
-        settings: Option<&berth_api::network::EndpointSettings>,
-    ) -> Result<EndpointRequest, NetworkError> {
-        let mut request = EndpointRequest {
-            network: network.to_string(),
-            ..EndpointRequest::default()
-        };
-        let Some(settings) = settings else {
-            return Ok(request);
-        };
-        let parse = |text: &str| -> Result<Option<IpAddr>, NetworkError> {
-            match text {
-                "" => Ok(None),
-                text => text.parse().map(Some).map_err(|_| {
-                    NetworkError::InvalidArgument(format!("invalid IP address: {text}"))
-                }),
-            }
-        };
-        if let Some(ipam) = &settings.ipam_config {
-            request.ipv4 = parse(&ipam.ipv4_address)?;
-            request.ipv6 = parse(&ipam.ipv6_address)?;
-        }
-        if !settings.mac_address.is_empty() {
-            parse_mac(&settings.mac_address)?;
-            request.mac = Some(settings.mac_address.clone());
-        }
-        request.aliases = settings.aliases.clone().unwrap_or_default();
-        Ok(request)
-    }
-}
 
 /// Per container, persisted at `<data-root>/networks/sandboxes/<id>.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +37,10 @@ pub struct SandboxRecord {
     /// Network IDs disconnected from the container's create-time networks.
     #[serde(default)]
     pub disconnected: Vec<String>,
+    /// The embedded DNS's upstreams from `--dns` (empty: the host's resolvers), kept for
+    /// the DNS restarted by reconcile after a berthd restart.
+    #[serde(default)]
+    pub dns: Vec<std::net::SocketAddr>,
 }
 
 impl SandboxRecord {
@@ -128,71 +87,18 @@ pub struct SandboxSetup {
     pub host_gateway: Option<IpAddr>,
 }
 
-/// `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(text: &str) -> Result<[u8; 6], NetworkError> {
-    let invalid = || NetworkError::InvalidArgument(format!("{text} is not a valid mac address"));
-    let parts: Vec<&str> = text.split(':').collect();
-    if parts.len() != 6 {
-        return Err(invalid());
-    }
-    let mut mac = [0u8; 6];
-    for (byte, part) in mac.iter_mut().zip(parts) {
-        *byte = u8::from_str_radix(part, 16).map_err(|_| invalid())?;
-    }
-    Ok(mac)
-}
-
-pub fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Docker's MAC for an IPv4 address: `02:42:` followed by the address bytes.
-pub fn mac_for(ip: Option<IpAddr>) -> [u8; 6] {
-    match ip {
-        Some(IpAddr::V4(v4)) => {
-            let o = v4.octets();
-            [0x02, 0x42, o[0], o[1], o[2], o[3]]
-        }
-        _ => {
-            let r = super::new_id();
-            let b = r.as_bytes();
-            let hex = |i: usize| {
-                u8::from_str_radix(std::str::from_utf8(&b[i..i + 2]).unwrap_or("00"), 16)
-                    .unwrap_or(0)
-            };
-            [0x02, 0x42, hex(0), hex(2), hex(4), hex(6)]
-        }
-    }
-}
-
-/// The networks the container's create request asks for, primary (`NetworkMode`) first.
-pub fn requests_of(record: &ContainerRecord) -> Result<Vec<EndpointRequest>, NetworkError> {
-    let mode = match record.host_config.network_mode.as_str() {
-        "" | "default" => "bridge",
-        other => other,
-    };
-    let configs = record
-        .networking_config
-        .as_ref()
-        .and_then(|n| n.endpoints_config.clone())
-        .unwrap_or_default();
-    let mut requests = vec![EndpointRequest::from_settings(
-        mode,
-        configs.get(mode).and_then(|s| s.as_ref()),
-    )?];
-    for (name, settings) in &configs {
-        if name != mode && !(mode == "bridge" && name == "default") {
-            requests.push(EndpointRequest::from_settings(name, settings.as_ref())?);
-        }
-    }
-    if requests[0].mac.is_none() && !record.config.mac_address.is_empty() {
-        parse_mac(&record.config.mac_address)?;
-        requests[0].mac = Some(record.config.mac_address.clone());
-    }
-    Ok(requests)
+/// `--dns` servers as the embedded DNS's upstreams (port 53); unparsable ones are left out
+/// (the CLI and the API refuse them before).
+fn dns_upstreams(record: &ContainerRecord) -> Vec<std::net::SocketAddr> {
+    record
+        .host_config
+        .dns
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|server| server.parse::<IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect()
 }
 
 fn exposed_of(record: &ContainerRecord) -> Vec<String> {
@@ -205,6 +111,27 @@ fn exposed_of(record: &ContainerRecord) -> Vec<String> {
 }
 
 impl NetworkService {
+    /// `POST /containers/create`: the networks exist and the endpoint settings fit them
+    /// (Docker checks these at create since 25.0; 20.10 at start, after creating).
+    pub fn validate_create(
+        &self,
+        network_mode: &str,
+        networking: Option<&berth_api::network::NetworkingConfig>,
+        mac_address: &str,
+    ) -> Result<(), NetworkError> {
+        if network_mode == "host"
+            || network_mode == "none"
+            || network_mode.starts_with("container:")
+        {
+            return Ok(());
+        }
+        for request in requests_for(network_mode, networking, mac_address)? {
+            let network = self.get(&request.network)?;
+            check_request(&network, &request)?;
+        }
+        Ok(())
+    }
+
     fn netns_path(&self, container_id: &str) -> PathBuf {
         self.paths.netns.join(container_id)
     }
@@ -275,6 +202,7 @@ impl NetworkService {
         }
         let netns = self.netns_path(&id);
         sandbox.netns = Some(netns.clone());
+        sandbox.dns = dns_upstreams(record);
         self.save_sandbox(sandbox.clone()).await?;
         {
             let datapath = self.datapath.clone();
@@ -343,7 +271,12 @@ impl NetworkService {
         let datapath = self.datapath.clone();
         let netns = self.netns_path(id);
         let lookup = dns::ServiceLookup::new(self);
-        let upstream = self.upstream.clone();
+        // Docker's embedded DNS forwards to the container's `--dns` servers, if any.
+        let upstream = self
+            .sandbox(id)
+            .map(|s| s.dns)
+            .filter(|dns| !dns.is_empty())
+            .unwrap_or_else(|| self.upstream.clone());
         let container = id.to_string();
         let guard =
             blocking(move || Ok(datapath.serve_dns(&netns, container, lookup, upstream)?)).await?;
@@ -390,17 +323,7 @@ impl NetworkService {
                 network: network.name.clone(),
             });
         }
-        if network.predefined && (request.ipv4.is_some() || request.ipv6.is_some()) {
-            return Err(NetworkError::InvalidArgument(
-                "user specified IP address is supported on user defined networks only".to_string(),
-            ));
-        }
-        if network.predefined && !request.aliases.is_empty() {
-            return Err(NetworkError::InvalidArgument(
-                "network-scoped alias is supported only for containers in user defined networks"
-                    .to_string(),
-            ));
-        }
+        check_request(network, request)?;
         let used_ifnames: Vec<String> = self
             .endpoints_of(&id)
             .into_iter()
@@ -568,7 +491,8 @@ impl NetworkService {
             }
             sandbox.ports.clear();
             self.save_sandbox(sandbox).await?;
-            if had_ports {
+            // The last endpoint gone: the daemon's tables go with it (see apply_firewall).
+            if had_ports || self.idle() {
                 self.apply_firewall().await?;
             }
         }

@@ -399,3 +399,159 @@ async fn reopen_keeps_addresses_and_reconcile_removes_the_dead() {
     );
     drop(dir);
 }
+
+#[tokio::test]
+async fn default_bridge_reuses_the_subnet_of_its_existing_device() {
+    // A fresh data root beside a `berth0` left by an earlier run: its route is its own.
+    let fake = Arc::new(FakeDatapath::default());
+    {
+        let mut state = fake.state.lock().expect("lock");
+        state.routes = vec!["172.17.0.0/16".parse().expect("route")];
+        state.bridges.push(super::datapath::BridgeSpec {
+            name: "berth0".to_string(),
+            mtu: 1500,
+            addresses: vec!["172.17.0.1/16".parse().expect("address")],
+            icc: true,
+            internal: false,
+        });
+    }
+    let f = open_at(tempfile::tempdir().expect("dir"), fake).await;
+    let bridge = f.service.get("bridge").expect("bridge");
+    assert_eq!(bridge.ipam_config[0].subnet, "172.17.0.0/16");
+    assert_eq!(bridge.ipam_config[0].gateway, "172.17.0.1");
+}
+
+#[tokio::test]
+async fn firewall_tables_exist_only_while_an_endpoint_does() {
+    let f = fixture().await;
+    f.service
+        .reconcile(&[])
+        .await
+        .expect("reconcile with nothing running");
+    assert!(
+        !f.fake.snapshot().firewall_present,
+        "idle daemon: no tables"
+    );
+    let a = container('6', "one", r#"{"NetworkMode":"bridge"}"#, "null");
+    let b = container('7', "two", r#"{"NetworkMode":"bridge"}"#, "null");
+    f.service.setup(&a, None).await.expect("a");
+    f.service.setup(&b, None).await.expect("b");
+    assert!(f.fake.snapshot().firewall_present);
+    f.service.teardown(&a.id).await.expect("teardown a");
+    assert!(f.fake.snapshot().firewall_present, "b still runs");
+    f.service.forget(&b.id).await.expect("rm b");
+    let state = f.fake.snapshot();
+    assert!(!state.firewall_present, "the last endpoint took the tables");
+    assert!(state.firewall.networks.is_empty());
+}
+
+#[test]
+fn firewall_table_is_berth_for_berth0_and_per_bridge_otherwise() {
+    let mut defaults = NetworkDefaults::default();
+    assert_eq!(defaults.firewall_table(), "berth");
+    defaults.bridge = "bt1a2b3c".to_string();
+    assert_eq!(defaults.firewall_table(), "berth-bt1a2b3c");
+}
+
+/// A container on `network` with the ID `n` in hex.
+fn numbered(n: u64, network: &str) -> ContainerRecord {
+    ContainerRecord {
+        id: format!("{n:064x}"),
+        name: format!("/c{n}"),
+        host_config: serde_json::from_str(&format!(r#"{{"NetworkMode":"{network}"}}"#))
+            .expect("host config"),
+        ..ContainerRecord::default()
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_create_rm_cycles_leak_nothing_and_survive_a_kill_9() {
+    // Through the service over the fake datapath (berthd would take minutes for 1000 runs;
+    // the e2e file network_daemons checks kill -9 with real containers).
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().to_path_buf();
+    let fake = Arc::new(FakeDatapath::default());
+    let f = open_at(dir, fake.clone()).await;
+    // 13 usable addresses (/28 minus network, gateway and broadcast): churn near the limit.
+    f.service
+        .create(request("churn", "10.37.0.0/28"))
+        .await
+        .expect("create");
+    let mut live: Vec<(ContainerRecord, IpAddr)> = Vec::new();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for n in 1..=1000u64 {
+        let record = numbered(n, "churn");
+        let setup = f.service.setup(&record, None).await.expect("setup");
+        let [ip] = setup.addresses[..] else {
+            panic!("one address expected: {:?}", setup.addresses)
+        };
+        assert!(
+            !live.iter().any(|(_, other)| *other == ip),
+            "{ip} handed out twice at cycle {n}"
+        );
+        live.push((record, ip));
+        // Remove one or two at random once the network is nearly full (or at random).
+        while live.len() >= 12 || (!live.is_empty() && next() % 3 == 0) {
+            let (gone, _) = live.remove((next() % live.len() as u64) as usize);
+            f.service.forget(&gone.id).await.expect("rm");
+        }
+        let network = f.service.get("churn").expect("churn");
+        assert_eq!(network.ipam.in_use(), live.len(), "cycle {n}");
+        assert_eq!(network.endpoints.len(), live.len(), "cycle {n}");
+    }
+    assert_eq!(fake.snapshot().endpoints.len(), live.len());
+
+    // kill -9: the service goes without any teardown, and one container died meanwhile.
+    let Fixture {
+        _dir: dir, service, ..
+    } = f;
+    drop(service);
+    let (dead, dead_ip) = live.pop().expect("a live container");
+    let paths = NetworkPaths::under(&root.join("data"), &root.join("exec"));
+    let datapath: Arc<dyn Datapath> = Arc::new(fake.clone());
+    let service = NetworkService::open_with(
+        paths,
+        NetworkDefaults::default(),
+        Arc::new(EventBus::new()),
+        datapath,
+    )
+    .await
+    .expect("reopen");
+    let running: Vec<String> = live.iter().map(|(r, _)| r.id.clone()).collect();
+    service.reconcile(&running).await.expect("reconcile");
+    let network = service.get("churn").expect("churn");
+    let mut held: Vec<(String, IpAddr)> = network
+        .endpoints
+        .iter()
+        .map(|(id, e)| (id.clone(), e.ipv4.expect("v4").addr))
+        .collect();
+    held.sort();
+    let mut expected: Vec<(String, IpAddr)> =
+        live.iter().map(|(r, ip)| (r.id.clone(), *ip)).collect();
+    expected.sort();
+    assert_eq!(held, expected, "allocations match the running containers");
+    assert_eq!(network.ipam.in_use(), live.len());
+    assert!(fake
+        .snapshot()
+        .endpoints
+        .iter()
+        .all(|e| e.netns != service.paths().netns.join(&dead.id)));
+    // The dead one's address is free again, and only that one is handed out next.
+    let again = service
+        .setup(&numbered(5000, "churn"), None)
+        .await
+        .expect("next");
+    let free_before: Vec<IpAddr> = (2..=14)
+        .map(|h| IpAddr::from([10, 37, 0, h]))
+        .filter(|ip| !live.iter().any(|(_, l)| l == ip))
+        .collect();
+    assert_eq!(again.addresses, vec![free_before[0]]);
+    assert!(free_before.contains(&dead_ip));
+    drop(dir);
+}

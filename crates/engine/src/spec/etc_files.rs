@@ -171,6 +171,59 @@ pub fn write_etc_files_with(
     write_atomic(&container_dir.join("resolv.conf"), resolv.as_bytes())
 }
 
+/// Live `network connect`/`disconnect` of a running container: `ip\tnames` lines are added
+/// for `add` and every line of an address in `remove` dropped from `<container_dir>/hosts`,
+/// as libnetwork's etchosts Add/Delete do. Rewritten in place (truncate and write), not
+/// renamed: the container sees the file through a bind mount of its inode.
+pub fn update_hosts(
+    container_dir: &Path,
+    record: &ContainerRecord,
+    add: &[std::net::IpAddr],
+    remove: &[std::net::IpAddr],
+) -> io::Result<()> {
+    let path = container_dir.join("hosts");
+    let current = read_or_empty(&path)?;
+    let text = hosts_with(&current, record, add, remove);
+    if text == current {
+        return Ok(());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)?;
+    file.write_all(text.as_bytes())
+}
+
+fn hosts_with(
+    current: &str,
+    record: &ContainerRecord,
+    add: &[std::net::IpAddr],
+    remove: &[std::net::IpAddr],
+) -> String {
+    let mut text: String = current
+        .split_inclusive('\n')
+        .filter(|line| {
+            let first = line.split_whitespace().next().unwrap_or_default();
+            !first
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| remove.contains(&ip) || add.contains(&ip))
+        })
+        .collect();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let hostname = super::hostname(record, "");
+    let names = if record.config.domainname.is_empty() {
+        hostname.clone()
+    } else {
+        format!("{hostname}.{} {hostname}", record.config.domainname)
+    };
+    for ip in add {
+        text.push_str(&format!("{ip}\t{names}\n"));
+    }
+    text
+}
+
 fn read_or_empty(path: &Path) -> io::Result<String> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
@@ -392,6 +445,20 @@ mod tests {
             resolv,
             "search a.example b.example\nnameserver 10.0.0.1\noptions ndots:1\n"
         );
+    }
+
+    #[test]
+    fn live_connect_and_disconnect_add_and_drop_the_containers_hosts_lines() {
+        let record: ContainerRecord = ContainerRecord {
+            config: serde_json::from_str(r#"{"Hostname":"box"}"#).expect("config"),
+            ..ContainerRecord::default()
+        };
+        let start = format!("{DEFAULT_HOSTS}172.17.0.2\tbox\n");
+        let ip: std::net::IpAddr = "10.40.0.3".parse().expect("ip");
+        let connected = hosts_with(&start, &record, &[ip], &[]);
+        assert_eq!(connected, format!("{start}10.40.0.3\tbox\n"));
+        assert_eq!(hosts_with(&connected, &record, &[ip], &[]), connected);
+        assert_eq!(hosts_with(&connected, &record, &[], &[ip]), start);
     }
 
     #[test]

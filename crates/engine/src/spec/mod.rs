@@ -27,7 +27,8 @@ use crate::container::ContainerRecord;
 use crate::error::ErrorKind;
 
 pub use etc_files::{
-    write_etc_files, write_etc_files_from, write_etc_files_with, EtcNetwork, HostFiles,
+    update_hosts, write_etc_files, write_etc_files_from, write_etc_files_with, EtcNetwork,
+    HostFiles,
 };
 pub use merge::{entrypoint_and_args, merge_image_config};
 pub use user::ResolvedUser;

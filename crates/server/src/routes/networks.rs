@@ -215,13 +215,55 @@ async fn connect(State(engine): State<AppState>, Path(id): Path<String>, body: B
         Err(e) => return error(e),
     };
     let record = container.record();
-    match engine
+    let running = container.is_running();
+    if let Err(e) = engine
         .networks
-        .connect(&id, &record, container.is_running(), endpoint)
+        .connect(&id, &record, running, endpoint)
         .await
     {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => error(e),
+        return error(e);
+    }
+    if running {
+        let added = endpoint_addresses(&engine.networks, &id, &record.id);
+        update_hosts(&engine, record, added, Vec::new()).await;
+    }
+    StatusCode::OK.into_response()
+}
+
+/// The container's addresses on one network (empty when it has no endpoint there).
+fn endpoint_addresses(
+    networks: &NetworkService,
+    network: &str,
+    container_id: &str,
+) -> Vec<std::net::IpAddr> {
+    let Ok(network) = networks.get(network) else {
+        return Vec::new();
+    };
+    network
+        .endpoints
+        .get(container_id)
+        .map(|e| e.ipv4.iter().chain(e.ipv6.iter()).map(|s| s.addr).collect())
+        .unwrap_or_default()
+}
+
+/// Docker rewrites a running container's /etc/hosts at live connect and disconnect; a
+/// failure is logged, the connect itself stands (as Docker's).
+async fn update_hosts(
+    engine: &AppState,
+    record: ContainerRecord,
+    add: Vec<std::net::IpAddr>,
+    remove: Vec<std::net::IpAddr>,
+) {
+    if add.is_empty() && remove.is_empty() {
+        return;
+    }
+    let dir = engine.config.container_dir(&record.id);
+    let done = tokio::task::spawn_blocking(move || {
+        berth_engine::spec::update_hosts(&dir, &record, &add, &remove)
+    })
+    .await;
+    if let Ok(Err(e)) = done {
+        eprintln!("berthd: updating /etc/hosts of a connected container: {e}");
     }
 }
 
@@ -238,14 +280,19 @@ async fn disconnect(
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    match engine
+    let record = container.record();
+    let removed = endpoint_addresses(&engine.networks, &id, &record.id);
+    if let Err(e) = engine
         .networks
-        .disconnect(&id, &container.record(), request.force)
+        .disconnect(&id, &record, request.force)
         .await
     {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => error(e),
+        return error(e);
     }
+    if container.is_running() {
+        update_hosts(&engine, record, Vec::new(), removed).await;
+    }
+    StatusCode::OK.into_response()
 }
 
 fn endpoint_settings(network: &NetworkRecord, e: &EndpointRecord) -> EndpointSettings {
