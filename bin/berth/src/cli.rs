@@ -194,6 +194,12 @@ pub enum ImageCommand {
     Import(transfer::ImportArgs),
     Prune(system::PruneArgs),
     History(objects::HistoryArgs),
+    /// Sign an image in its registry (cosign's format)
+    Sign(crate::commands::sign::SignArgs),
+    /// Verify an image's signatures in its registry
+    Verify(crate::commands::sign::VerifyArgs),
+    /// Generate an ECDSA P-256 key pair for signing
+    Keygen(crate::commands::sign::KeygenArgs),
 }
 
 #[derive(Subcommand, Debug)]

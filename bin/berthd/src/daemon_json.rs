@@ -27,6 +27,8 @@ pub struct DaemonJson {
     #[serde(default)]
     pub registry_mirrors: Vec<String>,
     pub cgroup_parent: Option<String>,
+    /// The trust policy file for pulls (berth's; default /etc/berth/policy.json).
+    pub signature_policy: Option<std::path::PathBuf>,
     /// Docker's `userns-remap` (read by main: it moves the data root).
     pub userns_remap: Option<String>,
     /// Name of the default bridge device berth creates (Docker: `docker0`; berth: `berth0`).
@@ -86,6 +88,9 @@ impl DaemonJson {
         config.registry_mirrors = self.registry_mirrors.clone();
         if let Some(parent) = &self.cgroup_parent {
             config.cgroup_parent = parent.clone();
+        }
+        if let Some(policy) = &self.signature_policy {
+            config.signature_policy = policy.clone();
         }
         if let Some(bridge) = &self.bridge {
             config.network.bridge = bridge.clone();

@@ -36,6 +36,9 @@ pub struct EngineConfig {
     /// The default bridge and address pools (daemon.json `bridge`, `bip`,
     /// `default-address-pools`).
     pub network: crate::network::NetworkDefaults,
+    /// The trust policy for pulls (daemon.json `signature-policy`, default
+    /// /etc/berth/policy.json; no file: everything is accepted).
+    pub signature_policy: PathBuf,
     /// The daemon-wide `userns-remap` map (set up by `container::userns::setup_remap`):
     /// containers without `--userns` run in a user namespace with it.
     pub userns_remap: Option<crate::spec::userns::IdMap>,
@@ -72,6 +75,7 @@ impl EngineConfig {
             registry_mirrors: Vec::new(),
             debug: false,
             network: crate::network::NetworkDefaults::default(),
+            signature_policy: PathBuf::from(crate::trust::DEFAULT_POLICY_PATH),
             userns_remap: None,
         }
     }

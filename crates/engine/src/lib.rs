@@ -32,6 +32,7 @@ pub mod secret;
 pub mod spec;
 pub mod stats;
 pub mod top;
+pub mod trust;
 pub mod volume;
 
 use std::sync::Arc;

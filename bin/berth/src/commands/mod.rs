@@ -18,6 +18,7 @@ pub mod objects;
 pub mod registry;
 pub mod run;
 pub mod secret;
+pub mod sign;
 pub mod system;
 pub mod transfer;
 
@@ -150,6 +151,9 @@ pub async fn dispatch(app: &App, command: Command) -> anyhow::Result<()> {
         }
         Command::Volume(command) => objects::volume(app, command).await,
         Command::Secret(command) => secret::secret(app, command).await,
+        Command::Image(ImageCommand::Sign(args)) => sign::sign(app, args).await,
+        Command::Image(ImageCommand::Verify(args)) => sign::verify(app, args).await,
+        Command::Image(ImageCommand::Keygen(args)) => sign::keygen(app, args).await,
         Command::Network(command) => objects::network(app, command).await,
     }
 }

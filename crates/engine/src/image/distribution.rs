@@ -327,6 +327,9 @@ impl ImageService {
             (None, Some(t)) => t.to_string(),
             (None, None) => "latest".to_string(),
         };
+        let tag_or_digest = self
+            .trusted_pull_target(&reference, &tag_or_digest, &credentials)
+            .await?;
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Progress>();
         let display_tx = tx.clone();
         let mut display = PullDisplay {

@@ -86,6 +86,9 @@ pub enum ImageError {
     Body(#[source] std::io::Error),
     #[error("the image task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// The trust policy refused the image, or its signatures could not be checked.
+    #[error(transparent)]
+    Trust(Box<crate::trust::TrustError>),
 }
 
 impl From<ArchiveError> for ImageError {
@@ -125,6 +128,7 @@ impl ImageError {
             | ImageError::Broken { .. }
             | ImageError::Io { .. }
             | ImageError::Task(_) => ErrorKind::Internal,
+            ImageError::Trust(e) => e.kind(),
         }
     }
 

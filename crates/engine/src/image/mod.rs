@@ -87,6 +87,8 @@ pub struct ImageService {
     /// are never collected under them.
     pub(crate) gc_gate: tokio::sync::RwLock<()>,
     pub(crate) mirrors: Vec<String>,
+    /// The trust policy file, read at every pull (`crate::trust`).
+    pub(crate) signature_policy: std::path::PathBuf,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,6 +110,7 @@ impl ImageService {
             registry_options,
             gc_gate: tokio::sync::RwLock::new(()),
             mirrors: config.registry_mirrors.clone(),
+            signature_policy: config.signature_policy.clone(),
         })
     }
 

@@ -75,11 +75,11 @@ fn duplicate_names_conflict_and_bad_names_are_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let service = SecretService::open(root.path()).expect("open");
     service.create(spec("a", b"1")).expect("create");
-    let error = service.create(spec("a", b"2")).err().expect("conflict");
+    let error = service.create(spec("a", b"2")).expect_err("conflict");
     assert_eq!(error.kind(), ErrorKind::Conflict);
     assert_eq!(error.to_string(), "secret a already exists");
     for bad in ["", "-a", "a b", "a/b", &"x".repeat(65)] {
-        let error = service.create(spec(bad, b"1")).err().expect("invalid");
+        let error = service.create(spec(bad, b"1")).expect_err("invalid");
         assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{bad}");
     }
 }
@@ -89,7 +89,7 @@ fn empty_and_oversized_data_are_refused_with_swarms_text() {
     let root = tempfile::tempdir().expect("tempdir");
     let service = SecretService::open(root.path()).expect("open");
     for data in [Vec::new(), vec![b'x'; MAX_SECRET_SIZE]] {
-        let error = service.create(spec("big", &data)).err().expect("refused");
+        let error = service.create(spec("big", &data)).expect_err("refused");
         assert!(error
             .to_string()
             .starts_with("secret data must be larger than 0"));
@@ -141,17 +141,14 @@ fn update_changes_labels_only_and_checks_the_version() {
         labels: Some(BTreeMap::from([("a".to_string(), "b".to_string())])),
         ..SecretSpec::default()
     };
-    let stale = service
-        .update("k", 7, new_spec.clone())
-        .err()
-        .expect("stale");
+    let stale = service.update("k", 7, new_spec.clone()).expect_err("stale");
     assert_eq!(stale.to_string(), "update out of sequence");
     service.update("k", 1, new_spec.clone()).expect("update");
     let secret = service.inspect("k").expect("inspect");
     assert_eq!(secret.version.index, 2);
     assert_eq!(secret.spec.labels.expect("labels")["a"], "b");
     new_spec.data = Some(BASE64.encode(b"other"));
-    let refused = service.update("k", 2, new_spec).err().expect("data change");
+    let refused = service.update("k", 2, new_spec).expect_err("data change");
     assert_eq!(refused.to_string(), "only updates to Labels are allowed");
 }
 
@@ -167,12 +164,12 @@ fn remove_refuses_a_secret_containers_use() {
             Vec::new()
         }
     };
-    let error = service.remove("k", users).err().expect("in use");
+    let error = service.remove("k", users).expect_err("in use");
     assert_eq!(error.kind(), ErrorKind::Conflict);
     assert!(error.to_string().contains("web"));
     service.remove("k", |_| Vec::new()).expect("remove");
     assert_eq!(
-        service.inspect("k").err().expect("gone").to_string(),
+        service.inspect("k").expect_err("gone").to_string(),
         "secret k not found"
     );
     assert!(SecretService::open(root.path())
@@ -222,13 +219,16 @@ fn references_to_missing_secrets_or_twice_one_target_fail() {
         secret_name: name.to_string(),
         ..SecretReference::default()
     };
-    let missing = resolve_references(root.path(), &mut [reference("nope")]).err();
+    let missing = resolve_references(root.path(), &mut [reference("nope")]);
     assert_eq!(
-        missing.expect("missing").to_string(),
+        missing.expect_err("missing").to_string(),
         "secret nope not found"
     );
-    let twice = resolve_references(root.path(), &mut [reference("db"), reference("db")]).err();
-    assert!(twice.expect("twice").to_string().contains("more than once"));
+    let twice = resolve_references(root.path(), &mut [reference("db"), reference("db")]);
+    assert!(twice
+        .expect_err("twice")
+        .to_string()
+        .contains("more than once"));
     let mut bad_mode = reference("db");
     bad_mode.file = Some(SecretFileTarget {
         mode: 0o4755,
