@@ -16,6 +16,7 @@
 
 mod bundle;
 mod create;
+pub mod export;
 pub mod filter;
 pub mod health;
 mod image_link;
@@ -30,6 +31,7 @@ pub(crate) mod rootfs;
 mod runtime_cli;
 mod shim;
 pub mod signal;
+pub mod size;
 mod start;
 mod stop;
 pub mod userns;
@@ -251,10 +253,13 @@ impl Container {
     /// before trying the current shim, connect to the shim, then drop the ticket.
     pub fn attach_next_run(&self) -> tokio::sync::oneshot::Receiver<PrestartTicket> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        match self.prestart.lock() {
-            Ok(mut pending) => pending.push(tx),
-            Err(poisoned) => poisoned.into_inner().push(tx),
-        }
+        let mut pending = self
+            .prestart
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Attaches that connected to the running shim dropped their receiver: forget them.
+        pending.retain(|waiting| !waiting.is_closed());
+        pending.push(tx);
         rx
     }
 
