@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_shim::protocol::{ErrorKind as ShimErrorKind, FrameError};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::container::{ContainerError, ContainerRecord, Status};
 use crate::error::ErrorKind;
 use crate::exec::keys::parse_detach_keys;
-use crate::exec::relay::{encode_output, relay, RelayConfig, RelayEnd, ShimAttach};
+use crate::exec::relay::{encode_output, relay, RelayConfig, RelayEnd, SessionClient, ShimAttach};
 use crate::Engine;
 
 /// Failures of attach (and the stream plumbing exec shares with it).
@@ -192,7 +192,7 @@ impl AttachSession {
     /// Runs the session on the client's hijacked connection, then closes its write side.
     pub async fn run<C>(self, mut client: C)
     where
-        C: AsyncRead + AsyncWrite + Unpin,
+        C: SessionClient,
     {
         let attributes = container_attributes(&self.record);
         if self.logs {
@@ -315,7 +315,7 @@ async fn relay_connected<C>(
     config: &RelayConfig,
 ) -> Result<RelayEnd, AttachError>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: SessionClient,
 {
     relay(shim?, client, config).await
 }

@@ -4,15 +4,28 @@
 //! `200 OK` with `application/vnd.docker.raw-stream` and the output as the body: hyper owns
 //! the connection, so such a client's stdin cannot be read (Docker's CLI, docker-py and
 //! berth-client all upgrade).
+//!
+//! A hijacked unix connection also reports when its client is gone for good (both directions
+//! closed): after the CLI's half-close a read tells nothing more, and a session on a silent
+//! container would otherwise hold the client's socket and the shim's until the next output.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use berth_api::stream::{MULTIPLEXED_STREAM, RAW_STREAM};
 use berth_api::ApiVersion;
+use berth_engine::exec::relay::SessionClient;
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::UnixStream;
+
+/// How often a half-closed unix client is checked for a full hang-up.
+const HANGUP_CHECK: Duration = Duration::from_secs(1);
 
 /// The content type of a hijacked stream: raw for a TTY, multiplexed otherwise (API 1.42+
 /// names it; older versions call both raw).
@@ -51,7 +64,7 @@ impl Hijack {
             Some(on_upgrade) => {
                 tokio::spawn(async move {
                     if let Ok(upgraded) = on_upgrade.await {
-                        session(Box::new(TokioIo::new(upgraded))).await;
+                        session(Box::new(HijackedConnection::new(upgraded))).await;
                     }
                 });
                 let mut response = Response::new(Body::empty());
@@ -68,8 +81,120 @@ impl Hijack {
 }
 
 /// What a session reads from and writes to.
-pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientIo for T {}
+pub trait ClientIo: SessionClient {}
+impl<T: SessionClient> ClientIo for T {}
+
+/// The client's connection once hyper let go of it: a unix socket taken back out of hyper
+/// (so that its hang-up can be seen), or any other upgraded transport as is.
+enum HijackedConnection {
+    Unix {
+        stream: UnixStream,
+        /// Bytes hyper read past the request head (stdin the client sent at once).
+        pending: bytes::Bytes,
+        check: tokio::time::Interval,
+    },
+    Other(TokioIo<Upgraded>),
+}
+
+impl HijackedConnection {
+    fn new(upgraded: Upgraded) -> HijackedConnection {
+        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<UnixStream>>(upgraded) {
+            Ok(parts) => {
+                let mut check = tokio::time::interval(HANGUP_CHECK);
+                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                HijackedConnection::Unix {
+                    stream: parts.io.into_inner(),
+                    pending: parts.read_buf,
+                    check,
+                }
+            }
+            Err(upgraded) => HijackedConnection::Other(TokioIo::new(upgraded)),
+        }
+    }
+}
+
+/// Whether the peer of a unix stream closed both directions (`POLLHUP`: a half-close only
+/// ends our reading, a close or `shutdown(RDWR)` ends both).
+fn peer_hung_up(stream: &UnixStream) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        stream,
+        rustix::event::PollFlags::empty(),
+    )];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&zero)) {
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(rustix::event::PollFlags::HUP | rustix::event::PollFlags::ERR),
+        Err(_) => false,
+    }
+}
+
+impl SessionClient for HijackedConnection {
+    fn poll_gone(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let HijackedConnection::Unix { stream, check, .. } = self else {
+            // A TCP peer's close looks like a half-close until a write fails.
+            return Poll::Pending;
+        };
+        loop {
+            ready!(check.poll_tick(cx));
+            if peer_hung_up(stream) {
+                return Poll::Ready(());
+            }
+        }
+    }
+}
+
+impl AsyncRead for HijackedConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            HijackedConnection::Unix {
+                stream, pending, ..
+            } => {
+                if !pending.is_empty() {
+                    let n = pending.len().min(buf.remaining());
+                    buf.put_slice(&pending.split_to(n));
+                    return Poll::Ready(Ok(()));
+                }
+                Pin::new(stream).poll_read(cx, buf)
+            }
+            HijackedConnection::Other(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for HijackedConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            HijackedConnection::Unix { stream, .. } => Pin::new(stream).poll_write(cx, data),
+            HijackedConnection::Other(io) => Pin::new(io).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            HijackedConnection::Unix { stream, .. } => Pin::new(stream).poll_flush(cx),
+            HijackedConnection::Other(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            HijackedConnection::Unix { stream, .. } => Pin::new(stream).poll_shutdown(cx),
+            HijackedConnection::Other(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
 
 /// A client that did not upgrade: the session's output becomes a `200` body; its stdin
 /// stays open and silent until the session ends.
@@ -168,6 +293,68 @@ mod tests {
         let mut reply = Vec::new();
         client.read_to_end(&mut reply).await.expect("reply");
         assert_eq!(reply, b"got:ping");
+    }
+
+    /// Upgrades a unix connection to a session that reads to EOF, reports it, then waits
+    /// for the client to be gone and reports that.
+    async fn upgraded_session() -> (
+        tokio::net::UnixStream,
+        tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+    ) {
+        use axum::routing::post;
+        let (events, seen) = tokio::sync::mpsc::unbounded_channel();
+        let router = axum::Router::new().route(
+            "/hijack",
+            post(move |mut request: Request<Body>| {
+                let events = events.clone();
+                async move {
+                    let hijack = Hijack::prepare(&mut request);
+                    hijack.respond(RAW_STREAM, move |mut io| async move {
+                        let mut input = Vec::new();
+                        let _ = io.read_to_end(&mut input).await;
+                        let _ = events.send("eof");
+                        std::future::poll_fn(|cx| io.poll_gone(cx)).await;
+                        let _ = events.send("gone");
+                    })
+                }
+            }),
+        );
+        let (server, mut client) = tokio::net::UnixStream::pair().expect("pair");
+        crate::serve::spawn_connection(router, server);
+        client
+            .write_all(
+                b"POST /hijack HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n\
+                  Upgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await
+            .expect("request");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            client.read_exact(&mut byte).await.expect("head");
+            head.push(byte[0]);
+        }
+        (client, seen)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_half_closed_client_is_not_gone_until_it_closes_its_socket() {
+        let (mut client, mut seen) = upgraded_session().await;
+        client.shutdown().await.expect("half-close");
+        assert_eq!(seen.recv().await, Some("eof"));
+        // Several hang-up checks pass (paused clock) while the client can still read.
+        tokio::time::sleep(HANGUP_CHECK * 5).await;
+        assert!(seen.try_recv().is_err(), "half-close taken for a hang-up");
+        drop(client);
+        assert_eq!(seen.recv().await, Some("gone"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_closes_at_once_is_gone() {
+        let (client, mut seen) = upgraded_session().await;
+        drop(client);
+        assert_eq!(seen.recv().await, Some("eof"));
+        assert_eq!(seen.recv().await, Some("gone"));
     }
 
     #[tokio::test]

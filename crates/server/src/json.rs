@@ -30,12 +30,16 @@ pub fn with_status<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
-/// Parses a JSON request body; an empty body is `T::default()`, as Docker treats it.
+/// Parses a JSON request body; an empty body is `T::default()`, as Docker treats it. A body
+/// that is not UTF-8 is refused whole (RFC 8259 §8.1), also where the bad bytes sit in a
+/// field the route ignores (serde skips those unchecked).
 pub fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(e.to_string()))
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON in the request body: {e}")))?;
+    serde_json::from_str(text).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -47,6 +51,19 @@ mod tests {
         let err = parse::<std::collections::BTreeMap<String, String>>(&Bytes::from_static(b"{"))
             .expect_err("malformed");
         assert_eq!(err.kind, berth_api::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_invalid_even_in_ignored_fields() {
+        #[derive(Debug, Default, serde::Deserialize)]
+        struct Start {
+            #[serde(default, rename = "Detach")]
+            _detach: bool,
+        }
+        let err = parse::<Start>(&Bytes::from_static(b"{\"Image\": \"\xff\xfe\"}"))
+            .expect_err("not UTF-8");
+        assert_eq!(err.kind, berth_api::ErrorKind::InvalidArgument);
+        assert!(err.message.contains("utf-8"), "{}", err.message);
     }
 
     #[test]

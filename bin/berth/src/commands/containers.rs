@@ -1,10 +1,10 @@
-//! `ps`, `top`, `stats --no-stream` and `port`: reading containers and printing them
+//! `ps`, `top` and `port` (`stats` lives in its own module): reading containers and printing them
 //! with docker's columns.
 
 use clap::Args;
 
 use crate::app::App;
-use crate::format::units::{ago, bytes_size, human_size_precision};
+use crate::format::units::{ago, human_size_precision};
 use crate::format::{
     ellipsis, go_quote, object, time::go_time_string, truncate_id, ListFormat, Value,
 };
@@ -334,171 +334,7 @@ pub async fn top(app: &App, args: TopArgs) -> anyhow::Result<()> {
     app.print(&crate::format::tabwriter::align(&text, 20, 1))
 }
 
-#[derive(Args, Debug)]
-pub struct StatsArgs {
-    /// Show all containers (default shows just running)
-    #[arg(short, long)]
-    pub all: bool,
-    /// Disable streaming stats and only pull the first result
-    #[arg(long)]
-    pub no_stream: bool,
-    /// Do not truncate output
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Format output using a custom template
-    #[arg(long)]
-    pub format: Option<String>,
-    pub containers: Vec<String>,
-}
-
-const STATS_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
-
-/// One snapshot of every selected container (`stats --no-stream`; streaming prints the
-/// same snapshot repeatedly).
-pub async fn stats(app: &App, args: StatsArgs) -> anyhow::Result<()> {
-    let mut targets = args.containers.clone();
-    if targets.is_empty() {
-        let query = if args.all { "?all=1" } else { "" };
-        let list: serde_json::Value = app
-            .client
-            .get_json(&format!("/containers/json{query}"))
-            .await?;
-        targets = list
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["Id"].as_str().map(str::to_string))
-            .collect();
-    }
-    loop {
-        let mut rows = Vec::new();
-        for target in &targets {
-            let path = format!(
-                "/containers/{}/stats?stream=0&one-shot=0",
-                super::segment(target)
-            );
-            let stats: serde_json::Value = app.client.get_json(&path).await?;
-            rows.push(stats_row(target, &stats, !args.no_trunc));
-        }
-        let header = object(
-            [
-                ("ID", "CONTAINER ID"),
-                ("Name", "NAME"),
-                ("CPUPerc", "CPU %"),
-                ("MemUsage", "MEM USAGE / LIMIT"),
-                ("MemPerc", "MEM %"),
-                ("NetIO", "NET I/O"),
-                ("BlockIO", "BLOCK I/O"),
-                ("PIDs", "PIDS"),
-                ("Container", "CONTAINER"),
-            ]
-            .map(|(k, v)| (k, Value::str(v))),
-        );
-        let output = ListFormat::new(args.format.as_deref(), STATS_TABLE).render(&header, &rows)?;
-        if args.no_stream {
-            return app.print(&output);
-        }
-        app.print(&format!("\x1b[2J\x1b[H{output}"))?;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-}
-
-fn stats_row(target: &str, stats: &serde_json::Value, trunc: bool) -> Value {
-    let number = |pointer: &str| {
-        stats
-            .pointer(pointer)
-            .and_then(serde_json::Value::as_f64)
-            .unwrap_or(0.0)
-    };
-    let cpu_delta =
-        number("/cpu_stats/cpu_usage/total_usage") - number("/precpu_stats/cpu_usage/total_usage");
-    let system_delta =
-        number("/cpu_stats/system_cpu_usage") - number("/precpu_stats/system_cpu_usage");
-    let cpus = stats
-        .pointer("/cpu_stats/online_cpus")
-        .and_then(serde_json::Value::as_f64)
-        .filter(|n| *n > 0.0)
-        .unwrap_or_else(|| {
-            stats
-                .pointer("/cpu_stats/cpu_usage/percpu_usage")
-                .and_then(|p| p.as_array())
-                .map(|a| a.len() as f64)
-                .unwrap_or(1.0)
-        });
-    let cpu = if system_delta > 0.0 && cpu_delta > 0.0 {
-        cpu_delta / system_delta * cpus * 100.0
-    } else {
-        0.0
-    };
-    // docker subtracts the page cache: total_inactive_file (v1) or inactive_file (v2).
-    let cache = stats
-        .pointer("/memory_stats/stats/total_inactive_file")
-        .or_else(|| stats.pointer("/memory_stats/stats/inactive_file"))
-        .and_then(serde_json::Value::as_f64)
-        .unwrap_or(0.0);
-    let usage = (number("/memory_stats/usage") - cache).max(0.0);
-    let limit = number("/memory_stats/limit");
-    let mem_percent = if limit > 0.0 {
-        usage / limit * 100.0
-    } else {
-        0.0
-    };
-    let (mut rx, mut tx) = (0.0, 0.0);
-    if let Some(networks) = stats.get("networks").and_then(|n| n.as_object()) {
-        for network in networks.values() {
-            rx += network["rx_bytes"].as_f64().unwrap_or(0.0);
-            tx += network["tx_bytes"].as_f64().unwrap_or(0.0);
-        }
-    }
-    let (mut read, mut write) = (0.0, 0.0);
-    for entry in stats
-        .pointer("/blkio_stats/io_service_bytes_recursive")
-        .and_then(|e| e.as_array())
-        .into_iter()
-        .flatten()
-    {
-        match entry["op"].as_str().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => read += entry["value"].as_f64().unwrap_or(0.0),
-            Some("write") => write += entry["value"].as_f64().unwrap_or(0.0),
-            _ => {}
-        }
-    }
-    let id = stats["id"].as_str().unwrap_or(target);
-    let name = stats["name"].as_str().unwrap_or("").trim_start_matches('/');
-    let size = |v: f64| human_size_precision(v, 3);
-    object([
-        (
-            "BlockIO",
-            Value::Str(format!("{} / {}", size(read), size(write))),
-        ),
-        ("CPUPerc", Value::Str(format!("{cpu:.2}%"))),
-        ("Container", Value::str(target)),
-        (
-            "ID",
-            Value::Str(if trunc {
-                truncate_id(id)
-            } else {
-                id.to_string()
-            }),
-        ),
-        ("MemPerc", Value::Str(format!("{mem_percent:.2}%"))),
-        (
-            "MemUsage",
-            Value::Str(format!("{} / {}", bytes_size(usage), bytes_size(limit))),
-        ),
-        ("Name", Value::str(name)),
-        ("NetIO", Value::Str(format!("{} / {}", size(rx), size(tx)))),
-        (
-            "PIDs",
-            Value::Int(
-                stats
-                    .pointer("/pids_stats/current")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(0),
-            ),
-        ),
-    ])
-}
+pub use super::stats::{stats, StatsArgs};
 
 #[derive(Args, Debug)]
 pub struct PortArgs {

@@ -19,6 +19,7 @@ pub mod registry;
 pub mod run;
 pub mod secret;
 pub mod sign;
+pub mod stats;
 pub mod system;
 pub mod transfer;
 

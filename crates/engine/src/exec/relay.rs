@@ -2,7 +2,9 @@
 //! stdcopy frames, or raw bytes for a TTY), client bytes in as shim stdin frames, with
 //! Docker's detach keys and half-close rules (moby's `stream.CopyStreams`).
 
+use std::future::poll_fn;
 use std::path::Path;
+use std::task::{Context, Poll};
 
 use berth_api::stream::{encode_frame_header, StdStream};
 use berth_shim::protocol::{decode, encode, ExitStatus, Frame, ProcessId, Request, Response};
@@ -42,6 +44,45 @@ pub enum RelayEnd {
     ClientClosed,
     /// The shim closed the stream without an exit (it was stopped or deleted).
     ShimClosed,
+}
+
+/// The client's end of an attach or exec session. A read of 0 bytes cannot tell a half-close
+/// (the docker CLI shuts its write side at once when it sends no stdin, then reads the output)
+/// from a client that went away for good; connections that can tell say so here, so that a
+/// session on a silent process does not hold its sockets until the process writes again.
+pub trait SessionClient: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Ready once the peer closed both directions; never ready where that cannot be known.
+    fn poll_gone(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl SessionClient for tokio::io::DuplexStream {}
+
+impl<T: SessionClient + ?Sized> SessionClient for Box<T> {
+    fn poll_gone(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        (**self).poll_gone(cx)
+    }
+}
+
+/// What the client side of a session did next.
+enum ClientEvent {
+    Read(std::io::Result<usize>),
+    Gone,
+}
+
+/// Reads from the client while it still sends; after its half-close, waits for it to be gone.
+async fn client_event<C: SessionClient>(
+    client: &mut C,
+    buf: &mut [u8],
+    reading: bool,
+) -> ClientEvent {
+    if reading {
+        ClientEvent::Read(client.read(buf).await)
+    } else {
+        poll_fn(|cx| client.poll_gone(cx)).await;
+        ClientEvent::Gone
+    }
 }
 
 /// An attach connection to a shim, acknowledged, with any bytes read past the answer.
@@ -116,7 +157,7 @@ pub fn encode_output(multiplexed: bool, stream: StdStream, data: &[u8], out: &mu
 }
 
 /// Pumps bytes between the shim and the client until the process exits, the client detaches
-/// or goes away. The client's write side is left open: the caller records the exit first,
+/// or goes away (a read error, or both directions closed after a half-close). The client's write side is left open: the caller records the exit first,
 /// then shuts it down, so that an inspect right after the stream ends sees the exit code.
 pub async fn relay<C>(
     shim: ShimAttach,
@@ -124,7 +165,7 @@ pub async fn relay<C>(
     config: &RelayConfig,
 ) -> Result<RelayEnd, AttachError>
 where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: SessionClient,
 {
     let ShimAttach {
         stream,
@@ -168,10 +209,12 @@ where
                     return Ok(RelayEnd::ShimClosed);
                 }
             }
-            read = client.read(&mut client_buf), if reading_client => {
-                let n = match read {
-                    Ok(n) => n,
-                    Err(_) => return Ok(RelayEnd::ClientClosed),
+            event = client_event(client, &mut client_buf, reading_client) => {
+                let n = match event {
+                    ClientEvent::Read(Ok(n)) => n,
+                    ClientEvent::Read(Err(_)) | ClientEvent::Gone => {
+                        return Ok(RelayEnd::ClientClosed)
+                    }
                 };
                 if n == 0 {
                     reading_client = false;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use berth_api::stream::StdStream;
 use berth_shim::client::Client;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
-use super::relay::{encode_output, relay, RelayConfig, RelayEnd, ShimAttach};
+use super::relay::{encode_output, relay, RelayConfig, RelayEnd, SessionClient, ShimAttach};
 use super::{active_container, process, Exec, ExecError};
 use crate::attach::container_attributes;
 use crate::container::{ContainerError, ContainerRecord};
@@ -231,7 +231,7 @@ impl ExecSession {
     /// Runs the attached session on the client's hijacked connection.
     pub async fn run<C>(self, mut client: C)
     where
-        C: AsyncRead + AsyncWrite + Unpin,
+        C: SessionClient,
     {
         let config = RelayConfig {
             tty: self.exec.config.tty,

@@ -117,7 +117,15 @@ async fn logs(
     };
     let (tx, response) = channel_body(stream_content_type(tty, version));
     tokio::spawn(async move {
-        while let Some(entry) = entries.next().await {
+        loop {
+            let entry = tokio::select! {
+                entry = entries.next() => match entry {
+                    Some(entry) => entry,
+                    None => return,
+                },
+                // The client went away while a followed log was quiet.
+                () = tx.closed() => return,
+            };
             let chunk = match entry {
                 Ok(entry) => encode(&entry, &encoding),
                 Err(e) => {

@@ -338,8 +338,17 @@ impl Store {
             if path.extension().is_some() {
                 continue;
             }
-            let id = std::fs::read_to_string(&path).map_err(io_err("read", &path))?;
-            let info = self.read_info(id.trim())?;
+            let id = match std::fs::read_to_string(&path) {
+                Ok(id) => id,
+                // Removed by a concurrent `remove` since the directory was read.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("read", &path)(e)),
+            };
+            let info = match self.read_info(id.trim()) {
+                Ok(info) => info,
+                Err(_) if !path.exists() => continue,
+                Err(e) => return Err(e),
+            };
             // Skip a stale record an interrupted commit left (see `lookup`).
             if self.key_file(&info.key) == path {
                 out.push(info);

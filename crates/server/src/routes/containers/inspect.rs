@@ -2,9 +2,9 @@
 //! record: State with Go times, Config and HostConfig as created, Mounts, NetworkSettings,
 //! GraphDriver (`overlay2`), the /etc file paths and LogPath.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use berth_api::container::inspect::GraphDriver;
 use berth_api::container::{ContainerInspect, ContainerState, MountPoint, NetworkSettings};
@@ -14,12 +14,24 @@ use crate::error::ApiError;
 use crate::json;
 use crate::AppState;
 
-pub(super) async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> Response {
+/// `?size=1` (`docker inspect --size`) adds `SizeRw` and `SizeRootFs`.
+pub(super) async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     match engine.containers.get(&id) {
         Ok(container) => {
             let record = container.record();
             let dir = engine.containers.container_dir(&record.id);
             let mut doc = inspect_of(&record, &dir);
+            if super::bool_param(&params, "size") {
+                let sizes = berth_engine::container::size::sizes(&engine, &[record.clone()]).await;
+                if let Some(size) = sizes.first() {
+                    doc.size_rw = Some(size.rw);
+                    doc.size_root_fs = Some(size.root_fs);
+                }
+            }
             doc.network_settings = Some(crate::routes::networks::network_settings(
                 &engine.networks,
                 &record,

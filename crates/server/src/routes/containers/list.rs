@@ -38,7 +38,7 @@ pub(super) async fn list(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let now = unix_now();
-    let rows: Vec<ContainerSummary> = records
+    let mut rows: Vec<ContainerSummary> = records
         .iter()
         .map(|r| {
             let mut row = summary(r, now);
@@ -46,6 +46,14 @@ pub(super) async fn list(
             row
         })
         .collect();
+    // `ps --size`: measured only when asked, as Docker (walking layers is slow).
+    if bool_param(&params, "size") {
+        let sizes = berth_engine::container::size::sizes(&engine, &records).await;
+        for (row, size) in rows.iter_mut().zip(sizes) {
+            row.size_rw = size.rw;
+            row.size_root_fs = size.root_fs;
+        }
+    }
     json::ok(&rows)
 }
 

@@ -46,6 +46,12 @@ pub async fn commit(
     let record = container.record();
     let mut config = serde_json::to_value(&record.config).unwrap_or(Value::Null);
     let requested: Value = json::parse::<Option<Value>>(&body)?.unwrap_or(Value::Null);
+    if !matches!(requested, Value::Object(_) | Value::Null) {
+        // Go's decoder into container.Config refuses anything but an object (or null).
+        return Err(ApiError::invalid(
+            "invalid container config: expected a JSON object",
+        ));
+    }
     merge(&mut config, requested);
     let config = serde_json::from_value(config)
         .map_err(|e| ApiError::invalid(format!("invalid container config: {e}")))?;
@@ -103,31 +109,17 @@ pub async fn changes(
     Ok(json::ok(&out))
 }
 
-/// Whether `path` is a mount point (its rootfs is mounted while the container exists).
-fn is_mounted(path: &std::path::Path) -> bool {
-    let wanted = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
-}
-
-/// `GET /containers/{id}/export`: a tar of the container's mounted root filesystem.
+/// `GET /containers/{id}/export`: a tar of the container's root filesystem, running or not
+/// (a stopped container's layer is mounted read-only for the export).
 pub async fn export(
     State(engine): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let container = engine.containers.get(&id)?;
-    let rootfs = engine.config.container_dir(&container.id).join("rootfs");
-    if !is_mounted(&rootfs) {
-        return Err(ApiError::not_implemented(
-            "docker export of a container whose root filesystem is not mounted (start it first)",
-        ));
-    }
+    let view = berth_engine::container::export::open(&engine, &id).await?;
     let (writer, body) = super::stream::BodyWriter::new();
     let failer = writer.failer();
     tokio::spawn(async move {
-        if let Err(e) = engine.images.export(rootfs, Box::new(writer)).await {
+        if let Err(e) = view.write(Box::new(writer)).await {
             let _ = failer.send(Err(std::io::Error::other(e.to_string()))).await;
         }
     });
