@@ -37,13 +37,16 @@ fn stdout_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+type RunOutcome = (String, Option<String>);
+
 fn kill9_during_concurrent_runs_execs_and_a_load(berthd: &mut Berthd) {
     berthd.ok(&["run", "-d", "--name", "base", "busybox", "sleep", "1000"]);
     let archive = busybox_image_archive("loaded:1");
     let archive_path = archive.path().to_string_lossy().into_owned();
     let pid = berthd.pid().expect("berthd runs");
     let started = Arc::new(AtomicUsize::new(0));
-    let runs: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::new(Mutex::new(Vec::new()));
+    // (name, id the run printed, if any) for every `run -d` started.
+    let runs: Arc<Mutex<Vec<RunOutcome>>> = Arc::new(Mutex::new(Vec::new()));
     let loaded = Arc::new(Mutex::new(false));
     let script = format!(
         "i=1; while [ $i -le {LINES} ]; do echo line $i; i=$((i+1)); usleep 20000; done; exec sleep 1000"

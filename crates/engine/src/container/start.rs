@@ -106,7 +106,10 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
     let socket = spec.socket.clone();
     let volumes = inner.volumes.clone();
     let sandbox = super::network_link::setup(inner, &record).await?;
-    let roots = (inner.config.data_root.clone(), inner.config.exec_root.clone());
+    let roots = (
+        inner.config.data_root.clone(),
+        inner.config.exec_root.clone(),
+    );
     let config = inner.config.clone();
     blocking(move || {
         let target = rootfs::rootfs_path(&dir);

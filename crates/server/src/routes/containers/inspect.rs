@@ -26,7 +26,9 @@ pub(super) async fn inspect(
             let dir = engine.containers.container_dir(&record.id);
             let mut doc = inspect_of(&record, &dir);
             if super::bool_param(&params, "size") {
-                let sizes = berth_engine::container::size::sizes(&engine, std::slice::from_ref(&record)).await;
+                let sizes =
+                    berth_engine::container::size::sizes(&engine, std::slice::from_ref(&record))
+                        .await;
                 if let Some(size) = sizes.first() {
                     doc.size_rw = Some(size.rw);
                     doc.size_root_fs = Some(size.root_fs);
