@@ -342,7 +342,8 @@ mod tests {
             current: 2048,
             ..ProgressDetail::default()
         };
-        assert_eq!(progress_bar(&unknown_total, 120, now), "  2.048kB");
+        // Go's %8v: the size right-aligned in eight columns, no bar.
+        assert_eq!(progress_bar(&unknown_total, 120, now), " 2.048kB");
         assert_eq!(go_seconds(125), "2m5s");
         assert_eq!(go_seconds(3600), "1h0m0s");
     }
