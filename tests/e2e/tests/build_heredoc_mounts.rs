@@ -80,7 +80,10 @@ fn heredocs_run_mounts_and_add_url_build_as_buildkit_gives_them_meaning() {
 
     let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:heredoc"]);
     let stdout = stdout_of("docker build", &out, &berthd);
-    assert!(stdout.contains("count=\n"), "an empty cache at first: {stdout}");
+    assert!(
+        stdout.contains("count=\n"),
+        "an empty cache at first: {stdout}"
+    );
     assert!(stdout.contains("bound data\n"), "{stdout}");
     let shown = berthd.ok(&[
         "run",
@@ -98,7 +101,10 @@ fn heredocs_run_mounts_and_add_url_build_as_buildkit_gives_them_meaning() {
     // Another build (no cache) finds what the first left in the cache mount.
     let out = docker_build(&berthd, ctx.path(), &["--no-cache", "-t", "e2e:heredoc"]);
     let stdout = stdout_of("docker build --no-cache", &out, &berthd);
-    assert!(stdout.contains("count=x\n"), "the cache mount persisted: {stdout}");
+    assert!(
+        stdout.contains("count=x\n"),
+        "the cache mount persisted: {stdout}"
+    );
 
     // ADD of a URL, with its checksum.
     let (port, server) = serve(b"downloaded\n", 1);
