@@ -238,39 +238,50 @@ impl ImageService {
                 let used: BTreeSet<Digest> = uses.iter().map(|u| u.image_id.clone()).collect();
                 let mut items = Vec::new();
                 let mut gone = Vec::new();
-                for record in inner.images.list() {
-                    // Images in use, and parents of committed images, are never pruned.
-                    if used.contains(&record.id) || inner.has_children(&record.id) {
-                        continue;
-                    }
-                    let Ok(resolved) = inner.resolve(&record) else {
-                        continue;
-                    };
-                    let references = inner.images.references(&record.id);
-                    let labels = resolved
-                        .config
-                        .config
-                        .as_ref()
-                        .and_then(|c| c.labels.clone())
-                        .unwrap_or_default();
-                    if !parsed.matches(&Candidate {
-                        references: &references,
-                        labels: &labels,
-                        created: unix_seconds(resolved.config.created.as_deref()),
-                    }) {
-                        continue;
-                    }
-                    let mut names: Vec<String> =
-                        references.iter().map(|r| r.familiar_string()).collect();
-                    if names.is_empty() {
-                        names.push(record.id.to_string());
-                    }
-                    for name in names {
-                        if let Ok(done) = inner.images.delete(&name, false, &uses) {
-                            if done.iter().any(|i| matches!(i, DeleteItem::Deleted(_))) {
-                                gone.push(record.id.clone());
+                // Passes until nothing more goes: a parent whose children went in one pass is a
+                // candidate in the next, whatever order the store lists images in (Docker
+                // prunes a deleted image's parent chain the same way).
+                let mut progressed = true;
+                while progressed {
+                    progressed = false;
+                    for record in inner.images.list() {
+                        // Images in use, and parents of images still stored, are never pruned.
+                        if gone.contains(&record.id)
+                            || used.contains(&record.id)
+                            || inner.has_children(&record.id)
+                        {
+                            continue;
+                        }
+                        let Ok(resolved) = inner.resolve(&record) else {
+                            continue;
+                        };
+                        let references = inner.images.references(&record.id);
+                        let labels = resolved
+                            .config
+                            .config
+                            .as_ref()
+                            .and_then(|c| c.labels.clone())
+                            .unwrap_or_default();
+                        if !parsed.matches(&Candidate {
+                            references: &references,
+                            labels: &labels,
+                            created: unix_seconds(resolved.config.created.as_deref()),
+                        }) {
+                            continue;
+                        }
+                        let mut names: Vec<String> =
+                            references.iter().map(|r| r.familiar_string()).collect();
+                        if names.is_empty() {
+                            names.push(record.id.to_string());
+                        }
+                        for name in names {
+                            if let Ok(done) = inner.images.delete(&name, false, &uses) {
+                                if done.iter().any(|i| matches!(i, DeleteItem::Deleted(_))) {
+                                    gone.push(record.id.clone());
+                                    progressed = true;
+                                }
+                                items.extend(done.into_iter().map(|i| (record.id.clone(), i)));
                             }
-                            items.extend(done.into_iter().map(|i| (record.id.clone(), i)));
                         }
                     }
                 }
