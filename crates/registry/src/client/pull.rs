@@ -276,61 +276,72 @@ impl RegistryClient {
         };
         let mut slot = Some(writer);
         let offset = slot.as_ref().map_or(0, Writer::offset);
-        let mut headers = HeaderMap::new();
-        if offset > 0 {
-            headers.insert(
-                RANGE,
-                HeaderValue::from_str(&format!("bytes={offset}-")).expect("invariant: ascii"),
-            );
-        }
-        let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
-        let response = self
-            .send(Method::GET, url, repo, false, headers, None)
-            .await?;
-        let status = response.status();
-        if offset > 0 && status == StatusCode::OK {
-            // The server ignored the range: start over.
-            truncate(&mut slot).await?;
-        } else if !status.is_success() {
-            return Err(registry_error("GET", response).await);
-        }
-        let total = size.or_else(|| {
-            response
-                .content_length()
-                .map(|l| l + slot.as_ref().map_or(0, Writer::offset))
-        });
-        let url = response.url().to_string();
-        let mut stream = response.bytes_stream();
-        let mut batch = Vec::new();
-        let mut current = slot.as_ref().map_or(0, Writer::offset);
-        loop {
-            let next = stream.next().await;
-            let done = match next {
-                Some(Ok(chunk)) => {
-                    current += chunk.len() as u64;
-                    batch.extend_from_slice(&chunk);
-                    false
-                }
-                Some(Err(source)) => {
-                    // Keep what arrived: the next attempt resumes after it.
-                    append(&mut slot, &mut batch).await?;
-                    return Err(ClientError::Http { url, source });
-                }
-                None => true,
-            };
-            if batch.len() >= APPEND_BATCH || (done && !batch.is_empty()) {
-                append(&mut slot, &mut batch).await?;
-                emit(
-                    progress,
-                    Progress::Downloading {
-                        digest: digest.clone(),
-                        current,
-                        total,
-                    },
+        // An earlier pull stopped after the last byte but before the commit: a Range from the
+        // end would get 416, so the ingest is verified and committed as it is (a commit that
+        // fails verification discards it, and the next attempt starts over).
+        let complete = offset > 0 && size.is_some_and(|s| offset >= s);
+        if !complete {
+            let mut headers = HeaderMap::new();
+            if offset > 0 {
+                headers.insert(
+                    RANGE,
+                    HeaderValue::from_str(&format!("bytes={offset}-")).expect("invariant: ascii"),
                 );
             }
-            if done {
-                break;
+            let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
+            let response = self
+                .send(Method::GET, url, repo, false, headers, None)
+                .await?;
+            let status = response.status();
+            // 416 for a resumed range: the ingest already holds every byte (the blob's size
+            // was not known here), so it goes straight to verification as well.
+            let satisfiable = !(offset > 0 && status == StatusCode::RANGE_NOT_SATISFIABLE);
+            if offset > 0 && status == StatusCode::OK {
+                // The server ignored the range: start over.
+                truncate(&mut slot).await?;
+            } else if satisfiable && !status.is_success() {
+                return Err(registry_error("GET", response).await);
+            }
+            if satisfiable {
+                let total = size.or_else(|| {
+                    response
+                        .content_length()
+                        .map(|l| l + slot.as_ref().map_or(0, Writer::offset))
+                });
+                let url = response.url().to_string();
+                let mut stream = response.bytes_stream();
+                let mut batch = Vec::new();
+                let mut current = slot.as_ref().map_or(0, Writer::offset);
+                loop {
+                    let next = stream.next().await;
+                    let done = match next {
+                        Some(Ok(chunk)) => {
+                            current += chunk.len() as u64;
+                            batch.extend_from_slice(&chunk);
+                            false
+                        }
+                        Some(Err(source)) => {
+                            // Keep what arrived: the next attempt resumes after it.
+                            append(&mut slot, &mut batch).await?;
+                            return Err(ClientError::Http { url, source });
+                        }
+                        None => true,
+                    };
+                    if batch.len() >= APPEND_BATCH || (done && !batch.is_empty()) {
+                        append(&mut slot, &mut batch).await?;
+                        emit(
+                            progress,
+                            Progress::Downloading {
+                                digest: digest.clone(),
+                                current,
+                                total,
+                            },
+                        );
+                    }
+                    if done {
+                        break;
+                    }
+                }
             }
         }
         emit(
