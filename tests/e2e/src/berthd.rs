@@ -32,6 +32,20 @@ pub struct Berthd {
 }
 
 impl Berthd {
+    /// `berth -H <this berthd> <args>` with its own CLI config and no stdin, unaffected by
+    /// DOCKER_HOST/BERTH_HOST in the test's environment.
+    pub fn berth_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin_dir().join("berth"));
+        cmd.env_remove("DOCKER_HOST")
+            .env_remove("BERTH_HOST")
+            .env("DOCKER_CONFIG", self.cli_config_dir())
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Starts berthd with an empty daemon.json (apart from its private cgroup parent) and
     /// waits until `/_ping` answers.
     pub fn start() -> Berthd {

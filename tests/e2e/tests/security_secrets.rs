@@ -6,9 +6,8 @@
 //! docker CLI's `secret` commands work against berthd as against a swarm manager.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use berth_e2e::berthd::bin_dir;
 use berth_e2e::daemon::{run_command, run_command_with_input, Berthd, Daemon};
 
 fn text(out: &Output) -> (String, String) {
@@ -19,15 +18,7 @@ fn text(out: &Output) -> (String, String) {
 }
 
 fn berth_command(berthd: &Berthd, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin_dir().join("berth"));
-    cmd.env_remove("DOCKER_HOST")
-        .env_remove("BERTH_HOST")
-        .env("DOCKER_CONFIG", berthd.cli_config_dir())
-        .arg("-H")
-        .arg(berthd.host())
-        .args(args)
-        .stdin(Stdio::null());
-    cmd
+    berthd.berth_command(args)
 }
 
 fn berth_ok(berthd: &Berthd, args: &[&str]) -> String {

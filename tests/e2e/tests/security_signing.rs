@@ -6,9 +6,8 @@
 //! and a broken policy file refuses pulls with a clear error.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use berth_e2e::berthd::bin_dir;
 use berth_e2e::daemon::{run_command, Berthd, Daemon};
 use berth_e2e::registry::Registry;
 
@@ -20,15 +19,7 @@ fn text(out: &Output) -> (String, String) {
 }
 
 fn berth(berthd: &Berthd, args: &[&str]) -> Output {
-    let mut cmd = Command::new(bin_dir().join("berth"));
-    cmd.env_remove("DOCKER_HOST")
-        .env_remove("BERTH_HOST")
-        .env("DOCKER_CONFIG", berthd.cli_config_dir())
-        .arg("-H")
-        .arg(berthd.host())
-        .args(args)
-        .stdin(Stdio::null());
-    run_command(&mut cmd)
+    run_command(&mut berthd.berth_command(args))
 }
 
 fn berth_ok(berthd: &Berthd, args: &[&str]) -> String {

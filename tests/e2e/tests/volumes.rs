@@ -7,9 +7,8 @@
 //! containers, 20 images and volumes are created and pruned is back within 1 MB.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use berth_e2e::berthd::bin_dir;
 use berth_e2e::daemon::{run_command, Berthd, Daemon};
 
 fn text(out: &Output) -> (String, String) {
@@ -32,15 +31,7 @@ fn fails(berthd: &Berthd, args: &[&str], want: &str) {
 
 /// `berth -H <berthd> <args>`.
 fn berth(berthd: &Berthd, args: &[&str]) -> Output {
-    let mut cmd = Command::new(bin_dir().join("berth"));
-    cmd.env_remove("DOCKER_HOST")
-        .env_remove("BERTH_HOST")
-        .env("DOCKER_CONFIG", berthd.cli_config_dir())
-        .arg("-H")
-        .arg(berthd.host())
-        .args(args)
-        .stdin(Stdio::null());
-    run_command(&mut cmd)
+    run_command(&mut berthd.berth_command(args))
 }
 
 fn berth_ok(berthd: &Berthd, args: &[&str]) -> String {

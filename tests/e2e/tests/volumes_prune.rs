@@ -6,9 +6,8 @@
 //! an image (the docker CLI sends them in parallel) leaves no snapshot behind. One berthd.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use berth_e2e::berthd::bin_dir;
 use berth_e2e::daemon::{run_command, Berthd, Daemon};
 
 /// Bytes of disk under `path` on its own filesystem (`du -sx -B1`).
@@ -79,15 +78,7 @@ fn prune_measured(berthd: &Berthd, path: &str) -> (serde_json::Value, u64) {
 }
 
 fn berth(berthd: &Berthd, args: &[&str]) -> Output {
-    let mut cmd = Command::new(bin_dir().join("berth"));
-    cmd.env_remove("DOCKER_HOST")
-        .env_remove("BERTH_HOST")
-        .env("DOCKER_CONFIG", berthd.cli_config_dir())
-        .arg("-H")
-        .arg(berthd.host())
-        .args(args)
-        .stdin(Stdio::null());
-    run_command(&mut cmd)
+    run_command(&mut berthd.berth_command(args))
 }
 
 fn berth_ok(berthd: &Berthd, args: &[&str]) -> String {
