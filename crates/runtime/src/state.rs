@@ -135,6 +135,13 @@ impl ContainerState {
     /// runc's saveState: the rename is atomic against a crash of any process, and the state
     /// (under /run) describes processes and cgroups that a power loss removes anyway. The
     /// fsync cost 2-8 ms per save on a disk-backed root, twice per `create`.
+    ///
+    /// An existing state.json is swapped with the new one (RENAME_EXCHANGE), then the old
+    /// one is unlinked, rather than renamed over: on ext4 a rename over an existing file
+    /// makes the kernel allocate the new file's blocks at once (auto_da_alloc), and with
+    /// the `discard` mount option unlinking those blocks later waits for a synchronous
+    /// discard. That cost 4-7 ms in every `run`'s delete on this machine's root fs; a
+    /// file never renamed over is still unallocated when a short container is deleted.
     pub fn save(&self, root: &Path) -> Result<(), StateError> {
         let dir = Self::dir(root, &self.id);
         let path = dir.join(STATE_FILE);
@@ -143,7 +150,8 @@ impl ContainerState {
             let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
-            std::fs::rename(&tmp, &path)
+            drop(f);
+            replace(&tmp, &path)
         };
         write().map_err(|source| StateError::Write { path, source })
     }
@@ -207,6 +215,39 @@ impl ContainerState {
             annotations: &self.annotations,
         };
         serde_json::to_vec(&s).unwrap_or_default()
+    }
+}
+
+/// Moves `tmp` to `path` atomically: by exchange and unlink when `path` exists (see
+/// [`ContainerState::save`]), by rename when it does not or the filesystem cannot
+/// exchange.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let (from, to) = (
+        crate::syscall::cstring(tmp)?,
+        crate::syscall::cstring(path)?,
+    );
+    // SAFETY: two valid C strings; AT_FDCWD resolves them as plain paths.
+    let swapped = crate::syscall::cvt(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    });
+    match swapped {
+        // `tmp` now holds the previous state.
+        Ok(_) => std::fs::remove_file(tmp),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS)
+            ) =>
+        {
+            std::fs::rename(tmp, path)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -435,6 +476,26 @@ mod tests {
             .expect("exists");
         assert_eq!(loaded.init_pid, 7638);
         assert_eq!(loaded.created, sample().created);
+    }
+
+    #[test]
+    fn second_save_replaces_the_state_and_leaves_only_state_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("x")).expect("mkdir");
+        let mut s = sample();
+        s.init_pid = 0;
+        s.save(dir.path()).expect("first save");
+        s.init_pid = 4321;
+        s.save(dir.path()).expect("second save");
+        let loaded = ContainerState::load(dir.path(), "x")
+            .expect("load")
+            .expect("exists");
+        assert_eq!(loaded.init_pid, 4321);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("x"))
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(STATE_FILE)]);
     }
 
     #[test]

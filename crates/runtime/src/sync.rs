@@ -16,8 +16,11 @@ pub enum Message {
     Hooks,
     /// parent → child: hooks finished; carries the state JSON for the container's hooks.
     HooksDone(String),
-    /// child → parent: setup complete, waiting on the exec fifo.
+    /// child → parent: setup complete, waiting on the exec fifo (or for `Start`).
     Ready,
+    /// parent → child: `run` releases the init without an exec fifo: run the
+    /// startContainer hooks and exec. Its answer is EOF (exec'd) or an `Error`.
+    Start,
     /// child → parent: setup failed; the text is shown to the user as is.
     Error(String),
 }
@@ -35,6 +38,7 @@ impl Message {
                 v
             }
             Message::Ready => b"r".to_vec(),
+            Message::Start => b"s".to_vec(),
             Message::Error(text) => {
                 let mut v = b"e".to_vec();
                 v.extend_from_slice(text.as_bytes());
@@ -52,6 +56,7 @@ impl Message {
                 String::from_utf8_lossy(state).into_owned(),
             )),
             Some((b'r', _)) => Ok(Message::Ready),
+            Some((b's', _)) => Ok(Message::Start),
             Some((b'e', text)) => Ok(Message::Error(String::from_utf8_lossy(text).into_owned())),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -109,11 +114,27 @@ impl SyncSocket {
 
     /// The next message, or None at EOF (the peer exited or exec'd).
     pub fn recv(&self) -> io::Result<Option<Message>> {
+        self.recv_with(0)
+    }
+
+    /// A message the peer already sent, without waiting: `Ok(None)` at EOF, an error of
+    /// kind `WouldBlock` when the peer is alive and sent nothing.
+    pub fn try_recv(&self) -> io::Result<Option<Message>> {
+        self.recv_with(libc::MSG_DONTWAIT)
+    }
+
+    fn recv_with(&self, flags: libc::c_int) -> io::Result<Option<Message>> {
         let mut buf = vec![0u8; MAX];
         loop {
             // SAFETY: buf is a valid writable buffer of the given length.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    flags,
+                )
+            };
             if n > 0 {
                 return Message::decode(&buf[..n as usize]).map(Some);
             }
@@ -145,5 +166,28 @@ mod tests {
         );
         drop(a);
         assert_eq!(b.recv().expect("recv"), None);
+    }
+
+    #[test]
+    fn try_recv_would_block_until_sent_and_keeps_messages_after_the_peer_exits() {
+        let (a, b) = SyncSocket::pair().expect("pair");
+        let err = b.try_recv().expect_err("nothing sent yet");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        a.send(&Message::Start).expect("send");
+        assert_eq!(b.try_recv().expect("recv"), Some(Message::Start));
+        // An init that failed after `Start` sends its error and exits: the error is still
+        // there to read once its parent reaped it.
+        b.send(&Message::Error(
+            "error running startContainer hook: x".into(),
+        ))
+        .expect("send");
+        drop(b);
+        assert_eq!(
+            a.try_recv().expect("recv"),
+            Some(Message::Error(
+                "error running startContainer hook: x".into()
+            ))
+        );
+        assert_eq!(a.try_recv().expect("recv"), None);
     }
 }

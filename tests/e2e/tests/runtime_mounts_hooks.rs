@@ -279,6 +279,64 @@ fn failing_start_container_hook_fails_start_and_stops_the_container() -> Result<
 }
 
 #[test]
+fn failing_start_container_hook_fails_run_foreground_and_detached() -> Result<()> {
+    require_root();
+    // `run` releases its init over the sync socket, not the exec fifo: the hook's error
+    // still reaches the caller, the process never runs and nothing is left behind.
+    let rt = Runtime::berth();
+    for detach in [false, true] {
+        let (bundle, poststop) = failing_start_hook_bundle()?;
+        let c = rt.container("runstarthook");
+        let ran = if detach {
+            c.run_detached(&bundle, &[])?
+        } else {
+            c.run(&bundle)?
+        };
+        ensure!(ran.code() != 0, "detach={detach}: run must fail: {ran}");
+        for part in ["startContainer hook", "exited with status 3", "hookerr"] {
+            ensure!(
+                ran.stderr.contains(part),
+                "detach={detach}: {part:?} in: {ran}"
+            );
+        }
+        ensure!(
+            !bundle.rootfs().join("ran").exists(),
+            "detach={detach}: the process never ran"
+        );
+        ensure!(poststop.exists(), "detach={detach}: poststop hooks ran");
+        let left = c.leftovers();
+        ensure!(left.is_empty(), "detach={detach}: left behind: {left:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn run_runs_poststart_hooks_after_the_process_started() -> Result<()> {
+    require_root();
+    let rt = Runtime::berth();
+    let mut config = base_config(&["sh", "-c", "exit 5"]);
+    let bundle = Bundle::busybox(&config)?;
+    let log = bundle.scratch("poststart.json");
+    config["hooks"] = json!({"poststart": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", log.display())]}]});
+    bundle.write_config(&config)?;
+    let c = rt.container("runpoststart");
+    let ran = c.run(&bundle)?;
+    ensure!(ran.code() == 5, "run exits with the process's code: {ran}");
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(&log).context("the poststart hook did not run")?,
+    )?;
+    ensure!(state["id"] == c.id(), "poststart state: {state}");
+    ensure!(
+        state["status"] == "running" || state["status"] == "stopped",
+        "poststart sees the started container: {state}"
+    );
+    let left = c.leftovers();
+    ensure!(left.is_empty(), "left behind: {left:?}");
+    Ok(())
+}
+
+#[test]
 fn other_hook_failures_keep_their_runtime_spec_semantics() -> Result<()> {
     require_root();
     let rt = Runtime::berth();

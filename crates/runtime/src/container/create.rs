@@ -60,26 +60,43 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// How the ready init is told to exec the container's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartVia {
+    /// `create`: the init blocks on the exec fifo until `start` opens it (runc's model).
+    ExecFifo,
+    /// `run`: no fifo; `create_from` sends `Start` over the sync socket as soon as the init
+    /// is ready, and the caller reads the answer there (EOF once the init exec'd, or its
+    /// error). This spares the fifo's two wake-ups (init released, answer read) and lets
+    /// the init's exec overlap with the state write.
+    SyncSocket,
+}
+
 /// A created container whose init is a child of this process.
 pub struct Created {
     pub state: ContainerState,
     pub pid: i32,
     /// Its cgroup, kept for `run` to remove without detecting the layout again.
     pub cgroup: Box<dyn Manager>,
+    /// With [`StartVia::SyncSocket`]: the socket the started init answers on.
+    pub sync: Option<SyncSocket>,
 }
 
 /// Creates the container `id`. The init is left blocked on the exec fifo.
 pub fn create(ctx: &Context, id: &str, opts: &CreateOptions) -> Result<Created, RuntimeError> {
     validate_id(id)?;
-    create_from(ctx, id, opts, spec::load(&opts.bundle)?)
+    create_from(ctx, id, opts, spec::load(&opts.bundle)?, StartVia::ExecFifo)
 }
 
 /// `create` with the bundle already loaded from `opts.bundle` (`run` reads it first).
+/// With [`StartVia::SyncSocket`] the container is also started: its init is released as
+/// soon as it is ready.
 pub fn create_from(
     ctx: &Context,
     id: &str,
     opts: &CreateOptions,
     mut bundle: spec::Bundle,
+    start: StartVia,
 ) -> Result<Created, RuntimeError> {
     validate_id(id)?;
     if !opts.extra_env.is_empty() {
@@ -172,7 +189,10 @@ pub fn create_from(
         armed: true,
     };
 
-    let fifo = make_fifo(&dir.join(EXEC_FIFO))?;
+    let fifo = match start {
+        StartVia::ExecFifo => Some(make_fifo(&dir.join(EXEC_FIFO))?),
+        StartVia::SyncSocket => None,
+    };
     let console_socket = opts
         .console_socket
         .as_deref()
@@ -282,6 +302,13 @@ pub fn create_from(
 
     if plan.new_user {
         namespaces::write_id_maps(pid, spec).map_err(|e| RuntimeError::Init(e.to_string()))?;
+        // The init cannot write its own oom_score_adj from inside the new user namespace
+        // (its /proc files belong to unmapped host root); runc writes it before unsharing
+        // the user namespace, we write it from outside before the init goes on.
+        if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+            std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+                .map_err(|e| RuntimeError::io("set oom_score_adj", e))?;
+        }
     }
     left.unwrap_or_else(|| manager.apply(pid))
         .map_err(|e| RuntimeError::Cgroup(e.to_string()))?;
@@ -317,6 +344,14 @@ pub fn create_from(
     let stat = proc_stat(pid)
         .ok_or_else(|| RuntimeError::Init("container init exited during setup".into()))?;
     state.init_start_time = stat.start_time;
+    if start == StartVia::SyncSocket {
+        // Released before the bookkeeping below: the init's startContainer hooks and exec
+        // run while we write the state (a `state` meanwhile reads the first save, without
+        // a pid, as during any create).
+        parent_sock
+            .send(&Message::Start)
+            .context("start container init")?;
+    }
     state.save(&ctx.root)?;
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;
@@ -327,6 +362,7 @@ pub fn create_from(
         state,
         pid,
         cgroup: manager,
+        sync: (start == StartVia::SyncSocket).then_some(parent_sock),
     })
 }
 

@@ -2,12 +2,13 @@
 //! signals to it, reap it, delete it and exit with its status (128+signal when killed).
 
 use crate::error::RuntimeError;
-use crate::signal;
-use crate::syscall;
+use crate::state::ContainerState;
+use crate::sync::{Message, SyncSocket};
+use crate::{signal, syscall};
 
-use super::create::{create_from, CreateOptions};
+use super::create::{create_from, CreateOptions, StartVia};
 use super::delete::destroy_with;
-use super::start::{release, run_poststart};
+use super::start::{run_poststart, wait_stopped};
 use super::Context;
 
 /// `run` flags beyond create's.
@@ -53,7 +54,12 @@ pub fn run(
     if let Some(l) = &listener {
         opts.console_socket = Some(l.path.clone());
     }
-    let created = create_from(ctx, id, &opts, bundle)?;
+    // Blocked before the container exists (runc installs its signal handler first): a
+    // signal that arrives while it is being made is forwarded to it once it runs, instead
+    // of killing us half way. The init restores an empty mask before its exec.
+    let mask = if detach { None } else { Some(block_signals()) };
+    let mut created = create_from(ctx, id, &opts, bundle, StartVia::SyncSocket)?;
+    let sync = created.sync.take();
     let master = match listener.as_ref().map(|l| l.receive_master()).transpose() {
         Ok(m) => m,
         Err(e) => {
@@ -62,10 +68,17 @@ pub fn run(
         }
     };
     drop(listener);
-    let mask = if detach { None } else { Some(block_signals()) };
-    if let Err(e) = release(ctx, &created.state) {
-        let _ = destroy_with(ctx, &created.state, Ok(created.cgroup));
-        return Err(e);
+    // The init's answer to `Start` (EOF once it exec'd, or why it failed) costs a wake-up
+    // to wait for. It is awaited only when something must follow a successful start:
+    // returning (--detach) or the poststart hooks (runtime-spec: after the process
+    // started). Otherwise it is read once the container exited.
+    let awaited = detach || has_poststart(&created.state);
+    if awaited {
+        if let Err(e) = start_answer(sync.as_ref(), true) {
+            wait_stopped(&created.state);
+            let _ = destroy_with(ctx, &created.state, Ok(created.cgroup));
+            return Err(e);
+        }
     }
     run_poststart(ctx, &created.state);
     if detach {
@@ -80,6 +93,12 @@ pub fn run(
     if let Some(p) = proxy {
         p.finish();
     }
+    if !awaited {
+        if let Err(e) = start_answer(sync.as_ref(), false) {
+            let _ = destroy_with(ctx, &created.state, Ok(created.cgroup));
+            return Err(e);
+        }
+    }
     if flags.keep {
         // runc --keep: the stopped container stays until `delete` (which also runs
         // poststop and removes its cgroup).
@@ -87,6 +106,41 @@ pub fn run(
     }
     destroy_with(ctx, &created.state, Ok(created.cgroup))?;
     Ok(code)
+}
+
+fn has_poststart(state: &ContainerState) -> bool {
+    state
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+        .is_some_and(|l| !l.is_empty())
+}
+
+/// The started init's answer on the sync socket: EOF means it exec'd the process; an
+/// `Error` is why it did not (a startContainer hook failed: runtime-spec, the start fails).
+/// `wait`: block until it answers; otherwise read only what it already sent (the init
+/// has exited, so a missing answer means it exec'd).
+fn start_answer(sync: Option<&SyncSocket>, wait: bool) -> Result<(), RuntimeError> {
+    let Some(sync) = sync else {
+        return Ok(());
+    };
+    let answer = if wait { sync.recv() } else { sync.try_recv() };
+    match answer {
+        Ok(None) => Ok(()),
+        Err(e) if !wait && e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Ok(Some(Message::Error(text))) if text.starts_with("error running startContainer") => {
+            Err(RuntimeError::Hook(text))
+        }
+        Ok(Some(Message::Error(text))) => Err(RuntimeError::Init(text)),
+        Ok(Some(other)) => Err(RuntimeError::Init(format!(
+            "unexpected message from init: {other:?}"
+        ))),
+        Err(e) => Err(RuntimeError::io(
+            "read the container init's start answer",
+            e,
+        )),
+    }
 }
 
 /// Blocks every forwarded signal and SIGCHLD so they are taken with sigwaitinfo.

@@ -97,7 +97,7 @@ fn read_to_eof(fd: BorrowedFd<'_>) -> String {
 
 /// Waits for the init that reported a failed start to exit (it does right after its
 /// answer), killing it if it lingers, so the container is "stopped" when `start` returns.
-fn wait_stopped(state: &ContainerState) {
+pub(super) fn wait_stopped(state: &ContainerState) {
     let Ok(pidfd) = syscall::pidfd_open(state.init_pid) else {
         return;
     };

@@ -24,8 +24,9 @@ pub struct InitArgs<'a> {
     /// Join a new session keyring with this name (runc's default, `_ses.<id>`).
     pub keyring: Option<String>,
     pub console_socket: Option<OwnedFd>,
-    /// O_PATH fd of <state dir>/exec.fifo.
-    pub fifo: OwnedFd,
+    /// O_PATH fd of <state dir>/exec.fifo; `None` (`run`): wait for `Start` on the sync
+    /// socket instead and answer there.
+    pub fifo: Option<OwnedFd>,
     pub preserve_fds: i32,
     pub seccomp: Option<seccomp::Filter>,
     /// /proc/self/mountinfo as `create` read it just before the clone: a new mount
@@ -168,7 +169,8 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     if args.plan.new_mount {
         rootfs::finish(spec).map_err(|e| e.to_string())?;
     }
-    if let Some(adj) = process.oom_score_adj() {
+    // Under a new user namespace the runtime wrote it from outside (container/create.rs).
+    if let (Some(adj), false) = (process.oom_score_adj(), args.plan.new_user) {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("set oom_score_adj: {e}"))?;
     }
@@ -178,8 +180,10 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     let exec = process::prepare_exec(process)?;
     process::apply_lsm(process)?;
     // Check the fifo is reachable through /proc before saying we are ready.
-    if reopen_fifo(outer_proc.as_ref(), args.fifo.as_fd(), libc::O_PATH).is_err() {
-        return Err("exec fifo is not reachable: the container needs /proc mounted".into());
+    if let Some(fifo) = &args.fifo {
+        if reopen_fifo(outer_proc.as_ref(), fifo.as_fd(), libc::O_PATH).is_err() {
+            return Err("exec fifo is not reachable: the container needs /proc mounted".into());
+        }
     }
     process::set_umask(process);
     // CVE-2024-21626: nothing but stdio and the preserved fds may reach the process.
@@ -193,8 +197,14 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
     }
     sync.send(&Message::Ready)
         .map_err(|e| format!("sync socket: {e}"))?;
-    let start = open_for_start(outer_proc.as_ref(), args.fifo.as_fd())?;
-    drop(args.fifo);
+    // Where the answer goes: the fifo `start` opened, or (None) the sync socket.
+    let start = match args.fifo {
+        Some(fifo) => Some(open_for_start(outer_proc.as_ref(), fifo.as_fd())?),
+        None => match expect_message(sync, "the start signal")? {
+            Message::Start => None,
+            other => return Err(format!("unexpected sync message {other:?}")),
+        },
+    };
     drop(outer_proc);
     if let Some(h) = spec
         .hooks()
@@ -211,15 +221,22 @@ fn setup(args: InitArgs<'_>, sync: &SyncSocket) -> Result<std::convert::Infallib
                 "error running startContainer hook: {}",
                 crate::error::chain(&e)
             );
-            if report_start(&start, Err(&text)).is_err() {
+            let reported = match &start {
+                Some(fifo) => report_start(fifo, Err(&text)).is_ok(),
+                None => sync.send(&Message::Error(text.clone())).is_ok(),
+            };
+            if !reported {
                 eprintln!("berth-runtime init: {text}");
             }
             // SAFETY: _exit is always safe.
             unsafe { libc::_exit(1) }
         }
     }
-    if let Err(e) = report_start(&start, Ok(())) {
-        fail_after_start(&format!("write exec fifo: {e}"));
+    // Over the sync socket, success needs no message: the exec closes it (EOF).
+    if let Some(fifo) = &start {
+        if let Err(e) = report_start(fifo, Ok(())) {
+            fail_after_start(&format!("write exec fifo: {e}"));
+        }
     }
     let err = process::execve(&exec);
     fail_after_start(&format!(
