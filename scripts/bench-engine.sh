@@ -7,18 +7,26 @@
 #      alternating between the daemons so a load change on a shared machine hits both alike)
 #   4. 50 containers started concurrently with `docker run -d` (wall time; BENCH_CONCURRENT)
 #   5. per-container shim RSS with those 50 running: berth-shim vs containerd-shim-runc-v2
-# and prints each berthd/dockerd ratio next to the goal of issue 4 (0.25x, 0.3x, 50 ms,
-# 15 MB, 2 MB). A step berthd cannot do yet is reported as "fails" with its error, and the
-# remaining steps still run.
+# and the networking checks of issue 5:
+#   6. the cost the default bridge adds to `run --rm true` over `--network none` (from 3.)
+#   7. container-to-container TCP throughput on a user-defined network (busybox dd piped
+#      into nc, BENCH_MBYTES MiB, dd's own timing) vs the same over a bare veth pair
+#      between two network namespaces
+#   8. `docker network connect` of a running container (hyperfine, disconnected before each)
+# and prints each berthd/dockerd ratio next to the goal of issues 4 and 5 (0.25x, 0.3x,
+# 50 ms, 15 MB, 2 MB; 0.5x, within 10% of the veth pair). A step berthd cannot do yet is
+# reported as "fails" with its error, and the remaining steps still run.
 #
 # Usage (as root): scripts/bench-engine.sh [RUNS]       (default RUNS=30 per daemon and case)
-#   BENCH_ROUNDS=N (default 5), BENCH_STARTS=N (default 5), BENCH_CONCURRENT=N (default 50)
+#   BENCH_ROUNDS=N (default 5), BENCH_STARTS=N (default 5), BENCH_CONCURRENT=N (default 50),
+#   BENCH_MBYTES=N (default 1024, per throughput transfer), BENCH_NETWORK=0 skips 7. and 8.
 #   BERTH_BIN_DIR=dir with berthd, berth-shim, berth-runtime (default: the release build)
 #
-# Note: dockerd runs with --bridge=none (no iptables on this host), so its containers get no
-# network but loopback whether or not `--network none` is given; berthd's default network
-# is its own (bridge is issue 5). The comparison without the flag is therefore "each
-# daemon's default", and the one with it is like for like.
+# Each daemon runs in a private network namespace (`ip netns add`, entered with nsenter) and
+# a private mount namespace whose /sys/class/net shows that namespace's devices, so dockerd
+# keeps its real default bridge with its iptables rules (iptables-nft, in the namespace's
+# own nftables) and berthd its bridge and nft tables, and neither touches the host's
+# devices or rules. Both pay the same few ms of nsenter/unshare/mount at start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +34,8 @@ RUNS="${1:-30}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 STARTS="${BENCH_STARTS:-5}"
 CONCURRENT="${BENCH_CONCURRENT:-50}"
+MBYTES="${BENCH_MBYTES:-1024}"
+NETWORK="${BENCH_NETWORK:-1}"
 [ "$ROUNDS" -gt "$RUNS" ] && ROUNDS="$RUNS"
 PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 DOCKER=/usr/local/bin/docker
@@ -35,7 +45,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "bench-engine.sh: run as root (daemons, containers, cgroups)" >&2
   exit 1
 fi
-for tool in hyperfine python3 tar "$DOCKER" "$DOCKERD" /bin/busybox; do
+for tool in hyperfine python3 tar ip nsenter unshare "$DOCKER" "$DOCKERD" /bin/busybox; do
   command -v "$tool" >/dev/null || { echo "bench-engine.sh: $tool is missing" >&2; exit 1; }
 done
 BERTH_BIN_DIR="${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/release}"
@@ -57,6 +67,12 @@ export DOCKER_CONFIG="$WORK/cli" DOCKER_CLI_HINTS=false
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_API_VERSION
 B_PID=""
 D_PID=""
+SUFFIX="$(basename "$WORK" | cut -d- -f2)"
+B_NS="be-b-$SUFFIX"   # berthd's network namespace
+D_NS="be-d-$SUFFIX"   # dockerd's
+V1_NS="be-v1-$SUFFIX" # the bare veth pair's two ends
+V2_NS="be-v2-$SUFFIX"
+ALL_NS="$B_NS $D_NS $V1_NS $V2_NS"
 
 cleanup() {
   set +e
@@ -67,11 +83,20 @@ cleanup() {
   done
   stop_pid "$B_PID"
   stop_pid "$D_PID"
-  # Whatever still names our private roots (containerd, shims), then their cgroups and mounts.
+  # Whatever still names our private roots (containerd, shims) or still runs in one of our
+  # network namespaces, then the namespaces (with every bridge, veth and rule in them),
+  # cgroups and mounts. The daemons' own mounts live in their private mount namespaces,
+  # which end with their last process.
   for pid in $(grep -l -s -F "$WORK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
     [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null
   done
+  for ns in $ALL_NS; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+  done
   sleep 0.5
+  for ns in $ALL_NS; do
+    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2>/dev/null
+  done
   find /sys/fs/cgroup -maxdepth 3 -type d -name "$CGROUP_PARENT" 2>/dev/null |
     while read -r dir; do
       find "$dir" -depth -type d | while read -r d; do
@@ -93,6 +118,22 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null
 }
 
+# nsx.sh NETNS CMD...: CMD (exec'd, same PID) in network namespace NETNS and a private mount
+# namespace (slave of the host's) with a sysfs of that network namespace over /sys/class/net
+# and /sys/devices/virtual/net (/sys/fs/cgroup stays the host's), so bridge and veth files
+# under /sys are the namespace's own.
+cat >"$WORK/nsx.sh" <<'EOF'
+#!/bin/sh
+ns="$1"; shift
+exec nsenter --net="/run/netns/$ns" unshare -m --propagation slave sh -c '
+t=$(mktemp -d) && mount -t sysfs sysfs "$t" &&
+mount --bind "$t/class/net" /sys/class/net &&
+mount --bind "$t/devices/virtual/net" /sys/devices/virtual/net &&
+umount -l "$t" && rmdir "$t" && exec "$@"' nsx "$@"
+EOF
+chmod +x "$WORK/nsx.sh"
+for ns in "$B_NS" "$D_NS"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+
 # start_daemon NAME: starts it detached, waits for /_ping, prints "PID MS" where MS is the
 # time from spawn to the first 200 from /_ping (polled every 1 ms over the unix socket).
 start_daemon() {
@@ -100,14 +141,13 @@ start_daemon() {
   if [ "$name" = berthd ]; then
     sock="$B_SOCK"
     printf '{"cgroup-parent": "%s"}\n' "$CGROUP_PARENT" >"$WORK/berthd.json"
-    argv="$BERTH_BIN_DIR/berthd -H unix://$sock --data-root $WORK/bd --exec-root $WORK/bx \
+    argv="$WORK/nsx.sh $B_NS $BERTH_BIN_DIR/berthd -H unix://$sock --data-root $WORK/bd --exec-root $WORK/bx \
       --pidfile $WORK/berthd.pid --config-file $WORK/berthd.json"
   else
     sock="$D_SOCK"
     echo '{}' >"$WORK/dockerd.json"
-    argv="$DOCKERD -H unix://$sock --data-root $WORK/dd --exec-root $WORK/dx \
-      --pidfile $WORK/dockerd.pid --config-file $WORK/dockerd.json --iptables=false \
-      --ip-masq=false --bridge=none --cgroup-parent $CGROUP_PARENT"
+    argv="$WORK/nsx.sh $D_NS $DOCKERD -H unix://$sock --data-root $WORK/dd --exec-root $WORK/dx \
+      --pidfile $WORK/dockerd.pid --config-file $WORK/dockerd.json --cgroup-parent $CGROUP_PARENT"
   fi
   python3 - "$sock" "$WORK/$name.log" $argv <<'EOF'
 import socket, subprocess, sys, time
@@ -215,6 +255,93 @@ read -r B_RUN D_RUN <<<"$RUN_RESULT"
 read -r B_NONE D_NONE <<<"$NONE_RESULT"
 echo "run --rm busybox true (median ms of $RUNS): berthd $B_RUN, dockerd $D_RUN; with --network none: berthd $B_NONE, dockerd $D_NONE"
 
+# 7. Container-to-container TCP throughput. dd_rate prints MiB/s from busybox dd's own report
+# ("N bytes (...) copied, S seconds, ...") of piping BENCH_MBYTES MiB of zeros into nc.
+dd_rate() { python3 -c '
+import re, sys
+m = re.search(r"(\d+) bytes .*copied, ([0-9.]+) seconds", sys.stdin.read())
+print(round(int(m.group(1)) / float(m.group(2)) / 2**20, 1) if m and float(m.group(2)) > 0 else "n/a")'; }
+COUNT=$(( MBYTES * 16 )) # 64 KiB blocks
+SEND="dd if=/dev/zero bs=65536 count=$COUNT | nc"
+BB_SEND="dd if=/dev/zero bs=65536 count=$COUNT | busybox nc" # on the host: busybox's nc
+# A server that takes one connection after another and throws the bytes away.
+SERVE='while :; do nc -l -p 5001 >/dev/null; done'
+veth_pair() {
+  ip netns add "$V1_NS" && ip netns add "$V2_NS" &&
+    ip link add "bev1$SUFFIX" netns "$V1_NS" type veth peer name "bev2$SUFFIX" netns "$V2_NS" &&
+    ip -n "$V1_NS" addr add 10.231.0.1/24 dev "bev1$SUFFIX" &&
+    ip -n "$V2_NS" addr add 10.231.0.2/24 dev "bev2$SUFFIX" &&
+    for ns in "$V1_NS" "$V2_NS"; do
+      ip -n "$ns" link set lo up && ip -n "$ns" link set "bev${ns:4:1}$SUFFIX" up || return 1
+    done
+}
+# throughput_once TARGET: one transfer (veth | berthd | dockerd), MiB/s or n/a; retried once
+# if the server was between two connections.
+throughput_once() {
+  local target="$1" out rate
+  for _ in 1 2; do
+    case "$target" in
+      veth) out="$(ip netns exec "$V2_NS" /bin/busybox sh -c "busybox $BB_SEND 10.231.0.1 5001" 2>&1)" ;;
+      *) local sock ip
+         sock="$B_SOCK"; [ "$target" = dockerd ] && sock="$D_SOCK"
+         ip="$("$DOCKER" -H "unix://$sock" inspect -f '{{(index .NetworkSettings.Networks "benchnet").IPAddress}}' srv)"
+         out="$("$DOCKER" -H "unix://$sock" run --rm --network benchnet busybox sh -c "$SEND $ip 5001" 2>&1)" ;;
+    esac
+    rate="$(dd_rate <<<"$out")"
+    [ "$rate" != n/a ] && { echo "$rate"; return; }
+    sleep 0.3
+  done
+  echo "throughput over $target fails: $out" >&2
+  echo n/a
+}
+VETH_TP="n/a"; B_TP="n/a"; D_TP="n/a"; B_CONN="n/a"; D_CONN="n/a"
+if [ "$IMPORT_OK" = 1 ] && [ "$NETWORK" = 1 ]; then
+  NET_OK=1
+  veth_pair || { echo "bare veth pair: setup fails" >&2; NET_OK=0; }
+  [ "$NET_OK" = 1 ] && ip netns exec "$V1_NS" /bin/busybox sh -c "${SERVE//nc/busybox nc}" >/dev/null 2>&1 &
+  for sock in "$B_SOCK" "$D_SOCK"; do
+    if ! err="$({ "$DOCKER" -H "unix://$sock" network create benchnet &&
+        "$DOCKER" -H "unix://$sock" network create benchconn &&
+        "$DOCKER" -H "unix://$sock" run -d --name srv --network benchnet busybox sh -c "$SERVE" &&
+        "$DOCKER" -H "unix://$sock" run -d --name conn busybox sleep 1000 &&
+        "$DOCKER" -H "unix://$sock" network connect benchconn conn; } 2>&1 >/dev/null)"; then
+      echo "network set-up against $(basename "$sock") fails: $err" >&2; NET_OK=0
+    fi
+  done
+  if [ "$NET_OK" = 1 ]; then
+    sleep 0.5
+    v=(); b=(); d=()
+    for round in $(seq "$ROUNDS"); do
+      v+=("$(throughput_once veth)"); b+=("$(throughput_once berthd)"); d+=("$(throughput_once dockerd)")
+    done
+    nums() { for x in "$@"; do [ "$x" != n/a ] && echo "$x"; done; }
+    VETH_TP="$(median $(nums "${v[@]}"))"; B_TP="$(median $(nums "${b[@]}"))"; D_TP="$(median $(nums "${d[@]}"))"
+    echo "c2c TCP throughput (MiB/s, median of $ROUNDS x $MBYTES MiB): bare veth $VETH_TP (${v[*]}), berthd $B_TP (${b[*]}), dockerd $D_TP (${d[*]})"
+    # 8. network connect, disconnected before each run (hyperfine's --prepare).
+    for round in $(seq "$ROUNDS"); do
+      hyperfine -N --style none --runs "$PER_ROUND" --export-json "$WORK/conn-$round.json" \
+        --prepare "$DOCKER -H unix://$B_SOCK network disconnect benchconn conn" \
+        "$DOCKER -H unix://$B_SOCK network connect benchconn conn" \
+        --prepare "$DOCKER -H unix://$D_SOCK network disconnect benchconn conn" \
+        "$DOCKER -H unix://$D_SOCK network connect benchconn conn" >/dev/null || break
+    done
+    read -r B_CONN D_CONN < <(python3 - "$WORK" <<'EOF'
+import glob, json, statistics, sys
+times = {0: [], 1: []}
+for path in glob.glob(f"{sys.argv[1]}/conn-*.json"):
+    for i, result in enumerate(json.load(open(path))["results"]):
+        times[i] += result["times"]
+print(*(round(statistics.median(t) * 1000, 1) if t else "n/a" for t in times.values()))
+EOF
+)
+    echo "network connect of a running container (median ms of $RUNS): berthd $B_CONN, dockerd $D_CONN"
+  fi
+  for sock in "$B_SOCK" "$D_SOCK"; do
+    "$DOCKER" -H "unix://$sock" rm -f srv conn >/dev/null 2>&1
+    "$DOCKER" -H "unix://$sock" network rm benchnet benchconn >/dev/null 2>&1
+  done
+fi
+
 # 4. N concurrent `run -d`, wall time; 5. shim RSS with them running.
 concurrent() {
   local sock="$1" start end failed=0 pids=()
@@ -270,5 +397,11 @@ row "$CONCURRENT concurrent run -d (wall ms)" "$B_CONC" "$D_CONC" 0.3 "<= 0.3x" 
 row "start to first /_ping (ms)" "$B_START" "$D_START" "" "<= 50 ms" 50
 row "idle daemon RSS (MiB; dockerd+containerd)" "$B_RSS" "$D_RSS" "" "<= 15 MB" 15
 row "per-container shim RSS (MiB)" "$(mib "$B_SHIM_KIB")" "$(mib "$D_SHIM_KIB")" "" "<= 2 MB" 2
+minus() { python3 -c 'import sys; a,b=sys.argv[1:]; print("n/a" if "n/a" in (a,b) else round(float(a)-float(b),1))' "$1" "$2"; }
+row "default bridge's added cost: run - run --network none (ms)" "$(minus "$B_RUN" "$B_NONE")" "$(minus "$D_RUN" "$D_NONE")" 0.5 "<= 0.5x" ""
+TP_MET="n/a"
+[ "$B_TP" != n/a ] && [ "$VETH_TP" != n/a ] && TP_MET="$(python3 -c "print('yes' if $B_TP >= 0.9 * $VETH_TP else 'no')") ($(ratio "$B_TP" "$VETH_TP") of veth)"
+echo "| c2c TCP throughput (MiB/s; bare veth pair $VETH_TP) | $B_TP | $D_TP | $(ratio "$B_TP" "$D_TP") | >= 0.9x bare veth | $TP_MET |"
+echo "| network connect of a running container (ms) | $B_CONN | $D_CONN | $(ratio "$B_CONN" "$D_CONN") | (measured) | n/a |"
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
