@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use futures::TryStreamExt;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
 };
@@ -59,8 +59,9 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
-/// Creates the bridge if missing, adds the missing gateway addresses, sets MTU and up.
-/// Idempotent.
+/// Creates the bridge if missing, converges its addresses to the gateway addresses (an
+/// address left from an earlier configuration, e.g. another daemon.json `bip`, is removed,
+/// as dockerd replaces the bridge's address), sets MTU and up. Idempotent.
 pub fn ensure_bridge(cfg: &BridgeConfig) -> Result<(), NetError> {
     check_ifname(&cfg.name)?;
     let cfg = cfg.clone();
@@ -88,6 +89,7 @@ pub fn ensure_bridge(cfg: &BridgeConfig) -> Result<(), NetError> {
                 require_link(&handle, &cfg.name).await?
             }
         };
+        remove_stale_addresses(&handle, index, &cfg).await?;
         for net in &cfg.ipv4 {
             add_address(&handle, index, IpAddr::V4(net.addr()), net.prefix_len()).await?;
         }
@@ -267,41 +269,93 @@ pub fn bridge_addresses(name: &str) -> Result<Vec<IpNet>, NetError> {
         let Some(index) = netlink::link_index(&handle, &name).await? else {
             return Ok(Vec::new());
         };
-        let mut found = Vec::new();
-        let mut addresses = handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
-        while let Some(message) = addresses
-            .try_next()
-            .await
-            .map_err(failed(format!("list addresses of {name}")))?
-        {
-            let prefix = message.header.prefix_len;
-            let addr = message
-                .attributes
-                .iter()
-                .find_map(|attr| match attr {
-                    AddressAttribute::Local(ip) => Some(*ip),
+        let found = link_addresses(&handle, index, &name).await?;
+        Ok(found.into_iter().map(|(net, _)| net).collect())
+    })
+}
+
+/// The addresses of the link at `index` with their netlink messages (for deletion),
+/// link-local IPv6 ones left out.
+async fn link_addresses(
+    handle: &Handle,
+    index: u32,
+    name: &str,
+) -> Result<Vec<(IpNet, AddressMessage)>, NetError> {
+    let mut found = Vec::new();
+    let mut addresses = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
+    while let Some(message) = addresses
+        .try_next()
+        .await
+        .map_err(failed(format!("list addresses of {name}")))?
+    {
+        // The filter is applied by rtnetlink after the dump; check the index anyway.
+        if message.header.index != index {
+            continue;
+        }
+        let prefix = message.header.prefix_len;
+        let addr = message
+            .attributes
+            .iter()
+            .find_map(|attr| match attr {
+                AddressAttribute::Local(ip) => Some(*ip),
+                _ => None,
+            })
+            .or_else(|| {
+                message.attributes.iter().find_map(|attr| match attr {
+                    AddressAttribute::Address(ip) => Some(*ip),
                     _ => None,
                 })
-                .or_else(|| {
-                    message.attributes.iter().find_map(|attr| match attr {
-                        AddressAttribute::Address(ip) => Some(*ip),
-                        _ => None,
+            });
+        let Some(addr) = addr else { continue };
+        if matches!(addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
+            continue;
+        }
+        if let Ok(net) = IpNet::new(addr, prefix) {
+            found.push((net, message));
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the bridge's addresses that `cfg` does not list (IPv6 link-local ones stay):
+/// moby's bridge driver likewise replaces a bridge's IPv4 address that differs from the
+/// configured one (`setupBridgeIPv4`) and removes unwanted IPv6 addresses.
+async fn remove_stale_addresses(
+    handle: &Handle,
+    index: u32,
+    cfg: &BridgeConfig,
+) -> Result<(), NetError> {
+    let wanted: Vec<IpNet> = cfg
+        .ipv4
+        .iter()
+        .map(|net| IpNet::V4(*net))
+        .chain(cfg.ipv6.iter().map(|net| IpNet::V6(*net)))
+        .collect();
+    for (net, message) in link_addresses(handle, index, &cfg.name).await? {
+        if stale_address(&net, &wanted) {
+            match handle.address().del(message).execute().await {
+                Ok(()) => {}
+                // Gone meanwhile (a secondary removed with its primary).
+                Err(err) if netlink::errno(&err) == Some(libc::EADDRNOTAVAIL) => {}
+                Err(source) => {
+                    return Err(NetError::Netlink {
+                        op: format!("delete address {net} of {}", cfg.name),
+                        source: Box::new(source),
                     })
-                });
-            let Some(addr) = addr else { continue };
-            if matches!(addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
-                continue;
-            }
-            if let Ok(net) = IpNet::new(addr, prefix) {
-                found.push(net);
+                }
             }
         }
-        Ok(found)
-    })
+    }
+    Ok(())
+}
+
+/// An address on the bridge that is not one of the gateway addresses (address and prefix).
+fn stale_address(net: &IpNet, wanted: &[IpNet]) -> bool {
+    !wanted.contains(net)
 }
 
 fn route_destination(header: &RouteHeader, attributes: &[RouteAttribute]) -> Option<IpNet> {

@@ -23,7 +23,7 @@ pub use bridge::{
     attach, bridge_addresses, delete_bridge, detach, ensure_bridge, host_routes, mac_for,
     BridgeConfig, Endpoint,
 };
-pub use dns::{serve, serve_with_domains, DnsHandle, Resolver};
+pub use dns::{serve, serve_with_domains, DnsHandle, Resolver, Upstream};
 pub use error::{NetError, NetErrorKind};
 pub use firewall::{FirewallState, HostForward, NetworkRules, PortRule, Proto};
 pub use netns::{NetNs, NetnsError};

@@ -491,7 +491,11 @@ fn icc_off_and_internal_networks_drop_what_docker_drops() {
     assert!(reply.starts_with("peer="), "{reply}");
 }
 
-struct NamesOfOne;
+/// One container name; `external_access` false stands for a container on internal
+/// networks only.
+struct NamesOfOne {
+    external_access: bool,
+}
 
 impl berth_network::Resolver for NamesOfOne {
     fn lookup(&self, from: &str, name: &str) -> Option<Vec<IpAddr>> {
@@ -500,6 +504,33 @@ impl berth_network::Resolver for NamesOfOne {
     fn reverse(&self, _from: &str, _ip: IpAddr) -> Option<String> {
         None
     }
+    fn external_access(&self, _from: &str) -> bool {
+        self.external_access
+    }
+}
+
+/// Serves the embedded DNS in `ns` on `runtime`.
+fn serve_in(
+    runtime: &tokio::runtime::Runtime,
+    ns: &NetNs,
+    external_access: bool,
+    upstream: Vec<berth_network::Upstream>,
+) -> berth_network::DnsHandle {
+    runtime
+        .block_on(async {
+            let ns = ns.clone();
+            tokio::task::spawn_blocking(move || {
+                berth_network::serve(
+                    &ns,
+                    "ctr1".into(),
+                    std::sync::Arc::new(NamesOfOne { external_access }),
+                    upstream,
+                )
+            })
+            .await
+        })
+        .expect("join")
+        .expect("serve in netns")
 }
 
 /// A DNS query for `name` (one label), type A, by hand: the e2e crate has no DNS library.
@@ -535,34 +566,37 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_from_the_host() {
     // NXDOMAIN to everything, so a relayed NXDOMAIN proves forwarding from berthd's side.
     let upstream = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
     let upstream_addr = upstream.local_addr().expect("addr");
+    upstream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
     let upstream_thread = std::thread::spawn(move || {
+        let mut asked = 0;
         let mut buf = [0u8; 512];
-        let (len, peer) = upstream.recv_from(&mut buf).expect("upstream recv");
-        let mut reply = buf[..len].to_vec();
-        reply[2] |= 0x80; // QR: a response
-        reply[3] = (reply[3] & 0xf0) | 3; // NXDOMAIN
-        upstream.send_to(&reply, peer).expect("upstream send");
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((len, peer)) = upstream.recv_from(&mut buf) else {
+                continue;
+            };
+            asked += 1;
+            let mut reply = buf[..len].to_vec();
+            reply[2] |= 0x80; // QR: a response
+            reply[3] = (reply[3] & 0xf0) | 3; // NXDOMAIN
+            upstream.send_to(&reply, peer).expect("upstream send");
+        }
+        asked
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let handle = runtime
-        .block_on(async {
-            let ns = ns.0.clone();
-            tokio::task::spawn_blocking(move || {
-                berth_network::serve(
-                    &ns,
-                    "ctr1".into(),
-                    std::sync::Arc::new(NamesOfOne),
-                    vec![upstream_addr],
-                )
-            })
-            .await
-        })
-        .expect("join")
-        .expect("serve in netns");
+    let handle = serve_in(
+        &runtime,
+        &ns.0,
+        true,
+        vec![berth_network::Upstream::host(upstream_addr)],
+    );
     let reply = ask_in(&ns.0, dns_query(0x4242, "WEB"));
     assert_eq!(&reply[..2], &[0x42, 0x42], "id");
     assert_eq!(reply[3] & 0x0f, 0, "NOERROR");
@@ -571,7 +605,30 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_from_the_host() {
     let reply = ask_in(&ns.0, dns_query(0x4343, "elsewhere"));
     assert_eq!(&reply[..2], &[0x43, 0x43], "id");
     assert_eq!(reply[3] & 0x0f, 3, "the upstream's NXDOMAIN");
-    upstream_thread.join().expect("upstream");
+    handle.stop();
+
+    // Internal networks only: the host's server is not asked; a `--dns` server is asked
+    // from the container's namespace, where nothing listens on that loopback address.
+    let handle = serve_in(
+        &runtime,
+        &ns.0,
+        false,
+        vec![
+            berth_network::Upstream::host(upstream_addr),
+            berth_network::Upstream::container(upstream_addr),
+        ],
+    );
+    let reply = ask_in(&ns.0, dns_query(0x4444, "elsewhere"));
+    assert_eq!(&reply[..2], &[0x44, 0x44], "id");
+    assert_eq!(reply[3] & 0x0f, 2, "SERVFAIL");
+    let reply = ask_in(&ns.0, dns_query(0x4545, "web"));
+    assert_eq!(reply[3] & 0x0f, 0, "container names still resolve");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        upstream_thread.join().expect("upstream"),
+        1,
+        "the host's server was asked once, before the internal-only server"
+    );
     handle.stop();
     drop(runtime);
 }

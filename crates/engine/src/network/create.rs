@@ -89,8 +89,24 @@ impl NetworkService {
             .find(|a| a.family() == 4 && a.prefix < 31)
     }
 
-    /// Creates `bridge`, `host` and `none` when the data root has none yet.
+    /// Creates `bridge`, `host` and `none` when the data root has none yet. A default bridge
+    /// whose subnet is not daemon.json's `bip` (changed since the record was made) is made
+    /// anew from it while no container is attached: dockerd builds its default bridge
+    /// network from its configuration at every start.
     pub(super) async fn ensure_predefined(&self) -> Result<(), NetworkError> {
+        if let Some(id) = self.default_bridge_off_bip() {
+            let record = self.default_bridge(id).await?;
+            eprintln!(
+                "berthd: default bridge network: daemon.json bip changed, now {}",
+                record
+                    .ipam
+                    .family(4)
+                    .next()
+                    .map(|p| p.subnet.to_string())
+                    .unwrap_or_default()
+            );
+            self.persist(record).await?;
+        }
         let missing: Vec<&str> = {
             let state = self.lock();
             PREDEFINED
@@ -114,6 +130,24 @@ impl NetworkService {
             self.persist(record).await?;
         }
         Ok(())
+    }
+
+    /// The ID of the default bridge network when daemon.json has a `bip` its record does not
+    /// match and no container is attached to it.
+    fn default_bridge_off_bip(&self) -> Option<String> {
+        let bip = self.defaults.bip?;
+        let state = self.lock();
+        let record = state
+            .networks
+            .values()
+            .find(|n| n.predefined && n.driver == Driver::Bridge)?;
+        let current = record
+            .ipam
+            .family(4)
+            .next()
+            .map(|p| (p.subnet, p.gateway));
+        (record.endpoints.is_empty() && current != Some((bip.network(), Some(bip.addr))))
+            .then(|| record.id.clone())
     }
 
     async fn default_bridge(&self, id: String) -> Result<NetworkRecord, NetworkError> {

@@ -3,10 +3,11 @@
 //! it in `spawn_blocking`). `kernel.rs` implements it with berth-network; [`FakeDatapath`]
 //! records what it is asked so the service is tested without root.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use berth_network::dns::Upstream;
 use berth_network::ipam::Subnet;
 
 /// A bridge device with its gateway addresses (`172.17.0.1/16`).
@@ -84,6 +85,9 @@ pub struct FirewallSpec {
 pub trait NameLookup: Send + Sync + 'static {
     fn lookup(&self, from: &str, name: &str) -> Option<Vec<IpAddr>>;
     fn reverse(&self, from: &str, ip: IpAddr) -> Option<String>;
+    /// Whether `from` has a network with a way out (not `--internal`): only then does the
+    /// embedded DNS ask the host's resolvers for it, as Docker's does.
+    fn external_access(&self, from: &str) -> bool;
 }
 
 /// A running DNS server; dropping it stops the server.
@@ -136,7 +140,7 @@ pub trait Datapath: Send + Sync + 'static {
         netns: &Path,
         container_id: String,
         lookup: Arc<dyn NameLookup>,
-        upstream: Vec<SocketAddr>,
+        upstream: Vec<Upstream>,
     ) -> Result<DnsGuard, DatapathError>;
 }
 
@@ -243,7 +247,7 @@ impl Datapath for Arc<FakeDatapath> {
         _netns: &Path,
         container_id: String,
         _lookup: Arc<dyn NameLookup>,
-        _upstream: Vec<SocketAddr>,
+        _upstream: Vec<Upstream>,
     ) -> Result<DnsGuard, DatapathError> {
         self.with(|s| s.dns.push(container_id.clone()));
         Ok(Box::new(FakeDns(self.clone(), container_id)))

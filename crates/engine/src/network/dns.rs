@@ -8,7 +8,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
+use berth_network::dns::Upstream;
+
 use super::datapath::NameLookup;
+use super::record::Driver;
 use super::NetworkService;
 
 /// The service's view for the DNS server (weak: a server never keeps the service alive).
@@ -54,6 +57,17 @@ impl NameLookup for ServiceLookup {
                     .map(|e| format!("{}.{}", e.container_name, n.name))
             })
     }
+
+    /// Docker's `hasExternalAccess`: an endpoint on a bridge network that is not internal.
+    fn external_access(&self, from: &str) -> bool {
+        let Some(service) = self.service.upgrade() else {
+            return false;
+        };
+        let state = service.lock();
+        state.networks.values().any(|n| {
+            n.driver == Driver::Bridge && !n.internal && n.endpoints.contains_key(from)
+        })
+    }
 }
 
 /// Addresses of `name` as seen from container `from` (both families; the server picks).
@@ -85,8 +99,9 @@ pub(super) fn resolve(service: &NetworkService, from: &str, name: &str) -> Vec<I
     ips
 }
 
-/// The host's nameservers as upstreams (port 53).
-pub(super) fn host_upstreams(resolv_conf: &Path) -> Vec<SocketAddr> {
+/// The host's nameservers as upstreams (port 53), asked from berthd's namespace as Docker
+/// asks the servers of the host's resolv.conf from the host's.
+pub(super) fn host_upstreams(resolv_conf: &Path) -> Vec<Upstream> {
     let text = std::fs::read_to_string(resolv_conf).unwrap_or_default();
     text.lines()
         .filter_map(|line| {
@@ -96,6 +111,6 @@ pub(super) fn host_upstreams(resolv_conf: &Path) -> Vec<SocketAddr> {
                 .flatten()
         })
         .filter_map(|server| server.split('%').next()?.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
+        .map(|ip| Upstream::host(SocketAddr::new(ip, 53)))
         .collect()
 }

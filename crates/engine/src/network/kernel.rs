@@ -1,7 +1,7 @@
 //! The real datapath: berth-network's netns, bridge/veth, nftables and DNS functions behind
 //! the service's [`Datapath`] seam (called from `spawn_blocking`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -45,6 +45,9 @@ impl dns::Resolver for Resolver {
     }
     fn reverse(&self, from: &str, ip: IpAddr) -> Option<String> {
         self.0.reverse(from, ip)
+    }
+    fn external_access(&self, from: &str) -> bool {
+        self.0.external_access(from)
     }
 }
 
@@ -176,7 +179,7 @@ impl Datapath for Kernel {
         netns_path: &Path,
         container_id: String,
         lookup: Arc<dyn NameLookup>,
-        upstream: Vec<SocketAddr>,
+        upstream: Vec<dns::Upstream>,
     ) -> Result<DnsGuard, DatapathError> {
         let ns = netns::NetNs::open(netns_path).map_err(|e| {
             DatapathError::new(

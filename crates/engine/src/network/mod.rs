@@ -186,7 +186,7 @@ pub struct NetworkService {
     /// Embedded DNS servers by container ID.
     dns: Mutex<HashMap<String, datapath::DnsGuard>>,
     /// The host's resolvers, the embedded DNS's upstreams.
-    upstream: Vec<std::net::SocketAddr>,
+    upstream: Vec<berth_network::dns::Upstream>,
 }
 
 impl NetworkService {

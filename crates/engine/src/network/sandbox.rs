@@ -271,11 +271,17 @@ impl NetworkService {
         let datapath = self.datapath.clone();
         let netns = self.netns_path(id);
         let lookup = dns::ServiceLookup::new(self);
-        // Docker's embedded DNS forwards to the container's `--dns` servers, if any.
+        // Docker's embedded DNS forwards to the container's `--dns` servers, if any, asked
+        // from the container's namespace; else to the host's, asked from the host's.
         let upstream = self
             .sandbox(id)
             .map(|s| s.dns)
             .filter(|dns| !dns.is_empty())
+            .map(|dns| {
+                dns.into_iter()
+                    .map(berth_network::dns::Upstream::container)
+                    .collect()
+            })
             .unwrap_or_else(|| self.upstream.clone());
         let container = id.to_string();
         let guard =
