@@ -2,16 +2,13 @@
 //! keeps its own nftables tables (`berth-<bridge>`), present only while it has endpoints;
 //! a berthd reuses the subnet of its bridge left by an earlier run; `--ip`, `--ip6`,
 //! `--network-alias`, `--mac-address` with Docker's refusals (nothing created); `--dns`
-//! servers as the embedded DNS's upstreams; /etc/hosts rewritten at live connect and
-//! disconnect; addresses matching the running containers after kill -9 of berthd and a
+//! servers kept out of resolv.conf (their forwarding: network_dns.rs); /etc/hosts rewritten
+//! at live connect and disconnect; addresses matching the running containers after kill -9 of berthd and a
 //! container dying while berthd is down. Bridges, subnets and loopback addresses are unique
 //! to this file; guards delete the bridges and tables even when an assertion fails.
 
 use std::io::{Read, Write};
-use std::net::UdpSocket;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_e2e::daemon::{Berthd, Daemon};
@@ -24,9 +21,8 @@ const DEFAULT_ADDRESS: &str = "10.214.0.1/24";
 const USER_BRIDGE: &str = "bnd1";
 const USER_SUBNET: &str = "10.215.0.0/24";
 const USER_SUBNET6: &str = "fd15:215::/64";
-/// A fake upstream resolver on the host's loopback (answers every A query with ANSWER).
-const UPSTREAM: &str = "127.77.0.1";
-const ANSWER: [u8; 4] = [192, 0, 2, 77];
+/// A `--dns` server (only written to the sandbox, never asked here).
+const UPSTREAM: &str = "192.0.2.53";
 /// Published port of the main berthd's web container.
 const PORT: u16 = 18714;
 
@@ -104,50 +100,6 @@ fn http_get(addr: &str) -> String {
         assert!(start.elapsed() < POLL_LIMIT, "{addr} never answered");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A minimal DNS server on `UPSTREAM:53`: every A question gets `ANSWER`, anything else an
-/// empty NOERROR answer. Stops when the flag is dropped to false.
-fn fake_upstream(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let socket = UdpSocket::bind((UPSTREAM, 53)).expect("bind the fake upstream");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((len, from)) = socket.recv_from(&mut buf) else {
-                continue;
-            };
-            if let Some(reply) = dns_reply(&buf[..len]) {
-                let _ = socket.send_to(&reply, from);
-            }
-        }
-    })
-}
-
-/// The reply to one query with a single question (RFC 1035 §4.1).
-fn dns_reply(query: &[u8]) -> Option<Vec<u8>> {
-    if query.len() < 12 {
-        return None;
-    }
-    let mut end = 12;
-    while *query.get(end)? != 0 {
-        end += usize::from(query[end]) + 1;
-    }
-    let qtype = u16::from_be_bytes([*query.get(end + 1)?, *query.get(end + 2)?]);
-    let question = &query[12..end + 5];
-    let is_a = qtype == 1;
-    let mut reply = Vec::new();
-    reply.extend_from_slice(&query[..2]);
-    reply.extend_from_slice(&[0x81, 0x80, 0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
-    reply.extend_from_slice(question);
-    if is_a {
-        // Name pointer to the question, type A, class IN, TTL 60, 4 bytes.
-        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-        reply.extend_from_slice(&ANSWER);
-    }
-    Some(reply)
 }
 
 fn count_containers(daemon: &Berthd) -> usize {
@@ -362,9 +314,8 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
     );
     assert!(err.contains("Address already in use"), "{err}");
 
-    // --dns: resolv.conf names the embedded DNS only, which forwards to the --dns server.
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = fake_upstream(stop.clone());
+    // --dns: resolv.conf names the embedded DNS only, which forwards to the --dns server
+    // from the container's namespace (network_dns.rs, with real traffic).
     let resolv = berthd.ok(&[
         "run",
         "--rm",
@@ -378,21 +329,6 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
     ]);
     assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
     assert!(!resolv.contains(UPSTREAM), "{resolv}");
-    let forwarded = stdout_of(&berthd.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "netx",
-        "--dns",
-        UPSTREAM,
-        "busybox",
-        "nslookup",
-        "-type=a",
-        "upstream.example",
-    ]));
-    assert!(forwarded.contains("192.0.2.77"), "{forwarded}");
-    stop.store(true, Ordering::Relaxed);
-    let _ = server.join();
 
     // Live connect and disconnect rewrite /etc/hosts as Docker does.
     berthd.ok(&["run", "-d", "--name", "hop", "busybox", "sleep", "600"]);
