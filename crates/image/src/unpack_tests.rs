@@ -107,3 +107,33 @@ fn unpack_refuses_a_layer_whose_diff_id_differs_and_leaves_nothing() {
         })
     ));
 }
+
+#[test]
+fn unpack_refuses_a_gzip_blob_named_as_its_own_diff_id() {
+    // A config may claim a compressed blob's digest as the DiffID; the shortcut that skips
+    // hashing store-verified tars must not apply that blob.
+    let s = stores();
+    let blob = crate::blob::put(&s.content, &gzip(&layer_tar(&[("f", b"f")]))).expect("put");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&config_for(&[b"x".as_slice()])).expect("json");
+    config["rootfs"]["diff_ids"] = serde_json::json!([blob.digest.to_string()]);
+    let config = ImageConfig::parse(&serde_json::to_vec(&config).expect("json")).expect("config");
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: Descriptor::new(media_type::OCI_CONFIG, Digest::sha256_of(b"c"), 1),
+        layers: vec![Descriptor::new(
+            media_type::OCI_LAYER_GZIP,
+            blob.digest,
+            blob.size,
+        )],
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    let snapshotter =
+        Snapshotter::open(&s.dir.path().join("snapshots"), Driver::Native).expect("snapshotter");
+    let err = unpack(&s.content, &snapshotter, &manifest, &config).expect_err("refused");
+    assert!(matches!(err, UnpackError::Apply { .. }), "{err}");
+    assert!(snapshotter.list().expect("list").is_empty());
+}

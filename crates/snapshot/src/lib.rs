@@ -16,8 +16,8 @@ pub mod snapshotter;
 mod test_tar;
 
 pub use apply::{
-    apply_layer, apply_layer_parallel, ApplyError, ApplyOptions, ApplySummary, DevicePolicy,
-    WhiteoutMode,
+    apply_layer, apply_layer_parallel, apply_verified_tar, AppliedTar, ApplyError, ApplyOptions,
+    ApplySummary, DevicePolicy, WhiteoutMode,
 };
 pub use compression::Compression;
 pub use diff::{diff_overlay_upper, diff_trees, tar_tree, DiffError, DiffSummary};

@@ -1,9 +1,10 @@
 //! Confinement of containers run through the real docker CLI against one private berthd:
 //! the default seccomp profile (user namespaces and mounts refused with EPERM, `Seccomp: 2`),
 //! `seccomp=unconfined`, `--privileged` and `--cap-add SYS_ADMIN` lifting it as Docker's do,
-//! Docker's texts for bad capabilities and sysctls, and memory limits: an OOM kill is
-//! reported in State.OOMKilled and as an `oom` event, `docker update --memory` changes the
-//! cgroup live. One daemon for the whole file (CI budget); every check runs and the test
+//! Docker's texts for bad capabilities and sysctls, bad security input (seccomp profiles,
+//! capabilities, sysctls, AppArmor/SELinux options) refused at create leaving no container,
+//! and memory limits: an OOM kill is reported in State.OOMKilled and as an `oom` event,
+//! `docker update --memory` changes the cgroup live. One daemon for the whole file (CI budget); every check runs and the test
 //! reports all failures at once.
 
 use std::time::{Duration, Instant};
@@ -121,6 +122,114 @@ fn bad_capabilities_and_sysctls_are_refused_with_dockers_texts(berthd: &Berthd) 
     )
 }
 
+/// Whether the host has AppArmor enabled (runc's check).
+fn apparmor_enabled() -> bool {
+    std::path::Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|b| b.first() == Some(&b'Y'))
+}
+
+/// Malformed seccomp profiles, unknown capabilities, sysctls of host-wide or shared
+/// namespaces and AppArmor profiles on a host without AppArmor are refused by create with
+/// a clear text, and no container is left behind (Docker finds the profile and sysctl faults
+/// only at start and keeps the created container; berth refuses before creating).
+fn bad_security_input_leaves_no_container(berthd: &Berthd) -> Check {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let profile = |name: &str, text: &str| -> Result<String, String> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        Ok(format!("seccomp={}", path.display()))
+    };
+    let bad_action = profile("action.json", r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#)?;
+    let bad_arch = profile(
+        "arch.json",
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_Z80"]}"#,
+    )?;
+    let no_default = profile("empty.json", r#"{"syscalls":[]}"#)?;
+    let not_json = profile("broken.json", "{\"defaultAction\":")?;
+    let before = output(berthd, &["ps", "-aq"]).1;
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["--security-opt", &bad_action],
+            "decoding seccomp profile failed: unknown action \"SCMP_ACT_BOGUS\"",
+        ),
+        (
+            &["--security-opt", &bad_arch],
+            "unknown architecture \"SCMP_ARCH_Z80\"",
+        ),
+        (
+            &["--security-opt", &no_default],
+            "decoding seccomp profile failed: missing field `defaultAction`",
+        ),
+        // The docker CLI reads the file and refuses what is not JSON itself.
+        (&["--security-opt", &not_json], "seccomp profile"),
+        (
+            &["--security-opt", "bogus=1"],
+            "invalid --security-opt 2: \"bogus=1\"",
+        ),
+        (
+            &["--cap-add", "CAP_NOPE"],
+            "unknown capability: \"CAP_NOPE\"",
+        ),
+        (&["--sysctl", "kernel.panic=1"], "kernel.panic"),
+        (
+            &["--network", "host", "--sysctl", "net.core.somaxconn=1"],
+            "sysctl \"net.core.somaxconn\" not allowed in host network namespace",
+        ),
+        (
+            &["--ipc", "host", "--sysctl", "kernel.shmmax=1"],
+            "sysctl \"kernel.shmmax\" is not allowed in the hosts ipc namespace",
+        ),
+        (
+            &["--security-opt", "label=type:spc_t"],
+            "SELinux is not enabled on this host",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (flags, want) in cases {
+        for verb in ["create", "run"] {
+            let mut args = vec![verb];
+            args.extend_from_slice(flags);
+            args.extend_from_slice(&["busybox", "true"]);
+            let (ok, _, err) = output(berthd, &args);
+            if ok || !err.contains(want) {
+                failures.push(format!(
+                    "{verb} {flags:?}: ok={ok} want {want:?} in {err:?}"
+                ));
+            }
+        }
+    }
+    // AppArmor: accepted where the kernel has it, refused clearly where it does not.
+    let aa = ["--security-opt", "apparmor=docker-default"];
+    let (ok, id, err) = output(
+        berthd,
+        &[&["create"][..], &aa, &["busybox", "true"]].concat(),
+    );
+    if ok {
+        output(berthd, &["rm", &id]);
+    }
+    if apparmor_enabled() != ok {
+        failures.push(format!(
+            "apparmor=docker-default, host AppArmor {}: ok={ok} {err}",
+            apparmor_enabled()
+        ));
+    }
+    if !apparmor_enabled() && !err.contains("AppArmor is not enabled on this host") {
+        failures.push(format!("apparmor=docker-default without AppArmor: {err:?}"));
+    }
+    let (ok, _, err) = run_sh(berthd, &["--security-opt", "apparmor=unconfined"], "true");
+    if !ok {
+        failures.push(format!("apparmor=unconfined: {err}"));
+    }
+    let after = output(berthd, &["ps", "-aq"]).1;
+    if after != before {
+        failures.push(format!(
+            "containers left behind: before {before:?}, after {after:?}"
+        ));
+    }
+    expect(failures.is_empty(), || failures.join("\n"))
+}
+
 fn memory_cgroup_dir(pid: &str) -> Result<String, String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| e.to_string())?;
     text.lines()
@@ -232,7 +341,7 @@ type CheckFn = fn(&Berthd) -> Check;
 fn default_confinement_and_limits_match_docker() {
     let berthd = Berthd::start();
     berthd.import_busybox();
-    let checks: [(&str, CheckFn); 7] = [
+    let checks: [(&str, CheckFn); 8] = [
         ("default filter", default_container_is_filtered),
         ("unconfined", unconfined_lets_the_syscall_reach_the_kernel),
         ("privileged", privileged_has_no_filter),
@@ -241,6 +350,7 @@ fn default_confinement_and_limits_match_docker() {
             "validation",
             bad_capabilities_and_sysctls_are_refused_with_dockers_texts,
         ),
+        ("bad input", bad_security_input_leaves_no_container),
         ("update", update_changes_the_memory_limit_live),
         ("oom", oom_kill_is_reported),
     ];

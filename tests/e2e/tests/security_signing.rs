@@ -1,9 +1,11 @@
 //! Signed images against berth-registry on 127.0.0.1 and one private berthd: `berth image
 //! keygen`/openssl keys, `berth image sign` and `verify` (cosign's signature tag and
-//! payload), and the trust policy (`signature-policy` in daemon.json) enforced on pull and
-//! on run's implicit pull: a signed image pulls, one signed by another key, one from a
-//! rejected repository and one whose tag was moved to an unsigned manifest are refused,
-//! and a broken policy file refuses pulls with a clear error.
+//! payload), and the trust policy (`signature-policy` in daemon.json) enforced on pull, on
+//! run's implicit pull, on create/run of a local image and on build's FROM: a signed image
+//! pulls and runs, one signed by another key, one from a rejected repository and one whose
+//! tag was moved to an unsigned manifest are refused; a local retag under a signed name, a
+//! verified image once its key left the policy, and a broken policy file refuse create and
+//! FROM with a clear error and leave no container behind.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -44,6 +46,42 @@ fn refused(berthd: &Berthd, args: &[&str], want: &str) {
     assert!(
         stderr.contains(want),
         "docker {args:?}: want {want:?} in {stderr}"
+    );
+}
+
+/// Every container, running or not (`docker ps -aq`).
+fn containers(berthd: &Berthd) -> String {
+    berthd.ok(&["ps", "-aq"])
+}
+
+/// `docker build` (classic builder) of `FROM image`; the output whatever the exit code.
+fn build_from(berthd: &Berthd, image: &str) -> Output {
+    let dir = tempfile::tempdir().expect("context");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {image}\nRUN true\n"),
+    )
+    .expect("Dockerfile");
+    let mut cmd = berthd.command(&["build", "-q"]);
+    cmd.env("DOCKER_BUILDKIT", "0").arg(dir.path());
+    run_command(&mut cmd)
+}
+
+/// Create, run and build FROM `image` are all refused with `want`, and no container is left.
+fn refused_locally(berthd: &Berthd, image: &str, want: &str) {
+    let before = containers(berthd);
+    refused(berthd, &["create", image, "true"], want);
+    refused(berthd, &["run", "--rm", image, "true"], want);
+    let built = build_from(berthd, image);
+    let (stdout, stderr) = text(&built);
+    assert!(
+        !built.status.success() && format!("{stdout}{stderr}").contains(want),
+        "build FROM {image}: want {want:?} in {stdout} {stderr}"
+    );
+    assert_eq!(
+        containers(berthd),
+        before,
+        "a refused create left a container"
     );
 }
 
@@ -149,6 +187,39 @@ fn signatures_are_made_verified_and_enforced_on_pull() {
     }
     berthd.ok(&["pull", &good]);
     berthd.ok(&["pull", &open]);
+    // Verified at pull: create, run and build FROM accept it.
+    berthd.ok(&["run", "--rm", &good, "true"]);
+    let built = build_from(&berthd, &good);
+    assert!(
+        built.status.success(),
+        "build FROM {good}: {:?}",
+        text(&built)
+    );
+    berthd.ok(&["run", "--rm", &open, "true"]);
+    // A local image under a signed name has no verified signature, whatever its tag says.
+    let retagged = format!("{server}/signed/retagged:v1");
+    berthd.ok(&["tag", "busybox:latest", &retagged]);
+    refused_locally(
+        &berthd,
+        &retagged,
+        "has no signature by a trusted key verified at pull",
+    );
+    let blocked_local = format!("{server}/blocked/local:v1");
+    berthd.ok(&["tag", "busybox:latest", &blocked_local]);
+    refused_locally(
+        &berthd,
+        &blocked_local,
+        "the trust policy rejects images from",
+    );
+    // Its key leaves the policy: the image verified at pull no longer runs.
+    write_policy(&policy_path, &server, &other_pub);
+    refused_locally(
+        &berthd,
+        &good,
+        "has no signature by a trusted key verified at pull",
+    );
+    write_policy(&policy_path, &server, &trusted_pub);
+    berthd.ok(&["run", "--rm", &good, "true"]);
     refused(
         &berthd,
         &["pull", &forged],
@@ -176,4 +247,5 @@ fn signatures_are_made_verified_and_enforced_on_pull() {
 
     std::fs::write(&policy_path, "{\"default\": [{\"type\": \"signedBy\"}]}").expect("policy");
     refused(&berthd, &["pull", &open], "invalid trust policy");
+    refused_locally(&berthd, &open, "invalid trust policy");
 }

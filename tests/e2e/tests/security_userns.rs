@@ -7,8 +7,9 @@
 //! layers; the upper layer keeps container ids on disk); `map=` and `host` modes; a
 //! privileged container is refused a user namespace; and the daemon-wide `userns-remap`
 //! (`default`: user berthremap, data under `<data-root>/<uid>.<gid>`) with `--userns host`
-//! as the opt-out. berthd creates the berthauto and berthremap users and their ranges on
-//! first use, as dockerd creates dockremap; they stay on the host, as dockremap does.
+//! as the opt-out, `--oom-score-adj` holding under it. berthd creates the
+//! berthauto and berthremap users and their ranges on first use, as dockerd creates
+//! dockremap; they stay on the host, as dockremap does.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -236,5 +237,24 @@ fn daemon_wide_remap_with_host_opt_out() {
     let out = run_sh(&berthd, &["--userns", "host"], "cat /proc/self/uid_map")
         .unwrap_or_else(|e| panic!("{e}\n{}", berthd.log()));
     assert_eq!(uid_map_fields(&out), [0, 0, 4294967295]);
+    // The runtime writes oom_score_adj from outside the user namespace (the init cannot
+    // from inside): a given value holds, the default matches a container without one.
+    // Through the docker CLI: the berth CLI has no --oom-score-adj.
+    let oom = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "cat", "/proc/self/oom_score_adj"]);
+        let out = berthd.docker(&args);
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success(),
+            "run {flags:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            berthd.log()
+        );
+        text
+    };
+    assert_eq!(oom(&["--oom-score-adj", "500"]), "500");
+    assert_eq!(oom(&[]), oom(&["--userns", "host"]));
     assert!(Path::new(&berthd.data_root()).is_dir());
 }

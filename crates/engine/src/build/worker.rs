@@ -112,6 +112,10 @@ impl Worker for EngineWorker {
                 berth_api::ErrorKind::NotFound => WorkerError::ImageNotFound(name.to_string()),
                 _ => engine_error(e),
             })?;
+        // The trust policy governs FROM as it governs create (crate::trust::local).
+        self.handle
+            .block_on(self.engine.images.check_trusted(name))
+            .map_err(engine_error)?;
         let config = match &info.config.config {
             Some(c) => Some(convert(c)?),
             None => None,

@@ -55,6 +55,7 @@ pub(super) async fn create(
         host_config.cap_add.as_deref().unwrap_or_default(),
         host_config.cap_drop.as_deref().unwrap_or_default(),
     )?;
+    crate::spec::security::validate_at_create(&host_config)?;
     super::network_link::validate(
         inner,
         &config,
@@ -67,6 +68,7 @@ pub(super) async fn create(
             .map_err(crate::secret::SecretError::into_container)?;
     }
     let image = image_link::lookup(&inner.images, &config.image).await?;
+    inner.images.check_trusted(&config.image).await?;
     let image_name = config.image.clone();
     super::bundle::merge_image_config(&mut config, &image.config);
     let (path, args) = command_of(&config)?;

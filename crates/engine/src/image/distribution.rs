@@ -327,7 +327,7 @@ impl ImageService {
             (None, Some(t)) => t.to_string(),
             (None, None) => "latest".to_string(),
         };
-        let tag_or_digest = self
+        let (tag_or_digest, verified) = self
             .trusted_pull_target(&reference, &tag_or_digest, &credentials)
             .await?;
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Progress>();
@@ -413,6 +413,9 @@ impl ImageService {
                 inner.finish_pull(&r, target, &resolved_digest, &skip, &progress)
             })
             .await?;
+        if let Some(verified) = verified {
+            self.remember_verified(verified).await?;
+        }
         let _ = tx.send(JsonMessage::status(format!("Digest: {}", pulled.digest)));
         let status = if newer {
             "Downloaded newer image for"

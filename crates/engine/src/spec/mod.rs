@@ -12,7 +12,7 @@ mod merge;
 mod mounts;
 mod resources;
 mod seccomp;
-mod security;
+pub(crate) mod security;
 mod user;
 pub mod userns;
 

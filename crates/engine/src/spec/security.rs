@@ -1,10 +1,105 @@
 //! `--security-opt`: no-new-privileges, seccomp (berth's default profile, a Docker-format
 //! profile converted to the OCI form, or `unconfined`), apparmor, label and systempaths.
 
+use berth_api::container::HostConfig;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::SpecError;
+
+/// What the OCI `linux.seccomp` section may name (runtime-spec config-linux.md, as runc and
+/// berth-runtime accept them): a profile naming anything else is refused at create.
+const ACTIONS: [&str; 9] = [
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+];
+const OPERATORS: [&str; 7] = [
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+const ARCHITECTURES: [&str; 23] = [
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_LOONGARCH64",
+    "SCMP_ARCH_M68K",
+    "SCMP_ARCH_SH",
+    "SCMP_ARCH_SHEB",
+];
+
+/// What create checks so that no container is left created that can never start (Docker
+/// finds these only at start and leaves the container behind): the security options (a
+/// malformed seccomp profile, an LSM the host lacks) and the sysctls.
+pub(crate) fn validate_at_create(host: &HostConfig) -> Result<(), SpecError> {
+    parse(host.security_opt.as_deref().unwrap_or_default(), &[])?;
+    super::resources::sysctls(host, host.network_mode == "host", host.ipc_mode == "host")?;
+    Ok(())
+}
+
+/// Refuses actions, architectures and argument operators the runtime would refuse at start.
+fn check_profile(profile: &Profile) -> Result<(), SpecError> {
+    let bad = |what: &str, value: &str| {
+        Err(SpecError::InvalidArgument(format!(
+            "decoding seccomp profile failed: unknown {what} {value:?}"
+        )))
+    };
+    let actions =
+        std::iter::once(&profile.default_action).chain(profile.syscalls.iter().map(|r| &r.action));
+    for action in actions {
+        if !ACTIONS.contains(&action.as_str()) {
+            return bad("action", action);
+        }
+    }
+    let arches = profile.architectures.iter().chain(
+        profile
+            .arch_map
+            .iter()
+            .flat_map(|m| std::iter::once(&m.architecture).chain(&m.sub_architectures)),
+    );
+    for arch in arches {
+        if !ARCHITECTURES.contains(&arch.as_str()) {
+            return bad("architecture", arch);
+        }
+    }
+    for arg in profile.syscalls.iter().flat_map(|r| &r.args) {
+        let op = arg["op"].as_str().unwrap_or_default();
+        if !OPERATORS.contains(&op) {
+            return bad("argument operator", op);
+        }
+        if !arg["index"].is_u64() {
+            return bad("argument index", &arg["index"].to_string());
+        }
+    }
+    Ok(())
+}
 
 /// What the security options ask for.
 #[derive(Debug, Default, PartialEq)]
@@ -177,6 +272,7 @@ fn native_scmp_arch() -> &'static str {
 fn convert_profile(text: &str, capabilities: &[String]) -> Result<Value, SpecError> {
     let profile: Profile = serde_json::from_str(text)
         .map_err(|e| SpecError::InvalidArgument(format!("decoding seccomp profile failed: {e}")))?;
+    check_profile(&profile)?;
     let arch = super::seccomp::native_arch();
     let mut architectures = profile.architectures.clone();
     if architectures.is_empty() {
@@ -338,5 +434,75 @@ mod tests {
                 .expect("paths")
                 .unconfined_paths
         );
+    }
+
+    #[test]
+    fn profiles_naming_what_the_runtime_refuses_are_refused_before_create() {
+        let cases = [
+            (
+                r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#,
+                "unknown action \"SCMP_ACT_BOGUS\"",
+            ),
+            (r#"{"syscalls":[]}"#, "missing field `defaultAction`"),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"ALLOW"}]}"#,
+                "unknown action \"ALLOW\"",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_Z80"]}"#,
+                "unknown architecture \"SCMP_ARCH_Z80\"",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_ALMOST"}]}]}"#,
+                "unknown argument operator \"SCMP_CMP_ALMOST\"",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":-1,"value":8,"op":"SCMP_CMP_EQ"}]}]}"#,
+                "unknown argument index \"-1\"",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":"read"}"#,
+                "invalid type",
+            ),
+        ];
+        for (profile, want) in cases {
+            let err = parse(&opts(&[&format!("seccomp={profile}")]), &[]).expect_err(profile);
+            let text = err.to_string();
+            assert!(
+                text.starts_with("decoding seccomp profile failed") && text.contains(want),
+                "{profile}: {text}"
+            );
+        }
+        let good = r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]}]}"#;
+        assert!(parse(&opts(&[&format!("seccomp={good}")]), &[]).is_ok());
+    }
+
+    #[test]
+    fn create_refuses_bad_sysctls_and_security_options() {
+        let host = |json: &str| -> HostConfig { serde_json::from_str(json).expect("host config") };
+        let err = validate_at_create(&host(
+            r#"{"NetworkMode":"host","Sysctls":{"net.ipv4.ip_forward":"1"}}"#,
+        ))
+        .expect_err("host net sysctl");
+        assert!(
+            err.to_string()
+                .contains("not allowed in host network namespace"),
+            "{err}"
+        );
+        let err = validate_at_create(&host(r#"{"Sysctls":{"kernel.panic":"1"}}"#))
+            .expect_err("host-wide sysctl");
+        assert!(
+            err.to_string()
+                .contains("is not in a separate kernel namespace"),
+            "{err}"
+        );
+        let err =
+            validate_at_create(&host(r#"{"SecurityOpt":["seccomp={}"]}"#)).expect_err("profile");
+        assert!(
+            err.to_string()
+                .starts_with("decoding seccomp profile failed"),
+            "{err}"
+        );
+        assert!(validate_at_create(&host(r#"{"Sysctls":{"net.ipv4.ip_forward":"1"}}"#)).is_ok());
     }
 }

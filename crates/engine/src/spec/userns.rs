@@ -278,15 +278,6 @@ pub fn apply(spec: &mut Value, map: &IdMap) {
             linux.as_object_mut().map(|l| l.remove("sysctl"));
         }
     }
-    // The runtime writes oom_score_adj from inside the new user namespace, where the
-    // non-dumpable init's /proc files belong to unmapped host root: an explicit 0 (the
-    // default, inherited anyway) is left out; other values need the runtime to write it
-    // from outside, as runc does.
-    if spec["process"]["oomScoreAdj"] == 0 {
-        spec["process"]
-            .as_object_mut()
-            .map(|p| p.remove("oomScoreAdj"));
-    }
     let linux = &mut spec["linux"];
     linux["uidMappings"] = encode(&map.uids).into();
     linux["gidMappings"] = encode(&map.gids).into();

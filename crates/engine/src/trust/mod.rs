@@ -1,16 +1,19 @@
 //! Signed images, cosign-compatible: ECDSA P-256 keys ([`keys`]), cosign's simple-signing
 //! payload and signature manifests stored next to the image in its registry ([`payload`]),
-//! signing and verifying against a registry ([`registry`]), and the trust policy
-//! ([`policy`]) that berthd enforces before it pulls (and so before `run` pulls).
+//! signing and verifying against a registry ([`registry`], one signature: [`verify`]), and
+//! the trust policy ([`policy`]) that berthd enforces before it pulls (and so before `run`
+//! pulls) and again, offline, when a container is created or build resolves FROM
+//! ([`local`]).
 //!
-//! Not here: keyless (Fulcio/Rekor) signatures, cosign's encrypted key format, and
-//! verification of images already in the local store (the policy gates what enters it).
+//! Not here: keyless (Fulcio/Rekor) signatures and cosign's encrypted key format.
 
 pub mod keys;
+pub mod local;
 pub mod payload;
 pub mod policy;
 mod pull;
 pub mod registry;
+pub mod verify;
 
 use std::path::PathBuf;
 

@@ -7,8 +7,10 @@ use berth_oci::Digest;
 use berth_registry::client::{ClientError, ClientOptions, Credentials, RegistryClient};
 
 use super::keys::{PrivateKey, PublicKey};
+use super::local::{Verified, VerifiedSignature};
 use super::payload::{self, Payload, SignatureLayer};
 use super::policy::{normalize_scope, Policy, Requirement};
+use super::verify::signature_verifies;
 use super::TrustError;
 
 /// A repository in a registry and the tag or digest named in it.
@@ -142,15 +144,15 @@ pub async fn sign(
     Ok(digest)
 }
 
-/// Checks the stored signatures of `digest` against `keys`: Ok with the number of valid
-/// signatures (at least one), or why none verified.
+/// Checks the stored signatures of `digest` against `keys`: the valid ones (at least one),
+/// or why none verified.
 async fn verify_digest(
     client: &RegistryClient,
     target: &Target,
     digest: &Digest,
     keys: &[PublicKey],
     store: &Store,
-) -> Result<usize, TrustError> {
+) -> Result<Vec<VerifiedSignature>, TrustError> {
     let layers = signatures(client, target, digest, store).await?;
     if layers.is_empty() {
         return Err(TrustError::Refused(format!(
@@ -158,7 +160,8 @@ async fn verify_digest(
             target.repository()
         )));
     }
-    let mut valid = 0;
+    let repository = target.repository();
+    let mut valid = Vec::new();
     for layer in &layers {
         client
             .fetch_blob(&target.path, &layer.payload_digest, None, store, None)
@@ -168,24 +171,14 @@ async fn verify_digest(
                 layer.payload_digest
             )))?;
         let body = store.read_to_vec(&layer.payload_digest)?;
-        if !keys.iter().any(|k| k.verifies(&body, &layer.signature)) {
-            continue;
-        }
-        let Ok(claims) = Payload::parse(&body) else {
-            continue;
-        };
-        let signed_repository = normalize_scope(&claims.critical.identity.docker_reference);
-        if claims.critical.image.docker_manifest_digest == digest.to_string()
-            && signed_repository == target.repository()
-        {
-            valid += 1;
+        if signature_verifies(keys, &body, &layer.signature, digest, &repository) {
+            valid.push(VerifiedSignature::new(&repository, &body, &layer.signature));
         }
     }
-    if valid == 0 {
+    if valid.is_empty() {
         return Err(TrustError::Refused(format!(
-            "none of the {} signatures of {}@{digest} verifies with the trusted keys",
+            "none of the {} signatures of {repository}@{digest} verifies with the trusted keys",
             layers.len(),
-            target.repository()
         )));
     }
     Ok(valid)
@@ -202,19 +195,20 @@ pub async fn verify(
     let client = connect(target, credentials, options).await?;
     let digest = resolve(&client, target, store).await?;
     let valid = verify_digest(&client, target, &digest, keys, store).await?;
-    Ok((digest, valid))
+    Ok((digest, valid.len()))
 }
 
 /// Applies `policy` before a pull of `target`: None when the image may be pulled as named;
-/// Some(digest) when signatures were required and verified, and the pull must then fetch
-/// exactly that digest (so the registry cannot swap the tag between check and pull).
+/// Some when signatures were required and verified: the pull must then fetch exactly that
+/// digest (so the registry cannot swap the tag between check and pull), and the signatures
+/// are kept for the checks at create ([`super::local`]).
 pub async fn enforce(
     policy: &Policy,
     target: &Target,
     credentials: Credentials,
     options: &ClientOptions,
     store: &Store,
-) -> Result<Option<Digest>, TrustError> {
+) -> Result<Option<Verified>, TrustError> {
     let requirements = policy.requirements_for(&target.repository());
     if requirements.contains(&Requirement::Reject) {
         return Err(TrustError::Refused(format!(
@@ -234,8 +228,9 @@ pub async fn enforce(
     }
     let client = connect(target, credentials, options).await?;
     let digest = resolve(&client, target, store).await?;
+    let mut signatures = Vec::new();
     for keys in key_sets {
-        verify_digest(&client, target, &digest, keys, store)
+        let valid = verify_digest(&client, target, &digest, keys, store)
             .await
             .map_err(|e| match e {
                 TrustError::Refused(text) => TrustError::Refused(format!(
@@ -243,6 +238,11 @@ pub async fn enforce(
                 )),
                 other => other,
             })?;
+        for signature in valid {
+            if !signatures.contains(&signature) {
+                signatures.push(signature);
+            }
+        }
     }
-    Ok(Some(digest))
+    Ok(Some(Verified { digest, signatures }))
 }

@@ -272,7 +272,7 @@ impl Applier<'_> {
             pax_sparse.write(entry, &mut file, name)?;
             return self.set_metadata(name, Node::Fd(file.as_fd()), meta, false);
         }
-        let written = copy_data(entry, &mut file, sparse, name)?;
+        let written = copy_data(entry, &mut file, sparse, name, &mut self.buffer)?;
         if written != expected {
             return Err(ApplyError::Truncated {
                 entry: name.to_string(),
@@ -284,18 +284,24 @@ impl Applier<'_> {
     }
 }
 
-/// Copies an entry's data into `file`; for sparse entries all-zero blocks become holes.
+/// Bytes of entry data read at a time.
+const DATA_BUFFER: usize = 64 * 1024;
+
+/// Copies an entry's data into `file` through `buf`; for sparse entries all-zero blocks become holes.
 fn copy_data<R: Read>(
     entry: &mut R,
     file: &mut File,
     sparse: bool,
     name: &str,
+    buf: &mut Vec<u8>,
 ) -> Result<u64, ApplyError> {
-    let mut buf = vec![0u8; 64 * 1024];
+    if buf.len() < DATA_BUFFER {
+        buf.resize(DATA_BUFFER, 0);
+    }
     let mut total: u64 = 0;
     let mut pending_hole = false;
     loop {
-        let n = match entry.read(&mut buf) {
+        let n = match entry.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -468,3 +468,53 @@ fn parallel_apply_stops_the_decoder_thread_on_an_early_error() {
         "{err}"
     );
 }
+
+#[test]
+fn verified_tar_applies_the_same_tree_without_hashing() {
+    let layer = LayerTar::new()
+        .dir("d", 0o755, 5)
+        .file("d/f", &[7u8; 100_000])
+        .file("g", b"second")
+        .finish();
+    let hashed = Sandbox::new();
+    let summary = apply_native(&hashed, &layer);
+    let verified = Sandbox::new();
+    let applied = apply_verified_tar(
+        layer.as_slice(),
+        &verified.root,
+        &ApplyOptions::unprivileged(),
+    )
+    .expect("apply");
+    assert_eq!(applied.entries, summary.entries);
+    assert_eq!(applied.skipped, summary.skipped);
+    for path in ["d/f", "g"] {
+        assert_eq!(
+            std::fs::read(verified.path(path)).expect("verified"),
+            std::fs::read(hashed.path(path)).expect("hashed"),
+            "{path}"
+        );
+    }
+    assert_eq!(lstat(&verified.path("d")).expect("d").mtime(), 5);
+}
+
+#[test]
+fn verified_tar_refuses_a_compressed_stream_before_writing() {
+    let sb = Sandbox::new();
+    let layer = LayerTar::new().file("a", b"hello").finish();
+    let err = apply_verified_tar(
+        gzip(&layer).as_slice(),
+        &sb.root,
+        &ApplyOptions::unprivileged(),
+    )
+    .expect_err("gzip is not a verified tar");
+    assert!(
+        matches!(
+            err,
+            ApplyError::Compressed {
+                compression: Compression::Gzip
+            }
+        ),
+        "{err}"
+    );
+    assert!(!sb.path("a").exists());
+}
