@@ -149,7 +149,18 @@ fn dns_reply(query: &[u8], suffix: &str, answer: [u8; 4]) -> Option<Vec<u8>> {
     reply.extend_from_slice(&query[..2]);
     // QR, RD, RA; RCODE 3 (NXDOMAIN) for unknown names.
     let rcode = if known { 0 } else { 3 };
-    reply.extend_from_slice(&[0x81, 0x80 | rcode, 0, 1, 0, u8::from(with_answer), 0, 0, 0, 0]);
+    reply.extend_from_slice(&[
+        0x81,
+        0x80 | rcode,
+        0,
+        1,
+        0,
+        u8::from(with_answer),
+        0,
+        0,
+        0,
+        0,
+    ]);
     reply.extend_from_slice(question);
     if with_answer {
         reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
@@ -201,17 +212,36 @@ fn dns_servers_are_asked_from_the_containers_namespace_as_docker_does() {
         "dnsint",
     ]);
     berthd.ok(&[
-        "run", "-d", "--name", "peer", "--network", "dnsnet", "busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "sleep",
+        "600",
     ]);
     berthd.ok(&[
-        "run", "-d", "--name", "inside", "--network", "dnsint", "busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        "inside",
+        "--network",
+        "dnsint",
+        "busybox",
+        "sleep",
+        "600",
     ]);
 
     // A user network: the outside server is reached through the gateway and NAT.
     let reply = nslookup(&berthd, "dnsnet", Some(OUTSIDE_IP), "www.outside.test");
     assert!(reply.contains("192.0.2.99"), "{reply}");
     let reply = nslookup(&berthd, "dnsnet", Some(OUTSIDE_IP), "nowhere.example");
-    assert!(reply.contains("NXDOMAIN"), "the upstream's NXDOMAIN: {reply}");
+    assert!(
+        reply.contains("NXDOMAIN"),
+        "the upstream's NXDOMAIN: {reply}"
+    );
     let reply = nslookup(&berthd, "dnsnet", Some(OUTSIDE_IP), "peer");
     assert!(reply.contains("10.218.0."), "container names: {reply}");
 
@@ -231,8 +261,16 @@ fn dns_servers_are_asked_from_the_containers_namespace_as_docker_does() {
 
     // `--dns 127.77.1.1` names the container's own loopback (Docker: "--dns 127.0.0.53 means
     // use a nameserver listening on the container's loopback interface"), not the host's.
-    let reply = nslookup(&berthd, "dnsnet", Some(HOST_LOOPBACK_DNS), "www.outside.test");
-    assert!(!reply.contains("192.0.2.88"), "the host's loopback answered: {reply}");
+    let reply = nslookup(
+        &berthd,
+        "dnsnet",
+        Some(HOST_LOOPBACK_DNS),
+        "www.outside.test",
+    );
+    assert!(
+        !reply.contains("192.0.2.88"),
+        "the host's loopback answered: {reply}"
+    );
     assert!(reply.contains("SERVFAIL"), "{reply}");
 
     for name in ["peer", "inside"] {

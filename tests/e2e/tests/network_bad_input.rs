@@ -1,0 +1,175 @@
+//! Bad network input through the real docker CLI 28, each refused with Docker's text and
+//! nothing changed: a name that exists, an overlapping subnet, a gateway or ip-range outside
+//! the subnet, an `--ip` outside the subnet or not an address, connecting twice, disconnecting what is not connected, a missing network, removing a
+//! network in use. The texts are those dockerd 20.10 and the CLI 28 print (checked side by
+//! side on this host), except where Docker 28's daemon words it differently (the overlap's
+//! `invalid pool request:` prefix, `no configured subnet or ip-range contain the IP
+//! address`), where berth follows Docker 28.
+
+use berth_e2e::daemon::{Berthd, Daemon};
+
+const SUBNET: &str = "10.220.0.0/24";
+
+fn refused(berthd: &Berthd, args: &[&str]) -> String {
+    let out = berthd.docker(args);
+    assert!(!out.status.success(), "docker {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+fn network_names(berthd: &Berthd) -> String {
+    berthd.ok(&["network", "ls", "--format", "{{.Name}}"])
+}
+
+fn containers_of(berthd: &Berthd, network: &str) -> String {
+    berthd.ok(&[
+        "network",
+        "inspect",
+        network,
+        "-f",
+        "{{range .Containers}}{{.Name}}={{.IPv4Address}} {{end}}",
+    ])
+}
+
+#[test]
+fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
+    let berthd = Berthd::start();
+    berthd.import_busybox();
+    let id = berthd.ok(&["network", "create", "--subnet", SUBNET, "na"]);
+    berthd.ok(&["network", "create", "nn"]);
+    let names = network_names(&berthd);
+
+    for (args, text) in [
+        (
+            vec!["network", "create", "na"],
+            "Error response from daemon: network with name na already exists".to_string(),
+        ),
+        (
+            vec!["network", "create", "--subnet", "10.220.0.128/25", "nb"],
+            "Error response from daemon: invalid pool request: Pool overlaps with other one on \
+             this address space"
+                .to_string(),
+        ),
+        (
+            vec!["network", "create", "--subnet", "10.220.0.0/16", "nb"],
+            "Error response from daemon: invalid pool request: Pool overlaps with other one on \
+             this address space"
+                .to_string(),
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.220.1.0/24",
+                "--gateway",
+                "10.220.2.1",
+                "nc",
+            ],
+            "no matching subnet for gateway 10.220.2.1".to_string(),
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.220.1.0/24",
+                "--ip-range",
+                "10.220.3.0/25",
+                "nd",
+            ],
+            "no matching subnet for range 10.220.3.0/25".to_string(),
+        ),
+        (
+            vec!["network", "create", "--gateway", "10.1.1.1", "ne"],
+            "every ip-range or gateway must have a corresponding subnet".to_string(),
+        ),
+    ] {
+        assert_eq!(refused(&berthd, &args), text, "{args:?}");
+        assert_eq!(
+            network_names(&berthd),
+            names,
+            "{args:?} changed the networks"
+        );
+    }
+
+    // Addresses a container cannot have; no container is left behind.
+    for (args, text) in [
+        (
+            vec![
+                "run",
+                "--network",
+                "na",
+                "--ip",
+                "10.220.9.9",
+                "busybox",
+                "true",
+            ],
+            "no configured subnet or ip-range contain the IP address 10.220.9.9",
+        ),
+        (
+            vec![
+                "run",
+                "--network",
+                "na",
+                "--ip",
+                "10.220.0.300",
+                "busybox",
+                "true",
+            ],
+            "invalid IPv4 address: 10.220.0.300",
+        ),
+    ] {
+        let err = refused(&berthd, &args);
+        assert!(err.contains(text), "{args:?}: {err}");
+        assert_eq!(berthd.ok(&["ps", "-aq"]), "", "{args:?} left a container");
+    }
+
+    // Connect, disconnect and rm against a container in use.
+    berthd.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user1",
+        "--network",
+        "na",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let full_id = berthd.ok(&["inspect", "-f", "{{.Id}}", "user1"]);
+    let attached = containers_of(&berthd, "na");
+    assert!(attached.starts_with("user1=10.220.0."), "{attached}");
+    assert_eq!(
+        refused(&berthd, &["network", "connect", "na", "user1"]),
+        "Error response from daemon: endpoint with name user1 already exists in network na"
+    );
+    assert_eq!(
+        refused(&berthd, &["network", "disconnect", "nn", "user1"]),
+        format!("Error response from daemon: container {full_id} is not connected to network nn")
+    );
+    assert_eq!(
+        refused(&berthd, &["network", "connect", "nonet", "user1"]),
+        "Error response from daemon: network nonet not found"
+    );
+    let err = refused(&berthd, &["network", "rm", "na"]);
+    assert_eq!(
+        err,
+        format!(
+            "Error response from daemon: error while removing network: network na id {id} has \
+             active endpoints\nexit status 1"
+        ),
+        "the CLI adds `exit status 1` after the daemon's text, for dockerd as well"
+    );
+    assert_eq!(containers_of(&berthd, "na"), attached, "state untouched");
+    assert_eq!(containers_of(&berthd, "nn"), "");
+    assert_eq!(network_names(&berthd), names);
+    let eth0 = berthd.ok(&["exec", "user1", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    let address = attached.trim().trim_start_matches("user1=").to_string();
+    assert!(
+        eth0.contains(&address),
+        "the endpoint is intact: {eth0} vs {address}"
+    );
+
+    berthd.ok(&["rm", "-f", "user1"]);
+    berthd.ok(&["network", "rm", "na", "nn"]);
+}
