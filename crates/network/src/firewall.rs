@@ -1,13 +1,13 @@
 //! berth's own nftables tables (`table ip berth`, `table ip6 berth`): masquerade, published
 //! ports (DNAT), hairpin, inter-container and internal-network isolation. Each [`apply`]
-//! replaces both tables in ONE `nft -f -` transaction and touches no other table (except
+//! replaces both tables in ONE nft transaction and touches no other table (except
 //! berth's own commented rules in the host's FORWARD chain with `allow_forward`).
 //!
 //! Why `nft -f -` with nft's text syntax (not the `nftables` crate's JSON): the ruleset is
 //! generated as plain text that reads like the docs, is golden-tested byte for byte, and
 //! nft reports errors against its lines; the JSON schema only adds a layer to get wrong and
-//! a dependency. It is a blocking call on the caller's (blocking) thread: std's `Command`
-//! spawns with exec right after fork, no code of ours runs in the child.
+//! a dependency. It is a blocking call on the caller's (blocking) thread, in process through
+//! libnftables where it loads (see `nft.rs`), else by spawning `nft -f -`.
 //!
 //! The transaction is `add table` + `delete table` + `table { ... }`: `add` makes the
 //! `delete` valid when the table is missing (nft 1.0.6 has no `destroy`), and the kernel
@@ -34,7 +34,6 @@
 //! only ever drops (ICC off, internal networks, isolation between networks).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -282,16 +281,15 @@ fn host_forward_rules(
     state: &FirewallState,
 ) {
     let f = family.table();
-    let listed = Command::new("nft")
-        .args(["-a", "list", "chain", f, &host.table, &host.chain])
-        .stderr(Stdio::null())
-        .output();
-    let Ok(listed) = listed else { return };
-    if !listed.status.success() {
+    let listing = format!("list chain {f} {} {}\n", host.table, host.chain);
+    let Ok(listed) = crate::nft::run(&listing, true) else {
+        return;
+    };
+    if !listed.success {
         return;
     }
     let (t, c) = (&host.table, &host.chain);
-    for handle in commented_handles(&String::from_utf8_lossy(&listed.stdout), table) {
+    for handle in commented_handles(&listed.stdout, table) {
         let _ = writeln!(out, "delete rule {f} {t} {c} handle {handle}");
     }
     if !state.allow_forward {
@@ -463,24 +461,12 @@ fn write_sysctl(path: PathBuf, value: &str) -> Result<(), NetError> {
 }
 
 fn run_nft(script: &str) -> Result<(), NetError> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(NetError::NftSpawn)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(NetError::NftSpawn)?;
-    }
-    let output = child.wait_with_output().map_err(NetError::NftSpawn)?;
-    if output.status.success() {
+    let output = crate::nft::run(script, false)?;
+    if output.success {
         Ok(())
     } else {
         Err(NetError::Nft {
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            stderr: output.stderr.trim().to_string(),
         })
     }
 }

@@ -14,6 +14,7 @@ mod error;
 pub mod firewall;
 pub mod ipam;
 mod netlink;
+mod nft;
 pub mod netns;
 
 /// The address types of this crate's API, so callers need no second copy of `ipnet`.
