@@ -69,9 +69,10 @@ async fn remove_with_volumes(
     container.update(|record| record.state.status = Status::Removing);
     let dir = inner.config.container_dir(&container.id);
     let target = rootfs::rootfs_path(&dir);
-    super::network_link::forget(inner, &container.id).await;
     // The shim's delete (the runtime's cgroups and state, under the exec root) runs while the
-    // layer and the container directory go: they share nothing, and the init is dead.
+    // layer and the container directory go, and while the network sandbox (veths, namespace,
+    // firewall, under the network service's own directories) is released: they share
+    // nothing, and the init is dead.
     let layer = async {
         super::volumes::after_exit(inner, &container.id).await;
         crate::secret::mount::release_after_exit(&inner.config.exec_root, &container.id).await;
@@ -87,7 +88,11 @@ async fn remove_with_volumes(
         })
         .await
     };
-    let ((), removed) = tokio::join!(start::remove_stale_shim(inner, &container.id), layer);
+    let ((), removed, ()) = tokio::join!(
+        start::remove_stale_shim(inner, &container.id),
+        layer,
+        super::network_link::forget(inner, &container.id)
+    );
     removed?;
     let (config, id) = (inner.config.clone(), container.id.clone());
     let _ = blocking(move || {

@@ -105,26 +105,36 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
     let spec = shim::LaunchSpec::of(&inner.config, &record)?;
     let socket = spec.socket.clone();
     let volumes = inner.volumes.clone();
-    let sandbox = super::network_link::setup(inner, &record).await?;
     let roots = (
         inner.config.data_root.clone(),
         inner.config.exec_root.clone(),
     );
     let config = inner.config.clone();
+    // The rootfs (with its volumes) and the network sandbox (namespace, veth, firewall)
+    // touch different things: set them up side by side; the bundle needs both.
+    let mount = {
+        let (record, config, dir) = (record.clone(), config.clone(), dir.clone());
+        blocking(move || {
+            let target = rootfs::rootfs_path(&dir);
+            let userns = super::userns::map_of(&config, &record)?;
+            match &userns {
+                None => rootfs::mount_for(&mounts, &target, record.host_config.auto_remove)?,
+                Some(map) => super::userns_rootfs::mount(
+                    &mounts,
+                    &target,
+                    &config.image_dir().join("snapshots"),
+                    map,
+                    record.host_config.auto_remove,
+                )?,
+            }
+            super::volumes::before_start(&volumes, &record, &target)?;
+            Ok(userns)
+        })
+    };
+    let (sandbox, userns) = tokio::join!(super::network_link::setup(inner, &record), mount);
+    let (sandbox, userns) = (sandbox?, userns?);
     blocking(move || {
         let target = rootfs::rootfs_path(&dir);
-        let userns = super::userns::map_of(&config, &record)?;
-        match &userns {
-            None => rootfs::mount_for(&mounts, &target, record.host_config.auto_remove)?,
-            Some(map) => super::userns_rootfs::mount(
-                &mounts,
-                &target,
-                &config.image_dir().join("snapshots"),
-                map,
-                record.host_config.auto_remove,
-            )?,
-        }
-        super::volumes::before_start(&volumes, &record, &target)?;
         bundle::write_config(
             &dir,
             &target,
@@ -184,7 +194,12 @@ pub(super) async fn cleanup_after_exit(inner: &Inner, container: &Container) {
         super::volumes::after_exit(inner, &container.id).await;
         let _ = blocking(move || rootfs::unmount(&target)).await;
     };
-    tokio::join!(remove_stale_shim(inner, &container.id), unmount);
+    // The sandbox (veths, namespace, firewall) is the container's too and goes alongside:
+    // `run --rm` waits for all three.
+    tokio::join!(
+        remove_stale_shim(inner, &container.id),
+        unmount,
+        super::network_link::teardown(inner, &container.id)
+    );
     crate::secret::mount::release_after_exit(&inner.config.exec_root, &container.id).await;
-    super::network_link::teardown(inner, &container.id).await;
 }

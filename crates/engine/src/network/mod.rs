@@ -360,12 +360,28 @@ impl NetworkService {
 
     /// Saves one network record (atomic) and keeps it in memory.
     pub(crate) async fn persist(&self, record: NetworkRecord) -> Result<(), NetworkError> {
+        self.persist_with(record, NetworkRecord::save).await
+    }
+
+    /// [`persist`](Self::persist) after a change of endpoints only (see
+    /// [`NetworkRecord::save_endpoints`]).
+    pub(crate) async fn persist_endpoints(
+        &self,
+        record: NetworkRecord,
+    ) -> Result<(), NetworkError> {
+        self.persist_with(record, NetworkRecord::save_endpoints)
+            .await
+    }
+
+    async fn persist_with(
+        &self,
+        record: NetworkRecord,
+        save: fn(&NetworkRecord, &std::path::Path) -> std::io::Result<()>,
+    ) -> Result<(), NetworkError> {
         let dir = self.paths.networks.clone();
         let saved = record.clone();
         blocking(move || {
-            saved
-                .save(&dir)
-                .map_err(|e| NetworkError::io("writing the network record", e))
+            save(&saved, &dir).map_err(|e| NetworkError::io("writing the network record", e))
         })
         .await?;
         self.lock().networks.insert(record.id.clone(), record);

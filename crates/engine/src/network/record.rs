@@ -123,19 +123,33 @@ impl NetworkRecord {
 
     /// Writes `<dir>/<id>.json` atomically (temp file, fsync, rename, fsync of the dir).
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        self.write(dir)?;
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// [`save`](Self::save) for a change of endpoints only (a container attached or
+    /// detached): the data is synced before the rename, so the file is never empty or
+    /// torn, but the directory is not, so a host crash may bring back the previous
+    /// version. That is harmless: a host crash ends every container, and reconcile at the
+    /// next start releases whatever endpoints the record still lists. It saves one of the
+    /// two syncs on every container start and exit on a bridge network.
+    pub fn save_endpoints(&self, dir: &Path) -> std::io::Result<()> {
+        self.write(dir)
+    }
+
+    fn write(&self, dir: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         let path = Self::path(dir, &self.id);
         let temp = dir.join(format!(".{}.json.tmp", self.id));
         {
             let mut file = std::fs::File::create(&temp)?;
             file.write_all(&bytes)?;
-            file.sync_all()?;
+            file.sync_data()?;
         }
-        std::fs::rename(&temp, &path)?;
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        std::fs::rename(&temp, &path)
     }
 
     /// Every record in `dir` (temp files and unreadable records are skipped and named).

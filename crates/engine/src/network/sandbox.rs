@@ -395,7 +395,7 @@ impl NetworkService {
             requested_ipv6: request.ipv6.map(|i| i.to_string()).unwrap_or_default(),
         };
         updated.endpoints.insert(id.clone(), endpoint.clone());
-        self.persist(updated.clone()).await?;
+        self.persist_endpoints(updated.clone()).await?;
         let bridge = BridgeSpec {
             name: updated.bridge.clone(),
             mtu: updated.mtu,
@@ -458,7 +458,7 @@ impl NetworkService {
         for ip in endpoint.ipv4.iter().chain(endpoint.ipv6.iter()) {
             network.ipam.release(ip.addr);
         }
-        self.persist(network.clone()).await?;
+        self.persist_endpoints(network.clone()).await?;
         self.publish(
             &network,
             "disconnect",
