@@ -182,6 +182,21 @@ pub fn push_filters(
     Ok(())
 }
 
+/// `GET path` with a list command's `--filter` flags as its `filters` query, parsed.
+pub async fn get_filtered(
+    app: &App,
+    path: &str,
+    filter_flags: &[String],
+) -> anyhow::Result<crate::format::Value> {
+    let mut pairs = Vec::new();
+    push_filters(&mut pairs, &filters(filter_flags)?)?;
+    let raw = app
+        .client
+        .get_raw(&format!("{path}{}", berth_client::query(&pairs)))
+        .await?;
+    Ok(crate::format::Value::parse(&raw)?)
+}
+
 /// Runs `action` for every target, printing each success line and collecting failures
 /// into one error with a line per failure, as docker's multi-container verbs do.
 pub async fn for_each<F, Fut>(targets: &[String], mut action: F) -> anyhow::Result<()>

@@ -143,13 +143,8 @@ fn header(pairs: &[(&str, &str)]) -> Value {
 pub async fn volume(app: &App, command: VolumeCommand) -> anyhow::Result<()> {
     match command {
         VolumeCommand::Ls(args) => {
-            let mut pairs = Vec::new();
-            super::push_filters(&mut pairs, &super::filters(&args.filter)?)?;
-            let raw = app
-                .client
-                .get_raw(&format!("/volumes{}", berth_client::query(&pairs)))
-                .await?;
-            let mut volumes = match Value::parse(&raw)?.field("Volumes") {
+            let listed = super::get_filtered(app, "/volumes", &args.filter).await?;
+            let mut volumes = match listed.field("Volumes") {
                 Some(Value::Array(items)) => items.clone(),
                 _ => Vec::new(),
             };
@@ -317,13 +312,7 @@ async fn inspect_paths(app: &App, args: InspectNamesArgs, prefix: &str) -> anyho
 pub async fn network(app: &App, command: NetworkCommand) -> anyhow::Result<()> {
     match command {
         NetworkCommand::Ls(args) => {
-            let mut pairs = Vec::new();
-            super::push_filters(&mut pairs, &super::filters(&args.filter)?)?;
-            let raw = app
-                .client
-                .get_raw(&format!("/networks{}", berth_client::query(&pairs)))
-                .await?;
-            let mut networks = match Value::parse(&raw)? {
+            let mut networks = match super::get_filtered(app, "/networks", &args.filter).await? {
                 Value::Array(items) => items,
                 _ => Vec::new(),
             };

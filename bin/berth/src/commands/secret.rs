@@ -130,13 +130,7 @@ fn since(text: &str) -> String {
 }
 
 async fn list(app: &App, args: ListArgs) -> anyhow::Result<()> {
-    let mut pairs = Vec::new();
-    super::push_filters(&mut pairs, &super::filters(&args.filter)?)?;
-    let raw = app
-        .client
-        .get_raw(&format!("/secrets{}", berth_client::query(&pairs)))
-        .await?;
-    let mut secrets = match Value::parse(&raw)? {
+    let mut secrets = match super::get_filtered(app, "/secrets", &args.filter).await? {
         Value::Array(items) => items,
         _ => Vec::new(),
     };
