@@ -5,11 +5,13 @@
 //! the connection, so such a client's stdin cannot be read (Docker's CLI, docker-py and
 //! berth-client all upgrade).
 //!
-//! A hijacked unix connection also reports when its client is gone for good (both directions
-//! closed): after the CLI's half-close a read tells nothing more, and a session on a silent
-//! container would otherwise hold the client's socket and the shim's until the next output.
+//! A hijacked unix, TCP or TLS connection also reports when its client is gone for good (both
+//! directions closed, or the TCP connection reset): after the CLI's half-close a read tells
+//! nothing more, and a session on a silent container would otherwise hold the client's socket
+//! and the shim's until the next output.
 
 use std::future::Future;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -22,9 +24,10 @@ use berth_engine::exec::relay::SessionClient;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::UnixStream;
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::server::TlsStream;
 
-/// How often a half-closed unix client is checked for a full hang-up.
+/// How often a half-closed client is checked for a full hang-up.
 const HANGUP_CHECK: Duration = Duration::from_secs(1);
 
 /// The content type of a hijacked stream: raw for a TTY, multiplexed otherwise (API 1.42+
@@ -84,40 +87,76 @@ impl Hijack {
 pub trait ClientIo: SessionClient {}
 impl<T: SessionClient> ClientIo for T {}
 
-/// The client's connection once hyper let go of it: a unix socket taken back out of hyper
-/// (so that its hang-up can be seen), or any other upgraded transport as is.
-enum HijackedConnection {
-    Unix {
-        stream: UnixStream,
-        /// Bytes hyper read past the request head (stdin the client sent at once).
-        pending: bytes::Bytes,
-        check: tokio::time::Interval,
-    },
-    Other(TokioIo<Upgraded>),
+/// A transport whose peer's hang-up can be polled for on its socket.
+trait PeerSocket: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The socket to poll, when the transport has one berthd can see.
+    fn socket(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl PeerSocket for UnixStream {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
+}
+
+impl PeerSocket for TcpStream {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
+}
+
+impl PeerSocket for TlsStream<TcpStream> {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.get_ref().0.as_fd())
+    }
+}
+
+impl PeerSocket for TokioIo<Upgraded> {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+/// The client's connection once hyper let go of it: the unix, TCP or TLS stream taken back
+/// out of hyper (so that its hang-up can be seen), or any other upgraded transport as is.
+struct HijackedConnection {
+    io: Box<dyn PeerSocket>,
+    /// Bytes hyper read past the request head (stdin the client sent at once).
+    pending: bytes::Bytes,
+    check: tokio::time::Interval,
 }
 
 impl HijackedConnection {
     fn new(upgraded: Upgraded) -> HijackedConnection {
-        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<UnixStream>>(upgraded) {
-            Ok(parts) => {
-                let mut check = tokio::time::interval(HANGUP_CHECK);
-                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                HijackedConnection::Unix {
-                    stream: parts.io.into_inner(),
-                    pending: parts.read_buf,
-                    check,
-                }
-            }
-            Err(upgraded) => HijackedConnection::Other(TokioIo::new(upgraded)),
+        use hyper_util::server::conn::auto::upgrade::downcast;
+        let upgraded = match downcast::<TokioIo<UnixStream>>(upgraded) {
+            Ok(parts) => return Self::taken(Box::new(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => upgraded,
+        };
+        let upgraded = match downcast::<TokioIo<TcpStream>>(upgraded) {
+            Ok(parts) => return Self::taken(Box::new(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => upgraded,
+        };
+        match downcast::<TokioIo<TlsStream<TcpStream>>>(upgraded) {
+            Ok(parts) => Self::taken(Box::new(parts.io.into_inner()), parts.read_buf),
+            Err(upgraded) => Self::taken(Box::new(TokioIo::new(upgraded)), bytes::Bytes::new()),
         }
+    }
+
+    fn taken(io: Box<dyn PeerSocket>, pending: bytes::Bytes) -> HijackedConnection {
+        let mut check = tokio::time::interval(HANGUP_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        HijackedConnection { io, pending, check }
     }
 }
 
-/// Whether the peer of a unix stream closed both directions (`POLLHUP`: a half-close only
-/// ends our reading, a close or `shutdown(RDWR)` ends both).
-fn peer_hung_up(stream: &UnixStream) -> bool {
+/// Whether the peer of a socket is gone (`POLLHUP`/`POLLERR`): a unix peer closed both
+/// directions (a half-close only ends our reading); a TCP connection was reset, which for a
+/// peer that closed after its half-close happens once a keepalive probe finds it gone (see
+/// `serve::keep_alive`).
+fn peer_hung_up(socket: BorrowedFd<'_>) -> bool {
     let mut fds = [rustix::event::PollFd::new(
-        stream,
+        &socket,
         rustix::event::PollFlags::empty(),
     )];
     let zero = rustix::event::Timespec {
@@ -134,13 +173,12 @@ fn peer_hung_up(stream: &UnixStream) -> bool {
 
 impl SessionClient for HijackedConnection {
     fn poll_gone(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let HijackedConnection::Unix { stream, check, .. } = self else {
-            // A TCP peer's close looks like a half-close until a write fails.
+        if self.io.socket().is_none() {
             return Poll::Pending;
-        };
+        }
         loop {
-            ready!(check.poll_tick(cx));
-            if peer_hung_up(stream) {
+            ready!(self.check.poll_tick(cx));
+            if self.io.socket().is_some_and(peer_hung_up) {
                 return Poll::Ready(());
             }
         }
@@ -153,19 +191,13 @@ impl AsyncRead for HijackedConnection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            HijackedConnection::Unix {
-                stream, pending, ..
-            } => {
-                if !pending.is_empty() {
-                    let n = pending.len().min(buf.remaining());
-                    buf.put_slice(&pending.split_to(n));
-                    return Poll::Ready(Ok(()));
-                }
-                Pin::new(stream).poll_read(cx, buf)
-            }
-            HijackedConnection::Other(io) => Pin::new(io).poll_read(cx, buf),
+        let this = self.get_mut();
+        if !this.pending.is_empty() {
+            let n = this.pending.len().min(buf.remaining());
+            buf.put_slice(&this.pending.split_to(n));
+            return Poll::Ready(Ok(()));
         }
+        Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
 
@@ -175,24 +207,15 @@ impl AsyncWrite for HijackedConnection {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            HijackedConnection::Unix { stream, .. } => Pin::new(stream).poll_write(cx, data),
-            HijackedConnection::Other(io) => Pin::new(io).poll_write(cx, data),
-        }
+        Pin::new(&mut self.get_mut().io).poll_write(cx, data)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            HijackedConnection::Unix { stream, .. } => Pin::new(stream).poll_flush(cx),
-            HijackedConnection::Other(io) => Pin::new(io).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            HijackedConnection::Unix { stream, .. } => Pin::new(stream).poll_shutdown(cx),
-            HijackedConnection::Other(io) => Pin::new(io).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -295,15 +318,11 @@ mod tests {
         assert_eq!(reply, b"got:ping");
     }
 
-    /// Upgrades a unix connection to a session that reads to EOF, reports it, then waits
-    /// for the client to be gone and reports that.
-    async fn upgraded_session() -> (
-        tokio::net::UnixStream,
-        tokio::sync::mpsc::UnboundedReceiver<&'static str>,
-    ) {
+    /// A router whose hijacked session reads to EOF, reports it, then waits for the client
+    /// to be gone and reports that.
+    fn session_router(events: tokio::sync::mpsc::UnboundedSender<&'static str>) -> axum::Router {
         use axum::routing::post;
-        let (events, seen) = tokio::sync::mpsc::unbounded_channel();
-        let router = axum::Router::new().route(
+        axum::Router::new().route(
             "/hijack",
             post(move |mut request: Request<Body>| {
                 let events = events.clone();
@@ -318,9 +337,12 @@ mod tests {
                     })
                 }
             }),
-        );
-        let (server, mut client) = tokio::net::UnixStream::pair().expect("pair");
-        crate::serve::spawn_connection(router, server);
+        )
+    }
+
+    /// Sends the upgrade request on `client` and reads the answer's head.
+    async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S) {
+        use tokio::io::AsyncReadExt;
         client
             .write_all(
                 b"POST /hijack HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n\
@@ -334,6 +356,18 @@ mod tests {
             client.read_exact(&mut byte).await.expect("head");
             head.push(byte[0]);
         }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    }
+
+    /// Upgrades a unix connection to a [`session_router`] session.
+    async fn upgraded_session() -> (
+        tokio::net::UnixStream,
+        tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+    ) {
+        let (events, seen) = tokio::sync::mpsc::unbounded_channel();
+        let (server, mut client) = tokio::net::UnixStream::pair().expect("pair");
+        crate::serve::spawn_connection(session_router(events), server);
+        upgrade(&mut client).await;
         (client, seen)
     }
 
@@ -354,6 +388,37 @@ mod tests {
         let (client, mut seen) = upgraded_session().await;
         drop(client);
         assert_eq!(seen.recv().await, Some("eof"));
+        assert_eq!(seen.recv().await, Some("gone"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tcp_client_that_half_closed_is_gone_once_its_connection_is_reset() {
+        let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let address = listener.local_addr().expect("address");
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::serve::serve_tcp(
+            listener,
+            session_router(events),
+            None,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let mut client = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        upgrade(&mut client).await;
+        client.shutdown().await.expect("half-close");
+        assert_eq!(seen.recv().await, Some("eof"));
+        tokio::time::sleep(HANGUP_CHECK * 5).await;
+        assert!(seen.try_recv().is_err(), "half-close taken for a hang-up");
+        // What a keepalive probe meets once the peer's socket is gone: a reset.
+        rustix::net::sockopt::set_socket_linger(&client, Some(std::time::Duration::ZERO))
+            .expect("linger");
+        drop(client);
         assert_eq!(seen.recv().await, Some("gone"));
     }
 

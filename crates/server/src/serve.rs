@@ -88,6 +88,26 @@ pub async fn serve_unix(
     }
 }
 
+/// Keepalive probes on an accepted TCP connection: a client that closed after its
+/// half-close (the docker CLI's way when it sends no stdin) is only seen gone once a probe is
+/// answered with a reset, which ends a hijacked session on a silent container (its socket
+/// reports `POLLHUP`, see `hijack`). A peer's kernel resets once its own FIN_WAIT2 state
+/// times out (60 s by default), so such a session ends within about two minutes.
+fn keep_alive(stream: &tokio::net::TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(stream, true);
+    let _ = sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE);
+    let _ = sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL);
+    let _ = sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES);
+}
+
+/// Idle time before the first keepalive probe.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Time between unanswered probes.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Unanswered probes before the connection counts as dead.
+const KEEPALIVE_PROBES: u32 = 3;
+
 /// Accepts on a TCP socket until `shutdown` completes; with an acceptor every connection
 /// must complete the (mutual) TLS handshake first. Plain TCP only when berthd was forced to.
 pub async fn serve_tcp(
@@ -102,6 +122,7 @@ pub async fn serve_tcp(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
+                    keep_alive(&stream);
                     match &tls {
                         None => spawn_connection(router.clone(), stream),
                         Some(acceptor) => {
@@ -119,5 +140,36 @@ pub async fn serve_tcp(
             },
             () = &mut shutdown => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_tcp_connections_probe_their_peer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("address"));
+        let (accepted, client) = tokio::join!(listener.accept(), client);
+        let (stream, _) = accepted.expect("accept");
+        let _client = client.expect("connect");
+        keep_alive(&stream);
+        use rustix::net::sockopt;
+        assert!(sockopt::socket_keepalive(&stream).expect("keepalive"));
+        assert_eq!(
+            sockopt::tcp_keepidle(&stream).expect("idle"),
+            KEEPALIVE_IDLE
+        );
+        assert_eq!(
+            sockopt::tcp_keepintvl(&stream).expect("interval"),
+            KEEPALIVE_INTERVAL
+        );
+        assert_eq!(
+            sockopt::tcp_keepcnt(&stream).expect("count"),
+            KEEPALIVE_PROBES
+        );
     }
 }
