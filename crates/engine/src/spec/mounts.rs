@@ -316,30 +316,14 @@ fn api_mount(m: &berth_api::container::Mount) -> Result<Option<Value>, SpecError
 }
 
 fn api_mount_value(m: &berth_api::container::Mount) -> Result<Value, SpecError> {
-    check_destination(&m.target, &m.target)?;
+    crate::volume::mounts::validate_mount(m)
+        .map_err(|e| SpecError::InvalidArgument(e.to_string()))?;
     match m.r#type.as_str() {
         "bind" => {
-            if !Path::new(&m.source).is_absolute() {
-                return Err(SpecError::InvalidArgument(format!(
-                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
-                    m.source
-                )));
-            }
-            if !Path::new(&m.source).exists() {
-                return Err(SpecError::InvalidArgument(format!(
-                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                    m.source
-                )));
-            }
             let options = m.bind_options.clone().unwrap_or_default();
             let propagation = match options.propagation.as_str() {
                 "" => "rprivate",
-                p if PROPAGATIONS.contains(&p) => p,
-                other => {
-                    return Err(SpecError::InvalidArgument(format!(
-                        "invalid mount config for type \"bind\": invalid propagation mode: {other}"
-                    )))
-                }
+                p => p,
             };
             Ok(bind_mount(
                 &m.source,

@@ -188,6 +188,86 @@ fn mount_error(kind: &str, text: impl std::fmt::Display) -> VolumeError {
     invalid(format!("invalid mount config for type \"{kind}\": {text}"))
 }
 
+/// moby's `validateMountConfig` for a `--mount` of any type but `volume` (whose own rules
+/// are in `parse_volume_mount`): checked when the container is created, as Docker does, and
+/// again when its spec is built (a bind source can vanish in between).
+pub fn validate_mount(m: &Mount) -> Result<(), VolumeError> {
+    let kind = m.r#type.as_str();
+    if m.target.is_empty() {
+        return Err(mount_error(kind, "field Target must not be empty"));
+    }
+    if clean(&m.target) == "/" {
+        return Err(mount_error(
+            kind,
+            "invalid specification: destination can't be '/'",
+        ));
+    }
+    if !m.target.starts_with('/') {
+        return Err(mount_error(
+            kind,
+            format_args!(
+                "invalid mount path: '{}' mount path must be absolute",
+                m.target
+            ),
+        ));
+    }
+    match kind {
+        "volume" => Ok(()),
+        "bind" => {
+            if m.source.is_empty() {
+                return Err(mount_error(kind, "field Source must not be empty"));
+            }
+            if let Some(options) = &m.bind_options {
+                let mode = options.propagation.as_str();
+                if !mode.is_empty() && !PROPAGATIONS.contains(&mode) {
+                    return Err(mount_error(
+                        kind,
+                        format_args!("invalid propagation mode: {mode}"),
+                    ));
+                }
+            }
+            if m.volume_options.is_some() {
+                return Err(mount_error(
+                    kind,
+                    "field VolumeOptions must not be specified",
+                ));
+            }
+            if m.tmpfs_options.is_some() {
+                return Err(mount_error(
+                    kind,
+                    "field TmpfsOptions must not be specified",
+                ));
+            }
+            if !m.source.starts_with('/') {
+                return Err(mount_error(
+                    kind,
+                    format_args!(
+                        "invalid mount path: '{}' mount path must be absolute",
+                        m.source
+                    ),
+                ));
+            }
+            if !Path::new(&m.source).exists() {
+                return Err(mount_error(
+                    kind,
+                    format_args!("bind source path does not exist: {}", m.source),
+                ));
+            }
+            Ok(())
+        }
+        "tmpfs" => {
+            if m.bind_options.is_some() {
+                return Err(mount_error(kind, "field BindOptions must not be specified"));
+            }
+            if !m.source.is_empty() {
+                return Err(mount_error(kind, "field Source must not be specified"));
+            }
+            Ok(())
+        }
+        _ => Err(mount_error(kind, "mount type unknown")),
+    }
+}
+
 /// One `--mount type=volume` (moby's `validateMountConfig` rules for volumes).
 fn parse_volume_mount(m: &Mount) -> Result<(MountPoint, VolumeSpec), VolumeError> {
     if !m.target.starts_with('/') {
@@ -338,6 +418,7 @@ pub fn resolve(
             claim(&point.destination)?;
             own.push((point, spec));
         } else {
+            validate_mount(m)?;
             claim(&clean(&m.target))?;
         }
     }
@@ -570,5 +651,72 @@ mod tests {
         let (points, _) = resolve_with(&request).expect("resolve");
         assert!(!points[0].copy_data);
         assert_eq!(points[0].mode, "z");
+    }
+
+    #[test]
+    fn bind_and_tmpfs_mounts_are_refused_at_create_with_dockers_texts() {
+        let refused = |json: &str| -> String {
+            let request = MountRequest {
+                binds: vec!["first:/first".into()],
+                mounts: vec![serde_json::from_str(json).expect("mount")],
+                ..MountRequest::default()
+            };
+            let mut created = false;
+            let err = resolve(&request, Path::new("/v"), &mut |_| {
+                created = true;
+                Err(invalid("no volume expected".into()))
+            })
+            .expect_err(json);
+            assert!(!created, "{json}: a volume was created before the refusal");
+            err.to_string()
+        };
+        let prefix = "invalid mount config for type";
+        assert_eq!(
+            refused(r#"{"Type":"bind","Source":"rel","Target":"/x"}"#),
+            format!("{prefix} \"bind\": invalid mount path: 'rel' mount path must be absolute")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"bind","Source":"/nonexistent/berth","Target":"/x"}"#),
+            format!("{prefix} \"bind\": bind source path does not exist: /nonexistent/berth")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"bind","Target":"/x"}"#),
+            format!("{prefix} \"bind\": field Source must not be empty")
+        );
+        assert_eq!(
+            refused(
+                r#"{"Type":"bind","Source":"/","Target":"/x","BindOptions":{"Propagation":"sideways"}}"#
+            ),
+            format!("{prefix} \"bind\": invalid propagation mode: sideways")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"bind","Source":"/","Target":"/x","TmpfsOptions":{}}"#),
+            format!("{prefix} \"bind\": field TmpfsOptions must not be specified")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"tmpfs","Source":"/tmp","Target":"/x"}"#),
+            format!("{prefix} \"tmpfs\": field Source must not be specified")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"tmpfs","Target":"x"}"#),
+            format!("{prefix} \"tmpfs\": invalid mount path: 'x' mount path must be absolute")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"bind","Source":"/","Target":"/"}"#),
+            format!("{prefix} \"bind\": invalid specification: destination can't be '/'")
+        );
+        assert_eq!(
+            refused(r#"{"Type":"floppy","Target":"/x"}"#),
+            format!("{prefix} \"floppy\": mount type unknown")
+        );
+        let fine = MountRequest {
+            mounts: vec![
+                serde_json::from_str(r#"{"Type":"bind","Source":"/","Target":"/host"}"#)
+                    .expect("bind"),
+                serde_json::from_str(r#"{"Type":"tmpfs","Target":"/t"}"#).expect("tmpfs"),
+            ],
+            ..MountRequest::default()
+        };
+        resolve_with(&fine).expect("valid bind and tmpfs mounts");
     }
 }
