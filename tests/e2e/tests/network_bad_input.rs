@@ -10,6 +10,21 @@ use berth_e2e::daemon::{Berthd, Daemon};
 
 const SUBNET: &str = "10.220.0.0/24";
 
+/// Deletes the bridges of the networks created here (`br-<12 hex of the id>`), which a
+/// failed assertion would otherwise leave behind.
+struct BridgesOf(Vec<String>);
+
+impl Drop for BridgesOf {
+    fn drop(&mut self) {
+        for id in &self.0 {
+            let link = format!("br-{}", &id[..12.min(id.len())]);
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &link])
+                .output();
+        }
+    }
+}
+
 fn refused(berthd: &Berthd, args: &[&str]) -> String {
     let out = berthd.docker(args);
     assert!(!out.status.success(), "docker {args:?} succeeded");
@@ -35,7 +50,8 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
     let berthd = Berthd::start();
     berthd.import_busybox();
     let id = berthd.ok(&["network", "create", "--subnet", SUBNET, "na"]);
-    berthd.ok(&["network", "create", "nn"]);
+    let other = berthd.ok(&["network", "create", "nn"]);
+    let _bridges = BridgesOf(vec![id.clone(), other]);
     let names = network_names(&berthd);
 
     for (args, text) in [

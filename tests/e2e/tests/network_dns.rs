@@ -104,6 +104,23 @@ impl Drop for Outside {
     }
 }
 
+/// Deletes the bridges of the networks created here (`br-<12 hex of the id>`), which a
+/// failed assertion would otherwise leave behind.
+struct BridgesOf(Vec<String>);
+
+impl Drop for BridgesOf {
+    fn drop(&mut self) {
+        for id in &self.0 {
+            let _ = sh(&[
+                "ip",
+                "link",
+                "del",
+                &format!("br-{}", &id[..12.min(id.len())]),
+            ]);
+        }
+    }
+}
+
 /// A UDP DNS responder on `socket` until `stop`: A questions whose name ends in `suffix`
 /// get `answer`, other questions NXDOMAIN.
 fn responder(
@@ -202,8 +219,8 @@ fn dns_servers_are_asked_from_the_containers_namespace_as_docker_does() {
 
     let berthd = Berthd::start();
     berthd.import_busybox();
-    berthd.ok(&["network", "create", "--subnet", USER_SUBNET, "dnsnet"]);
-    berthd.ok(&[
+    let user = berthd.ok(&["network", "create", "--subnet", USER_SUBNET, "dnsnet"]);
+    let internal = berthd.ok(&[
         "network",
         "create",
         "--internal",
@@ -211,6 +228,7 @@ fn dns_servers_are_asked_from_the_containers_namespace_as_docker_does() {
         INTERNAL_SUBNET,
         "dnsint",
     ]);
+    let _bridges = BridgesOf(vec![user, internal]);
     berthd.ok(&[
         "run",
         "-d",
