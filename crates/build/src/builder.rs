@@ -36,6 +36,9 @@ pub struct BuildOptions {
     /// Build secrets by id (`RUN --mount=type=secret`); empty through the classic POST
     /// /build, which has no session to carry them.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `--cache-from` images: their history offers cached steps (as the classic builder's
+    /// image cache does).
+    pub cache_from: Vec<String>,
 }
 
 /// The built image.
@@ -329,6 +332,7 @@ impl Runner<'_> {
             build_args: &self.options.build_args,
             global_args: self.global,
             no_cache: self.options.no_cache,
+            cache_from: &self.options.cache_from,
             context: self.context,
             stage_images: &stage_images,
             secrets: &self.options.secrets,

@@ -34,6 +34,8 @@ pub struct Env<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     pub global_args: &'a [(String, String)],
     pub no_cache: bool,
+    /// `--cache-from` images, probed after the build cache misses.
+    pub cache_from: &'a [String],
     pub context: &'a SourceRoot,
     /// Result image of each finished stage (COPY --from), by stage index.
     pub stage_images: &'a dyn Fn(&str) -> Option<String>,
@@ -182,6 +184,22 @@ impl StageState {
                 say(" ---> Using cache\n");
                 self.image = hit;
                 return Ok(());
+            }
+            if !env.cache_from.is_empty() {
+                let created_by = container_config
+                    .cmd
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(" ");
+                let hit = env
+                    .worker
+                    .cache_from(env.cache_from, &self.image, &created_by, &config);
+                if let Some(hit) = hit {
+                    say(" ---> Using cache\n");
+                    env.worker.cache_put(&key, &hit);
+                    self.image = hit;
+                    return Ok(());
+                }
             }
         }
         let layer = work(self)?;
@@ -395,6 +413,7 @@ impl StageState {
                     chmod: c.chmod.clone(),
                     extract: false,
                     source_image,
+                    keep_git_dir: false,
                 };
                 crate::dispatch_copy::copy(self, env, say, &spec)
                     .map_err(|e| BuildError::copy_failed("COPY", e))
@@ -410,6 +429,7 @@ impl StageState {
                     chmod: a.chmod.clone(),
                     extract: a.unpack.unwrap_or(true),
                     source_image: None,
+                    keep_git_dir: a.keep_git_dir.unwrap_or(false),
                 };
                 crate::dispatch_copy::copy(self, env, say, &spec)
                     .map_err(|e| BuildError::copy_failed("ADD", e))

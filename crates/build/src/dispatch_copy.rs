@@ -31,18 +31,17 @@ pub struct CopySpec {
     pub extract: bool,
     /// `--from`: the image (or stage result) to read from.
     pub source_image: Option<String>,
+    /// ADD `--keep-git-dir` of a Git source.
+    pub keep_git_dir: bool,
 }
 
 fn is_url(source: &str) -> bool {
     source.starts_with("http://") || source.starts_with("https://") || is_git(source)
 }
 
-/// What BuildKit takes for a Git repository (`git@`, `git://`, `*.git` URLs, `#ref`).
+/// What BuildKit takes for a Git repository (see [`crate::git::parse`]).
 fn is_git(source: &str) -> bool {
-    source.starts_with("git@")
-        || source.starts_with("git://")
-        || ((source.starts_with("http://") || source.starts_with("https://"))
-            && source.split('#').next().unwrap_or(source).ends_with(".git"))
+    crate::git::parse(source).is_some()
 }
 
 fn parse_chmod(chmod: &str) -> Result<Option<u32>, BuildError> {
@@ -65,12 +64,7 @@ pub fn copy(
     if spec.name == "COPY" && spec.sources.iter().any(|s| is_url(s)) {
         return Err(BuildError::Copy("source can't be a URL for COPY".into()));
     }
-    if let Some(url) = spec.sources.iter().find(|s| is_git(s)) {
-        return Err(BuildError::NotImplemented(format!(
-            "ADD from a Git repository ({url}; clone it into the context and COPY it)"
-        )));
-    }
-    if !spec.checksum.is_empty() && !spec.sources.iter().all(|s| is_url(s)) {
+    if !spec.checksum.is_empty() && !spec.sources.iter().all(|s| is_url(s) && !is_git(s)) {
         return Err(BuildError::Copy(
             "checksum can't be specified for non-HTTP(S) sources".into(),
         ));
@@ -79,7 +73,26 @@ pub fn copy(
     let inline = SourceRoot::tree(scratch.path());
     let mut extra = heredoc_sources(scratch.path(), &spec.contents)?;
     for (n, url) in spec.sources.iter().filter(|s| is_url(s)).enumerate() {
-        extra.push(download(env, scratch.path(), n, url, &spec.checksum)?);
+        match crate::git::parse(url) {
+            Some(git_ref) => {
+                let slot = scratch.path().join(format!("git-{n}"));
+                let checkout = crate::git::checkout(&git_ref, spec.keep_git_dir, &slot)?;
+                let rel = checkout
+                    .tree
+                    .strip_prefix(scratch.path())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                extra.push((
+                    Source {
+                        rel,
+                        path: checkout.tree,
+                        is_dir: true,
+                    },
+                    None,
+                ));
+            }
+            None => extra.push(download(env, scratch.path(), n, url, &spec.checksum)?),
+        }
     }
     let chmod = parse_chmod(&spec.chmod)?;
     let mount = match &spec.source_image {
@@ -113,10 +126,15 @@ pub fn copy(
         .collect::<Result<Vec<_>, _>>()?;
     // The file name a heredoc or URL gives is part of what lands in the layer.
     for (source, _) in &extra {
-        let name = source.rel.rsplit('/').next().unwrap_or_default();
+        let name = if source.is_dir {
+            ""
+        } else {
+            source.rel.rsplit('/').next().unwrap_or_default()
+        };
         let content = inline.source_hash(source)?;
         let both = Sha256::digest(format!("{name}\0{content}").as_bytes());
-        hashes.push(format!("file:{both:x}"));
+        let kind = if source.is_dir { "dir" } else { "file" };
+        hashes.push(format!("{kind}:{both:x}"));
     }
     let hash = match hashes.as_slice() {
         [one] => one.clone(),

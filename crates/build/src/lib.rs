@@ -16,6 +16,7 @@ pub mod copy;
 mod dispatch;
 mod dispatch_copy;
 pub mod fake;
+pub mod git;
 pub mod graph;
 pub mod output;
 mod run_heredoc;

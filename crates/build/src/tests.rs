@@ -308,10 +308,15 @@ fn copy_chown_wildcards_and_multi_source_rules() {
 }
 
 #[test]
-fn add_of_a_git_url_is_refused_and_onbuild_triggers_run_in_children() {
+fn add_of_an_unreachable_git_url_fails_and_onbuild_triggers_run_in_children() {
     let f = fixture();
-    let (err, _) = f.build(&f.options("FROM busybox\nADD https://example.com/x.git#main /x\n"));
-    assert!(matches!(err.unwrap_err(), BuildError::NotImplemented(_)));
+    let (err, _) = f.build(&f.options("FROM busybox\nADD http://127.0.0.1:1/x.git#main /x\n"));
+    let text = err.unwrap_err().to_string();
+    assert!(
+        text.starts_with("ADD failed: failed to fetch remote http://127.0.0.1:1/x.git: git error: exit status 128"),
+        "{text}"
+    );
+    assert_eq!(f.worker.live_layers(), 0);
     let mut parent = f.options("FROM busybox\nONBUILD RUN echo triggered > /t\n");
     parent.tags = vec!["parent".into()];
     f.build(&parent).0.unwrap();

@@ -141,6 +141,23 @@ pub trait Worker: Send + Sync {
     /// Remembers `image` as the result of `key`.
     fn cache_put(&self, key: &str, image: &str);
 
+    /// The image one of the `--cache-from` `sources` offers for a step on `parent` whose
+    /// history entry reads `created_by` and whose config is `config` (moby's
+    /// `image/cache.ImageCache.GetCache`: a source whose history and layers begin with the
+    /// parent's and continue with this step). The source itself when the step is its last,
+    /// else an image restored from its layer and history entry. None when nothing matches
+    /// (and by default: a worker without images to offer).
+    fn cache_from(
+        &self,
+        sources: &[String],
+        parent: &str,
+        created_by: &str,
+        config: &RunConfig,
+    ) -> Option<String> {
+        let _ = (sources, parent, created_by, config);
+        None
+    }
+
     /// The persistent directory of `RUN --mount=type=cache,id=<id>` (created empty on first
     /// use; kept across builds until the build cache is pruned).
     fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, WorkerError>;

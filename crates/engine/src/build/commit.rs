@@ -15,7 +15,7 @@ use berth_oci::{media_type, Digest};
 
 use crate::image::{oci_layer, oci_manifest, ImageError, Inner};
 
-fn to_container_config(config: &RunConfig) -> Result<ContainerConfig, ImageError> {
+pub(super) fn to_container_config(config: &RunConfig) -> Result<ContainerConfig, ImageError> {
     serde_json::to_value(config)
         .and_then(serde_json::from_value)
         .map_err(|source| {
@@ -36,7 +36,7 @@ fn json_error(file: &str) -> impl FnOnce(serde_json::Error) -> ImageError + '_ {
 }
 
 /// The base of a `FROM scratch` stage's first commit.
-fn scratch_config() -> ImageConfig {
+pub(super) fn scratch_config() -> ImageConfig {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -135,7 +135,18 @@ impl Inner {
                 layer.size,
             ));
         }
-        let config_bytes = serde_json::to_vec(&config).map_err(json_error("image config"))?;
+        self.store_build_image(&config, layers, created)
+    }
+
+    /// Stores a build image: its config, an OCI manifest over `layers`, the image record,
+    /// and the unpacked snapshot chain later steps start from.
+    pub(super) fn store_build_image(
+        &self,
+        config: &ImageConfig,
+        layers: Vec<Descriptor>,
+        created: String,
+    ) -> Result<Digest, ImageError> {
+        let config_bytes = serde_json::to_vec(config).map_err(json_error("image config"))?;
         let config_blob = put(&self.content, &config_bytes)?;
         let manifest = oci_manifest(config_blob.digest.clone(), config_blob.size, layers);
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(json_error("manifest"))?;

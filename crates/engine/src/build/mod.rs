@@ -3,6 +3,7 @@
 //! (real snapshots, real containers without network). The cache index lives beside it.
 
 mod cache;
+mod cache_from;
 mod commit;
 mod download;
 mod mount_stubs;
@@ -33,6 +34,8 @@ pub struct BuildRequest {
     pub no_cache: bool,
     pub pull: bool,
     pub platform: String,
+    /// `cachefrom`: images whose history offers cached steps.
+    pub cache_from: Vec<String>,
 }
 
 /// Why a build failed, with its kind.
@@ -157,6 +160,7 @@ pub async fn build(
             // The classic POST /build has no BuildKit session, so no build secrets:
             // `RUN --mount=type=secret` gets none (an error when `required`).
             secrets: Default::default(),
+            cache_from: request.cache_from,
         };
         let worker = EngineWorker::new(engine.clone(), handle, dir);
         let result = berth_build::build(&worker, &options, &*out);

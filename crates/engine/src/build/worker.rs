@@ -94,7 +94,9 @@ impl EngineWorker {
                 .map_err(engine_error)?
         };
         let target = self.dir.join("mnt").join(&key);
-        if let Err(e) = crate::container::rootfs::mount(&mounts, &target) {
+        // Disposable (overlayfs `volatile`): the layer is diffed into the content store and
+        // thrown away, so its unmount need not sync the whole upper filesystem.
+        if let Err(e) = crate::container::rootfs::mount_for(&mounts, &target, true) {
             let _ = images.inner.remove_rootfs(&key);
             return Err(engine_error(e));
         }
@@ -193,20 +195,7 @@ impl Worker for EngineWorker {
                 .start(container)
                 .await
                 .map_err(engine_error)?;
-            let options = crate::logs::LogOptions {
-                stdout: true,
-                stderr: true,
-                follow: true,
-                ..crate::logs::LogOptions::default()
-            };
-            if let Ok((mut logs, _)) = crate::attach::container_logs(&engine, container, options) {
-                while let Some(entry) = logs.next().await {
-                    if let Ok(entry) = entry {
-                        let _ = out.write_all(&entry.line);
-                    }
-                }
-            }
-            let code = wait.await;
+            let code = relay_output(&engine, container, wait, out).await;
             let targets = match held(&self.held).get(container) {
                 Some(Held::Container(targets)) => targets.clone(),
                 _ => Vec::new(),
@@ -271,6 +260,32 @@ impl Worker for EngineWorker {
         self.cache.put(key, image);
     }
 
+    fn cache_from(
+        &self,
+        sources: &[String],
+        parent: &str,
+        created_by: &str,
+        config: &RunConfig,
+    ) -> Option<String> {
+        // Sources that are not here are skipped, as moby warns and goes on.
+        let ids: Vec<Digest> = sources
+            .iter()
+            .filter_map(|name| self.handle.block_on(self.engine.images.lookup(name)).ok())
+            .map(|info| info.id)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let images = self.engine.images.clone();
+        let _in_flight = self.handle.block_on(images.gc_gate.read());
+        images
+            .inner
+            .build_cache_from(&ids, parent, created_by, config)
+            .ok()
+            .flatten()
+            .map(|id| id.to_string())
+    }
+
     fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, WorkerError> {
         let dir = self.dir.join("cache-mounts").join(cache_mount_name(id));
         std::fs::create_dir_all(&dir).map_err(|e| WorkerError::io("creating a cache mount", e))?;
@@ -304,6 +319,53 @@ fn cache_mount_name(id: &str) -> String {
         }
     }
     out
+}
+
+/// Copies a RUN step's output to `out` while it runs and returns its exit code once it
+/// exits. The log follower polls its file (every 100 ms), so the exit ends the follow at
+/// once and a plain read of the log then delivers the entries the follower had not reached.
+async fn relay_output(
+    engine: &Engine,
+    container: &str,
+    wait: impl std::future::Future<Output = i64>,
+    out: &mut dyn Write,
+) -> i64 {
+    let options = |follow| crate::logs::LogOptions {
+        stdout: true,
+        stderr: true,
+        follow,
+        ..crate::logs::LogOptions::default()
+    };
+    tokio::pin!(wait);
+    let mut seen = 0usize;
+    let code = match crate::attach::container_logs(engine, container, options(true)) {
+        Ok((mut logs, _)) => loop {
+            tokio::select! {
+                code = &mut wait => break code,
+                entry = logs.next() => match entry {
+                    Some(Ok(entry)) => {
+                        let _ = out.write_all(&entry.line);
+                        seen += 1;
+                    }
+                    Some(Err(_)) => {}
+                    None => break (&mut wait).await,
+                },
+            }
+        },
+        Err(_) => (&mut wait).await,
+    };
+    if let Ok((mut logs, _)) = crate::attach::container_logs(engine, container, options(false)) {
+        let mut index = 0usize;
+        while let Some(entry) = logs.next().await {
+            if let Ok(entry) = entry {
+                if index >= seen {
+                    let _ = out.write_all(&entry.line);
+                }
+                index += 1;
+            }
+        }
+    }
+    code
 }
 
 /// A RUN mount as an API mount of the step's container.

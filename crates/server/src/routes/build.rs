@@ -66,6 +66,20 @@ fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiError> 
         .collect())
 }
 
+/// A JSON array of strings (`cachefrom`); empty when absent.
+fn json_list(q: &Query, key: &str) -> Result<Vec<String>, ApiError> {
+    let raw = q.get(key);
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(raw).map_err(|e| {
+        ApiError::new(
+            ErrorKind::InvalidArgument,
+            format!("failed to parse {key}: {e}"),
+        )
+    })
+}
+
 fn request(q: &Query) -> Result<BuildRequest, ApiError> {
     let not_implemented = |what: String| ApiError::new(ErrorKind::NotImplemented, what);
     if !q.get("remote").is_empty() {
@@ -101,6 +115,7 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
         no_cache: q.bool("nocache"),
         pull: q.bool("pull"),
         platform: q.get("platform").to_string(),
+        cache_from: json_list(q, "cachefrom")?,
     })
 }
 
