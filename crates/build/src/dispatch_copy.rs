@@ -72,11 +72,21 @@ pub fn copy(
     let scratch = env.worker.scratch_dir()?;
     let inline = SourceRoot::tree(scratch.path());
     let mut extra = heredoc_sources(scratch.path(), &spec.contents)?;
+    // A Git checkout is identified by its commit, not by its files: a kept `.git` differs
+    // between two fetches of the same commit (index stamps), and BuildKit caches by commit.
+    let mut identities: Vec<(usize, String)> = Vec::new();
     for (n, url) in spec.sources.iter().filter(|s| is_url(s)).enumerate() {
         match crate::git::parse(url) {
             Some(git_ref) => {
                 let slot = scratch.path().join(format!("git-{n}"));
                 let checkout = crate::git::checkout(&git_ref, spec.keep_git_dir, &slot)?;
+                identities.push((
+                    extra.len(),
+                    format!(
+                        "git:{}:{}:{}",
+                        checkout.commit, git_ref.subdir, spec.keep_git_dir
+                    ),
+                ));
                 let rel = checkout
                     .tree
                     .strip_prefix(scratch.path())
@@ -125,7 +135,11 @@ pub fn copy(
         .map(|s| sources.source_hash(s))
         .collect::<Result<Vec<_>, _>>()?;
     // The file name a heredoc or URL gives is part of what lands in the layer.
-    for (source, _) in &extra {
+    for (index, (source, _)) in extra.iter().enumerate() {
+        if let Some((_, identity)) = identities.iter().find(|(i, _)| *i == index) {
+            hashes.push(format!("dir:{:x}", Sha256::digest(identity.as_bytes())));
+            continue;
+        }
         let name = if source.is_dir {
             ""
         } else {
