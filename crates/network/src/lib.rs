@@ -14,8 +14,8 @@ mod error;
 pub mod firewall;
 pub mod ipam;
 mod netlink;
-mod nft;
 pub mod netns;
+mod nft;
 
 /// The address types of this crate's API, so callers need no second copy of `ipnet`.
 pub use ipnet;

@@ -141,11 +141,7 @@ impl NetworkService {
             .networks
             .values()
             .find(|n| n.predefined && n.driver == Driver::Bridge)?;
-        let current = record
-            .ipam
-            .family(4)
-            .next()
-            .map(|p| (p.subnet, p.gateway));
+        let current = record.ipam.family(4).next().map(|p| (p.subnet, p.gateway));
         (record.endpoints.is_empty() && current != Some((bip.network(), Some(bip.addr))))
             .then(|| record.id.clone())
     }

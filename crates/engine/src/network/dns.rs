@@ -64,9 +64,10 @@ impl NameLookup for ServiceLookup {
             return false;
         };
         let state = service.lock();
-        state.networks.values().any(|n| {
-            n.driver == Driver::Bridge && !n.internal && n.endpoints.contains_key(from)
-        })
+        state
+            .networks
+            .values()
+            .any(|n| n.driver == Driver::Bridge && !n.internal && n.endpoints.contains_key(from))
     }
 }
 

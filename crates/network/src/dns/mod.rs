@@ -25,8 +25,8 @@ use crate::netns::NetNs;
 
 mod forward;
 
-use forward::{read_framed, write_framed, Forwarder, NamespaceSockets};
 pub use forward::Upstream;
+use forward::{read_framed, write_framed, Forwarder, NamespaceSockets};
 
 /// Where the embedded server listens inside the container (Docker's address).
 pub const DNS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11)), 53);

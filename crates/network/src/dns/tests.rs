@@ -419,7 +419,6 @@ async fn garbage_gets_formerr_and_a_dropped_handle_stops_the_server() {
         .await
         .expect("send");
     let mut buf = [0u8; 512];
-    let answered =
-        tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await;
+    let answered = tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await;
     assert!(!matches!(answered, Ok(Ok(_))), "a stopped server answered");
 }
