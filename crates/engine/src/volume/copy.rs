@@ -183,7 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn copy_up_fills_an_empty_volume_with_modes_links_and_times() {
+    fn copy_up_fills_an_empty_volume_with_modes_links_times_and_xattrs() {
         let rootfs = tempfile::tempdir().expect("rootfs");
         let data = rootfs.path().join("var/lib/app");
         std::fs::create_dir_all(data.join("sub")).expect("dirs");
@@ -196,6 +196,13 @@ mod tests {
         std::fs::hard_link(data.join("sub/file"), data.join("hard")).expect("hard link");
         std::os::unix::fs::symlink("/etc/passwd", data.join("link")).expect("symlink");
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        rustix::fs::setxattr(
+            data.join("sub/file").as_path(),
+            "user.berth",
+            b"kept",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .expect("the test directory's filesystem takes user xattrs");
         let volume = tempfile::tempdir().expect("volume");
         assert!(copy_up(rootfs.path(), "/var/lib/app", volume.path()).expect("copy"));
         let copied = volume.path();
@@ -218,6 +225,10 @@ mod tests {
             0o1777,
             "the volume root takes the image directory's mode"
         );
+        let mut value = [0u8; 16];
+        let n = rustix::fs::getxattr(copied.join("sub/file").as_path(), "user.berth", &mut value)
+            .expect("the xattr was copied");
+        assert_eq!(&value[..n], b"kept");
         let original = std::fs::metadata(data.join("sub/file")).expect("meta");
         assert_eq!(meta.mtime(), original.mtime());
         // Not empty any more: a second copy-up does nothing.
