@@ -193,6 +193,9 @@ pub struct RunArgs {
     pub cgroup_parent: Option<String>,
     #[arg(long)]
     pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub oom_score_adj: i64,
     #[arg(long)]
     pub sysctl: Vec<String>,
     /// Write the container ID to the file
@@ -711,6 +714,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
         "Ulimits": ulimits,
         "Devices": devices,
         "OomKillDisable": args.oom_kill_disable,
+        "OomScoreAdj": args.oom_score_adj,
     });
     object.insert("HostConfig".into(), host_config);
     if !args.secret.is_empty() {
@@ -793,6 +797,8 @@ mod tests {
             "true",
             "--health-interval",
             "1m30s",
+            "--oom-score-adj",
+            "-500",
             "busybox",
         ]);
         assert!(!args.sig_proxy);
@@ -821,6 +827,7 @@ mod tests {
             host["Mounts"],
             json!([{"Type": "bind", "Source": "/src", "Target": "/dst", "ReadOnly": true}])
         );
+        assert_eq!(host["OomScoreAdj"], -500);
         assert_eq!(body["Hostname"], "box");
         assert_eq!(body["AttachStdout"], false);
         assert_eq!(body["Healthcheck"]["Interval"], 90_000_000_000i64);
