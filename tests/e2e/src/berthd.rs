@@ -144,6 +144,27 @@ impl Berthd {
         fs::read_to_string(self.root.join("berthd.log")).unwrap_or_default()
     }
 
+    /// `docker build <args> <dir>` with the classic builder (`DOCKER_BUILDKIT=0`).
+    pub fn docker_build(&self, dir: &Path, args: &[&str]) -> std::process::Output {
+        let mut cmd = self.command(&["build"]);
+        cmd.env("DOCKER_BUILDKIT", "0").args(args).arg(dir);
+        crate::daemon::run_command(&mut cmd)
+    }
+
+    /// The stdout of `out`, failing the test with both streams and berthd's log unless it
+    /// succeeded (`what` names the step).
+    pub fn stdout_of(&self, what: &str, out: &std::process::Output) -> String {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{what} failed ({:?}):\nstdout: {stdout}\nstderr: {}\nberthd log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        stdout
+    }
+
     /// Kills berthd with SIGKILL (containers and shims keep running: live restore).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

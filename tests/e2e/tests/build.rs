@@ -34,12 +34,6 @@ fn text(out: &Output) -> (String, String) {
 }
 
 /// `docker build` with the classic builder.
-fn docker_build(berthd: &Berthd, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = berthd.command(&["build"]);
-    cmd.env("DOCKER_BUILDKIT", "0").args(args).arg(dir);
-    run_command(&mut cmd)
-}
-
 /// `berth -H <berthd> build <args> <dir>`.
 fn berth_build(berthd: &Berthd, dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(bin_dir().join("berth"));
@@ -88,7 +82,7 @@ fn docker_and_berth_build_multi_stage_images_with_cache_and_docker_errors() {
     let ctx = context();
 
     // A cold multi-stage build through the docker CLI.
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:one"]);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:one"]);
     assert_ok("docker build", &out, &berthd);
     let (stdout, _) = text(&out);
     assert!(
@@ -155,7 +149,7 @@ fn docker_and_berth_build_multi_stage_images_with_cache_and_docker_errors() {
     );
 
     // A rebuild runs nothing: every step after each FROM is a cache hit.
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:one"]);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:one"]);
     assert_ok("cached docker build", &out, &berthd);
     let (stdout, _) = text(&out);
     assert_eq!(
@@ -201,7 +195,7 @@ fn docker_and_berth_build_multi_stage_images_with_cache_and_docker_errors() {
         "Dockerfile",
         "FROM busybox\nRUN echo before && false\n",
     );
-    let out = docker_build(&berthd, failing.path(), &[]);
+    let out = berthd.docker_build(failing.path(), &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -228,7 +222,7 @@ fn docker_and_berth_build_multi_stage_images_with_cache_and_docker_errors() {
         "Dockerfile",
         "FROM busybox\nRUN true\nFOO bar\n",
     );
-    let out = docker_build(&berthd, bad.path(), &[]);
+    let out = berthd.docker_build(bad.path(), &[]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(

@@ -7,27 +7,9 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use berth_e2e::daemon::{run_command, Berthd, Daemon};
-
-fn docker_build(berthd: &Berthd, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = berthd.command(&["build"]);
-    cmd.env("DOCKER_BUILDKIT", "0").args(args).arg(dir);
-    run_command(&mut cmd)
-}
-
-fn stdout_of(what: &str, out: &Output, berthd: &Berthd) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\nstdout: {stdout}\nstderr: {}\nberthd log:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        berthd.log()
-    );
-    stdout
-}
+use berth_e2e::daemon::{Berthd, Daemon};
 
 #[test]
 fn cache_from_a_loaded_image_reuses_its_steps_up_to_the_first_change() {
@@ -39,10 +21,9 @@ fn cache_from_a_loaded_image_reuses_its_steps_up_to_the_first_change() {
     };
     std::fs::write(ctx.path().join("Dockerfile"), dockerfile("echo hi > /x")).expect("write");
     std::fs::write(ctx.path().join("f.txt"), "f\n").expect("write");
-    stdout_of(
+    berthd.stdout_of(
         "first build",
-        &docker_build(&berthd, ctx.path(), &["-t", "e2e:src"]),
-        &berthd,
+        &berthd.docker_build(ctx.path(), &["-t", "e2e:src"]),
     );
     let source_id = berthd.ok(&["image", "inspect", "-f", "{{.Id}}", "e2e:src"]);
     let saved = ctx.path().join("src.tar");
@@ -53,12 +34,8 @@ fn cache_from_a_loaded_image_reuses_its_steps_up_to_the_first_change() {
     berthd.ok(&["load", "-i", saved.to_str().expect("utf-8")]);
 
     // Without --cache-from nothing is cached any more: the RUN runs.
-    let out = docker_build(
-        &berthd,
-        ctx.path(),
-        &["--cache-from", "e2e:src", "-t", "e2e:again"],
-    );
-    let stdout = stdout_of("build --cache-from", &out, &berthd);
+    let out = berthd.docker_build(ctx.path(), &["--cache-from", "e2e:src", "-t", "e2e:again"]);
+    let stdout = berthd.stdout_of("build --cache-from", &out);
     assert_eq!(stdout.matches(" ---> Using cache").count(), 4, "{stdout}");
     assert!(!stdout.contains("Running in"), "{stdout}");
     let again = berthd.ok(&["image", "inspect", "-f", "{{.Id}}", "e2e:again"]);
@@ -67,12 +44,11 @@ fn cache_from_a_loaded_image_reuses_its_steps_up_to_the_first_change() {
 
     // A changed RUN: ENV still comes from the source, RUN and what follows run again.
     std::fs::write(ctx.path().join("Dockerfile"), dockerfile("echo other > /x")).expect("write");
-    let out = docker_build(
-        &berthd,
+    let out = berthd.docker_build(
         ctx.path(),
         &["--cache-from", "e2e:src", "-t", "e2e:changed"],
     );
-    let stdout = stdout_of("build --cache-from after a change", &out, &berthd);
+    let stdout = berthd.stdout_of("build --cache-from after a change", &out);
     assert_eq!(stdout.matches(" ---> Using cache").count(), 1, "{stdout}");
     assert_eq!(berthd.ok(&["run", "--rm", "e2e:changed"]), "other");
 }
@@ -175,8 +151,8 @@ fn add_of_a_git_repository_takes_the_ref_and_subdirectory_as_buildkit_does() {
         ),
     )
     .expect("write");
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:git"]);
-    stdout_of("build with ADD <git>", &out, &berthd);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:git"]);
+    berthd.stdout_of("build with ADD <git>", &out);
     let shown = berthd.ok(&[
         "run",
         "--rm",
@@ -188,8 +164,8 @@ fn add_of_a_git_repository_takes_the_ref_and_subdirectory_as_buildkit_does() {
     assert_eq!(shown, "one\ntwo\ntop\n3\nno-git\nkept-git", "{shown}");
 
     // Unchanged repository: the rebuild is all cache.
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:git"]);
-    let stdout = stdout_of("rebuild with ADD <git>", &out, &berthd);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:git"]);
+    let stdout = berthd.stdout_of("rebuild with ADD <git>", &out);
     assert_eq!(stdout.matches(" ---> Using cache").count(), 3, "{stdout}");
 
     std::fs::write(
@@ -197,7 +173,7 @@ fn add_of_a_git_repository_takes_the_ref_and_subdirectory_as_buildkit_does() {
         format!("FROM busybox\nADD {url}#nope /x\n"),
     )
     .expect("write");
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:nope"]);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:nope"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -7,10 +7,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Output;
 
-use berth_e2e::daemon::{run_command, Berthd, Daemon};
+use berth_e2e::daemon::{Berthd, Daemon};
 
 const DOCKERFILE: &str = "\
 FROM busybox
@@ -29,24 +27,6 @@ RUN --mount=type=cache,target=/cache sh -c 'echo count=$(cat /cache/n 2>/dev/nul
 RUN --mount=type=tmpfs,target=/t touch /t/x && test -f /t/x
 RUN --mount=type=bind,source=data.txt,target=/data cat /data && ! touch /data
 ";
-
-fn docker_build(berthd: &Berthd, dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = berthd.command(&["build"]);
-    cmd.env("DOCKER_BUILDKIT", "0").args(args).arg(dir);
-    run_command(&mut cmd)
-}
-
-fn stdout_of(what: &str, out: &Output, berthd: &Berthd) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\nstdout: {stdout}\nstderr: {}\nberthd log:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        berthd.log()
-    );
-    stdout
-}
 
 /// Serves `body` on 127.0.0.1 for `requests` GETs, with a fixed Last-Modified.
 fn serve(body: &'static [u8], requests: usize) -> (u16, std::thread::JoinHandle<()>) {
@@ -78,8 +58,8 @@ fn heredocs_run_mounts_and_add_url_build_as_buildkit_gives_them_meaning() {
     std::fs::write(ctx.path().join("Dockerfile"), DOCKERFILE).expect("write");
     std::fs::write(ctx.path().join("data.txt"), "bound data\n").expect("write");
 
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:heredoc"]);
-    let stdout = stdout_of("docker build", &out, &berthd);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:heredoc"]);
+    let stdout = berthd.stdout_of("docker build", &out);
     assert!(
         stdout.contains("count=\n"),
         "an empty cache at first: {stdout}"
@@ -99,8 +79,8 @@ fn heredocs_run_mounts_and_add_url_build_as_buildkit_gives_them_meaning() {
     assert_eq!(lines[4], "4", "{shown}");
 
     // Another build (no cache) finds what the first left in the cache mount.
-    let out = docker_build(&berthd, ctx.path(), &["--no-cache", "-t", "e2e:heredoc"]);
-    let stdout = stdout_of("docker build --no-cache", &out, &berthd);
+    let out = berthd.docker_build(ctx.path(), &["--no-cache", "-t", "e2e:heredoc"]);
+    let stdout = berthd.stdout_of("docker build --no-cache", &out);
     assert!(
         stdout.contains("count=x\n"),
         "the cache mount persisted: {stdout}"
@@ -112,7 +92,7 @@ fn heredocs_run_mounts_and_add_url_build_as_buildkit_gives_them_meaning() {
     let url = format!("http://127.0.0.1:{port}/files/tool.txt");
     let bad = format!("FROM busybox\nADD --checksum={sum} {url} /opt/\n");
     std::fs::write(ctx.path().join("Dockerfile"), bad).expect("write");
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:url"]);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:url"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("digest mismatch"), "{stderr}");
@@ -125,8 +105,8 @@ fn heredocs_run_mounts_and_add_url_build_as_buildkit_gives_them_meaning() {
         format!("FROM busybox\nADD {url} /opt/\n"),
     )
     .expect("write");
-    let out = docker_build(&berthd, ctx.path(), &["-t", "e2e:url"]);
-    stdout_of("docker build ADD url", &out, &berthd);
+    let out = berthd.docker_build(ctx.path(), &["-t", "e2e:url"]);
+    berthd.stdout_of("docker build ADD url", &out);
     server.join().expect("server");
     let shown = berthd.ok(&[
         "run",
