@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::apply::metadata::OVERLAY_XATTR_PREFIXES;
 use crate::apply::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use crate::compression::sha256_string;
+use crate::idshift::IdShift;
 use info::{FileInfo, Kind};
 use writer::LayerWriter;
 
@@ -57,8 +58,18 @@ pub enum DiffError {
 
 /// Writes the layer tar of an overlay upper directory to `out`.
 pub fn diff_overlay_upper<W: Write>(upper: &Path, out: W) -> Result<(W, DiffSummary), DiffError> {
+    diff_overlay_upper_unshifted(upper, out, None)
+}
+
+/// [`diff_overlay_upper`] of an upper directory whose ids are host-shifted by `shift`: the
+/// tar has container ids (Docker's userns-remap layers are un-shifted the same way).
+pub fn diff_overlay_upper_unshifted<W: Write>(
+    upper: &Path,
+    out: W,
+    shift: Option<IdShift>,
+) -> Result<(W, DiffSummary), DiffError> {
     let mut walk = Walk {
-        writer: LayerWriter::new(out),
+        writer: LayerWriter::new(out).unshifting(shift),
     };
     walk.overlay_dir(upper, &[])?;
     walk.finish()
@@ -83,8 +94,17 @@ pub fn diff_trees<W: Write>(
 
 /// Writes a tar of the whole tree `root` (a diff against nothing).
 pub fn tar_tree<W: Write>(root: &Path, out: W) -> Result<(W, DiffSummary), DiffError> {
+    tar_tree_unshifted(root, out, None)
+}
+
+/// [`tar_tree`] of a tree whose ids are host-shifted by `shift`, written with container ids.
+pub fn tar_tree_unshifted<W: Write>(
+    root: &Path,
+    out: W,
+    shift: Option<IdShift>,
+) -> Result<(W, DiffSummary), DiffError> {
     let mut walk = Walk {
-        writer: LayerWriter::new(out),
+        writer: LayerWriter::new(out).unshifting(shift),
     };
     let mut ops = Vec::new();
     walk.compare_dir(None, root, &[], &mut ops)?;

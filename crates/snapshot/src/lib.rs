@@ -9,6 +9,7 @@ pub mod apply;
 pub mod compression;
 pub mod diff;
 pub mod idmap;
+pub mod idshift;
 pub mod path;
 mod root;
 pub mod snapshotter;
@@ -20,6 +21,9 @@ pub use apply::{
     ApplySummary, DevicePolicy, WhiteoutMode,
 };
 pub use compression::Compression;
-pub use diff::{diff_overlay_upper, diff_trees, tar_tree, DiffError, DiffSummary};
+pub use diff::{
+    diff_overlay_upper, diff_overlay_upper_unshifted, diff_trees, tar_tree, tar_tree_unshifted,
+    DiffError, DiffSummary,
+};
 pub use idmap::{IdMapping, Ownership};
 pub use snapshotter::{Driver, Mount, SnapshotError, SnapshotInfo, SnapshotKind, Snapshotter};

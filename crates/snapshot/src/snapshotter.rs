@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::apply::{ApplyOptions, WhiteoutMode};
-use crate::diff::{diff_overlay_upper, diff_trees, DiffError, DiffSummary};
+use crate::diff::{diff_trees, DiffError, DiffSummary};
 pub use store::SnapshotInfo;
 use store::Store;
 
@@ -242,7 +242,15 @@ impl Snapshotter {
         let info = self.active(key)?;
         let fs = self.store.fs_dir(&info.id);
         Ok(match (self.driver, &info.parent) {
-            (Driver::Overlay, _) => diff_overlay_upper(&fs, out)?,
+            (Driver::Overlay, _) => {
+                // A userns chown copy's upper holds host-shifted ids (see `idshift`).
+                let shift = crate::idshift::read_mark(&fs).map_err(|e| SnapshotError::Io {
+                    operation: "reading the id shift mark of",
+                    path: fs.clone(),
+                    source: io::Error::other(e),
+                })?;
+                crate::diff::diff_overlay_upper_unshifted(&fs, out, shift)?
+            }
             (Driver::Native, Some(parent)) => diff_trees(&self.store.fs_dir(parent), &fs, out)?,
             (Driver::Native, None) => crate::diff::tar_tree(&fs, out)?,
         })

@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
 use super::info::{FileInfo, Kind};
+use crate::idshift::IdShift;
 
 /// Hashes and counts what passes through to `inner`.
 pub(crate) struct DigestWriter<W> {
@@ -42,6 +43,8 @@ pub(crate) struct LayerWriter<W: Write> {
     /// First path written for each multiply-linked inode.
     links: HashMap<(u64, u64), Vec<u8>>,
     pub(crate) entries: u64,
+    /// Host-shifted ids to translate back to container ids (a userns chown copy's upper).
+    unshift: Option<IdShift>,
 }
 
 impl<W: Write> LayerWriter<W> {
@@ -54,13 +57,27 @@ impl<W: Write> LayerWriter<W> {
             }),
             links: HashMap::new(),
             entries: 0,
+            unshift: None,
+        }
+    }
+
+    /// Writes container ids for the host-shifted ids of `shift` (ownership and ACLs).
+    pub(crate) fn unshifting(mut self, shift: Option<IdShift>) -> Self {
+        self.unshift = shift;
+        self
+    }
+
+    fn ids(&self, info: &FileInfo) -> (u32, u32) {
+        match &self.unshift {
+            Some(shift) => shift.to_container(info.uid, info.gid),
+            None => (info.uid, info.gid),
         }
     }
 
     /// Appends node `info` found at `source` under the layer name `name` (no trailing slash).
     pub(crate) fn add(&mut self, name: &[u8], info: &FileInfo, source: &Path) -> io::Result<()> {
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut header = base_header(info, &mut pax);
+        let mut header = base_header(info, self.ids(info), &mut pax);
         let mut full_name = name.to_vec();
         let mut data: Option<File> = None;
         match info.kind {
@@ -104,7 +121,11 @@ impl<W: Write> LayerWriter<W> {
         }
         for (key, value) in &info.xattrs {
             if let Ok(key) = std::str::from_utf8(key) {
-                pax.push((format!("SCHILY.xattr.{key}"), value.clone()));
+                let value = match &self.unshift {
+                    Some(shift) => shift.unshift_acl(key, value),
+                    None => value.clone(),
+                };
+                pax.push((format!("SCHILY.xattr.{key}"), value));
             }
         }
         set_name(&mut header, &full_name, &mut pax);
@@ -121,7 +142,7 @@ impl<W: Write> LayerWriter<W> {
     ) -> io::Result<()> {
         let mut pax = Vec::new();
         let mut header = match template {
-            Some(info) => base_header(info, &mut pax),
+            Some(info) => base_header(info, self.ids(info), &mut pax),
             None => {
                 let mut h = Header::new_ustar();
                 h.set_mode(0);
@@ -192,13 +213,13 @@ impl<R: io::Read> io::Read for CountingReader<'_, R> {
     }
 }
 
-fn base_header(info: &FileInfo, pax: &mut Vec<(String, Vec<u8>)>) -> Header {
+fn base_header(info: &FileInfo, ids: (u32, u32), pax: &mut Vec<(String, Vec<u8>)>) -> Header {
     let mut h = Header::new_ustar();
     h.set_size(0);
     h.set_mode(info.mode & 0o7777);
     for (key, id, set) in [
-        ("uid", info.uid, Header::set_uid as fn(&mut Header, u64)),
-        ("gid", info.gid, Header::set_gid),
+        ("uid", ids.0, Header::set_uid as fn(&mut Header, u64)),
+        ("gid", ids.1, Header::set_gid),
     ] {
         if id > USTAR_ID_MAX {
             pax.push((key.to_string(), id.to_string().into_bytes()));
