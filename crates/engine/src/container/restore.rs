@@ -28,6 +28,15 @@ pub(super) async fn restore(inner: &Arc<Inner>) -> Result<(), ContainerError> {
         Ok(records)
     })
     .await?;
+    // The image service's container-to-image map is written without an fsync: the
+    // records are the truth after a host crash.
+    let uses = records
+        .iter()
+        .filter_map(|r| Some((r.id.clone(), berth_oci::Digest::parse(&r.image_id).ok()?)))
+        .collect();
+    if let Err(e) = inner.images.reconcile_rootfs_uses(uses) {
+        eprintln!("berthd: recording which containers use which image: {e}");
+    }
     let mut to_watch = Vec::new();
     let mut to_start = Vec::new();
     for mut record in records {

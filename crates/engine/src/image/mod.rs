@@ -193,7 +193,7 @@ impl Inner {
         let _ = snapshotter.cleanup();
         Ok(Inner {
             layer_sizes: Mutex::new(state::read_json(&dir.join(state::LAYER_SIZES))?),
-            rootfs: Mutex::new(state::read_json(&dir.join(state::ROOTFS))?),
+            rootfs: Mutex::new(state::read_json_or_default(&dir.join(state::ROOTFS))),
             tag_times: Mutex::new(state::read_json(&dir.join(state::TAG_TIMES))?),
             compressed: Mutex::new(state::read_json(&dir.join(compressed::COMPRESSED_LAYERS))?),
             dir: dir.to_path_buf(),

@@ -71,8 +71,9 @@ impl Inner {
         }
         .map_err(Self::snapshot_error(container))?;
         let mut uses = lock(&self.rootfs);
-        uses.insert(container.to_string(), image.clone());
-        state::write_json(&self.dir.join(state::ROOTFS), &*uses)?;
+        if uses.insert(container.to_string(), image.clone()).as_ref() != Some(image) {
+            state::write_json_unsynced(&self.dir.join(state::ROOTFS), &*uses)?;
+        }
         Ok(mounts)
     }
 
@@ -83,7 +84,7 @@ impl Inner {
         }
         let mut uses = lock(&self.rootfs);
         if uses.remove(container).is_some() {
-            state::write_json(&self.dir.join(state::ROOTFS), &*uses)?;
+            state::write_json_unsynced(&self.dir.join(state::ROOTFS), &*uses)?;
         }
         Ok(())
     }
@@ -249,6 +250,21 @@ impl ImageService {
         let container = container_id.to_string();
         self.blocking(move |inner| inner.container_changes(&container))
             .await
+    }
+
+    /// Makes the container-to-image map what the container records say (`uses`, from
+    /// every record berthd loaded at start): `rootfs.json` is written without an fsync, so
+    /// after a host crash it may miss a container or name one whose create never finished.
+    pub fn reconcile_rootfs_uses(
+        &self,
+        uses: std::collections::BTreeMap<String, Digest>,
+    ) -> Result<(), ImageError> {
+        let mut current = lock(&self.inner.rootfs);
+        if *current != uses {
+            *current = uses;
+            state::write_json_unsynced(&self.inner.dir.join(state::ROOTFS), &*current)?;
+        }
+        Ok(())
     }
 
     /// Container ids whose root filesystem sits on image `id`.
