@@ -3,7 +3,7 @@
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-APT_PACKAGES=(busybox-static libseccomp-dev pkg-config runc hyperfine iproute2 nftables gcc make python3 curl ca-certificates openssl docker-registry skopeo docker.io git)
+APT_PACKAGES=(busybox-static libseccomp-dev pkg-config runc hyperfine iproute2 nftables gcc make python3 curl ca-certificates openssl docker-registry skopeo docker.io git docker-compose)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

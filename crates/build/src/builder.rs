@@ -39,6 +39,9 @@ pub struct BuildOptions {
     /// `--cache-from` images: their history offers cached steps (as the classic builder's
     /// image cache does).
     pub cache_from: Vec<String>,
+    /// `--squash`: the target's layers above its base image become one layer (moby's
+    /// `SquashImage` after the build, which dockerd allows only in experimental mode).
+    pub squash: bool,
 }
 
 /// The built image.
@@ -55,6 +58,8 @@ pub struct BuildResult {
 struct StageResult {
     image: String,
     config: RunConfig,
+    /// The image the stage started from (empty for scratch): what `--squash` merges onto.
+    base: String,
 }
 
 fn predefined_args() -> Vec<(String, String)> {
@@ -188,11 +193,11 @@ pub fn build(
         total,
     };
     run.all()?;
-    let image = results
+    let (mut image, base) = results
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(&target)
-        .map(|r| r.image.clone())
+        .map(|r| (r.image.clone(), r.base.clone()))
         .unwrap_or_default();
     let used = used_args.into_inner().unwrap_or_else(|p| p.into_inner());
     let unused: Vec<&String> = options
@@ -214,6 +219,13 @@ pub fn build(
     }
     if image.is_empty() {
         return Err(BuildError::NoImage);
+    }
+    if options.squash {
+        // As moby's build backend: the finished image is squashed onto the target stage's
+        // FROM image (nothing for scratch), then tagged.
+        image = worker
+            .squash(&image, &base)
+            .map_err(|e| BuildError::Squash(e.to_string()))?;
     }
     let mut tags = Vec::new();
     for tag in &options.tags {
@@ -315,6 +327,7 @@ impl Runner<'_> {
                 base.config
             }
         };
+        let base = state.image.clone();
         state.config = base_config.unwrap_or_default();
         state.config.image = state.image.clone();
         state.config.open_stdin = false;
@@ -379,6 +392,7 @@ impl Runner<'_> {
                 StageResult {
                     image: state.image,
                     config: state.config,
+                    base,
                 },
             );
         Ok(())

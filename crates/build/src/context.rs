@@ -85,7 +85,6 @@ impl SourceRoot {
             out.sort_by(|a, b| a.rel.cmp(&b.rel));
             return Ok(out);
         }
-        let path = self.root.join(&clean);
         let missing = || {
             BuildError::Copy(format!(
                 "file not found in build context or excluded by .dockerignore: stat {}: file does not exist",
@@ -95,6 +94,7 @@ impl SourceRoot {
         if self.is_ignored(&clean) {
             return Err(missing());
         }
+        let path = self.in_scope(&clean).ok_or_else(missing)?;
         let meta = std::fs::metadata(&path).map_err(|_| missing())?;
         Ok(vec![Source {
             rel: clean,
@@ -103,9 +103,28 @@ impl SourceRoot {
         }])
     }
 
+    /// `rel` as a host path inside the root, every symlink on the way (the last one's too)
+    /// followed as if the root were `/`, as moby's `FollowSymlinkInScope` resolves COPY
+    /// sources: a context link to `/etc` reads the context's `etc`, never the host's. None
+    /// when a link chain is too long to resolve.
+    fn in_scope(&self, rel: &str) -> Option<PathBuf> {
+        let path = crate::copy::resolve_in_root(&self.root, &format!("{rel}/."));
+        let below = path.strip_prefix(&self.root).ok()?;
+        let mut current = self.root.clone();
+        for part in below.components() {
+            current.push(part);
+            if std::fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink()) {
+                return None;
+            }
+        }
+        Some(path)
+    }
+
     /// Visits every non-ignored entry below `rel`; `visit` returns whether to descend.
     pub fn walk(&self, rel: &str, visit: &mut dyn FnMut(&str, &Path, bool) -> bool) {
-        let dir = self.root.join(rel);
+        let Some(dir) = self.in_scope(rel) else {
+            return;
+        };
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
@@ -277,6 +296,36 @@ mod tests {
         assert_eq!(all, vec![".dockerignore", "a.txt"]);
         let err = ctx.resolve("missing").unwrap_err().to_string();
         assert!(err.contains("file not found in build context or excluded by .dockerignore"));
+    }
+
+    #[test]
+    fn symlinks_in_sources_resolve_inside_the_root_never_on_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::os::unix::fs::symlink("/etc", root.join("hostetc")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc/passwd", root.join("up")).unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::fs::write(root.join("real/f"), "in context").unwrap();
+        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        let ctx = SourceRoot::context(root, "Dockerfile").unwrap();
+        for outside in ["hostetc/passwd", "hostetc", "up", "loop"] {
+            let err = ctx.resolve(outside).unwrap_err().to_string();
+            assert!(
+                err.contains("file not found in build context"),
+                "{outside}: {err}"
+            );
+        }
+        let source = ctx.resolve("abs/f").unwrap().remove(0);
+        assert_eq!(source.path, root.join("real/f"));
+        let linked = ctx.resolve("abs").unwrap().remove(0);
+        assert!(linked.is_dir && linked.path == root.join("real"));
+        assert_eq!(
+            ctx.source_hash(&linked).unwrap(),
+            ctx.source_hash(&ctx.resolve("real").unwrap().remove(0))
+                .unwrap(),
+            "a linked directory hashes its in-context target"
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ struct State {
     /// ADD URLs: body and Last-Modified seconds.
     urls: BTreeMap<String, (Vec<u8>, Option<i64>)>,
     cache: BTreeMap<String, String>,
+    /// `(image, parent)` of every squash asked for.
+    squashes: Vec<(String, String)>,
     next: u64,
     released: usize,
 }
@@ -132,6 +134,11 @@ impl FakeWorker {
     /// How many layer keys are still held (0 after a build: nothing leaked).
     pub fn live_layers(&self) -> usize {
         lock(&self.state).layers.len()
+    }
+
+    /// `(image, parent)` of every `--squash` asked for, in order.
+    pub fn squashes(&self) -> Vec<(String, String)> {
+        lock(&self.state).squashes.clone()
     }
 
     pub fn image_count(&self) -> usize {
@@ -409,6 +416,48 @@ impl Worker for FakeWorker {
                 history,
                 author: commit.author.clone(),
                 root,
+            },
+        );
+        Ok(id)
+    }
+
+    fn squash(&self, image: &str, parent: &str) -> Result<String, WorkerError> {
+        let mut state = lock(&self.state);
+        let top = state
+            .images
+            .get(image)
+            .cloned()
+            .ok_or_else(|| WorkerError::ImageNotFound(image.to_string()))?;
+        let kept = match state.images.get(parent) {
+            Some(p) => p.history.len(),
+            None if parent.is_empty() => 0,
+            None => return Err(WorkerError::ImageNotFound(parent.to_string())),
+        };
+        let id = next_id(&mut state);
+        let root = self.dir.path().join(&id[7..]);
+        copy_tree(&top.root, &root).map_err(io("squashing"))?;
+        let mut history: Vec<(String, bool)> = top
+            .history
+            .iter()
+            .enumerate()
+            .map(|(i, (by, empty))| (by.clone(), *empty || i >= kept))
+            .collect();
+        // The merge entry has no created_by, only moby's comment: the fake keeps the
+        // comment in its place.
+        let comment = if parent.is_empty() {
+            format!("create new from {image}")
+        } else {
+            format!("merge {image} to {parent}")
+        };
+        history.push((comment, false));
+        state.squashes.push((image.to_string(), parent.to_string()));
+        state.images.insert(
+            id.clone(),
+            FakeImage {
+                id: id.clone(),
+                root,
+                history,
+                ..top
             },
         );
         Ok(id)

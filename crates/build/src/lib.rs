@@ -49,6 +49,8 @@ pub enum BuildError {
     Context(String),
     #[error("secret {0}: not found (the classic POST /build has no BuildKit session to pass build secrets; drop `required` to build without it)")]
     Secret(String),
+    #[error("error squashing image: {0}")]
+    Squash(String),
     #[error("No image was generated. Is your Dockerfile empty?")]
     NoImage,
     #[error("{op}: {source}")]

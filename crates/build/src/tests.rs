@@ -362,3 +362,51 @@ fn parse_errors_carry_the_line() {
     t.target = "b".into();
     assert!(matches!(f.build(&t).0.unwrap_err(), BuildError::Target(_)));
 }
+
+#[test]
+fn squash_merges_the_target_onto_its_stages_base_and_tags_the_merged_image() {
+    let f = fixture();
+    let base = f.worker.image("busybox").unwrap().id;
+    let df = "FROM busybox AS first\nRUN echo x > /x\nFROM busybox\nCOPY --from=first /x /x\nENV A=1\nRUN echo y > /y\n";
+    let mut options = f.options(df);
+    options.squash = true;
+    let (result, _) = f.build(&options);
+    let result = result.unwrap();
+    let squashes = f.worker.squashes();
+    assert_eq!(squashes.len(), 1);
+    let (unsquashed, onto) = &squashes[0];
+    assert_eq!(onto, &base, "the final stage's FROM image");
+    assert_ne!(&result.image, unsquashed);
+    assert_eq!(f.worker.image("app").unwrap().id, result.image, "tagged");
+    let top = f.worker.image(unsquashed).unwrap();
+    let squashed = f.worker.image(&result.image).unwrap();
+    assert_eq!(squashed.config, top.config, "the config is kept");
+    let flags: Vec<bool> = squashed.history.iter().map(|(_, e)| *e).collect();
+    assert_eq!(flags, [false, true, true, true, false]);
+    assert_eq!(
+        squashed.history.last().unwrap().0,
+        format!("merge {unsquashed} to {base}")
+    );
+    assert!(squashed.root.join("x").is_file() && squashed.root.join("y").is_file());
+    assert_eq!(f.worker.live_layers(), 0);
+}
+
+#[test]
+fn squash_of_a_scratch_stage_creates_a_new_image_and_without_squash_nothing_merges() {
+    let f = fixture();
+    f.file("a.txt", "a");
+    let mut options = f.options("FROM scratch\nCOPY a.txt /\n");
+    options.squash = true;
+    let (result, _) = f.build(&options);
+    let result = result.unwrap();
+    let (unsquashed, onto) = f.worker.squashes().pop().unwrap();
+    assert_eq!(onto, "");
+    let squashed = f.worker.image(&result.image).unwrap();
+    assert_eq!(
+        squashed.history.last().unwrap().0,
+        format!("create new from {unsquashed}")
+    );
+    let (plain, _) = f.build(&f.options("FROM busybox\nENV B=2\n"));
+    plain.unwrap();
+    assert_eq!(f.worker.squashes().len(), 1);
+}

@@ -129,6 +129,12 @@ pub trait Worker: Send + Sync {
     /// returns the image id (`sha256:...`). An empty diff adds no layer (`empty_layer`).
     fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError>;
 
+    /// `--squash`: a new image with `image`'s config whose layers are `parent`'s (empty:
+    /// none) plus one layer holding every change `image` makes on top of `parent`; history
+    /// entries after `parent`'s are marked `empty_layer` and one entry for the merge is
+    /// added (moby's `ImageService.SquashImage`). Returns the new image id.
+    fn squash(&self, image: &str, parent: &str) -> Result<String, WorkerError>;
+
     /// Drops a layer or container (unmounting it); errors are not interesting here.
     fn release(&self, key: &str);
 

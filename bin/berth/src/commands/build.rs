@@ -49,6 +49,9 @@ pub struct BuildArgs {
     /// Set the networking mode for the RUN instructions during build
     #[arg(long)]
     pub network: Option<String>,
+    /// Squash newly built layers into a single new layer
+    #[arg(long)]
+    pub squash: bool,
     /// Build context: a directory, or "-" for a tar or Dockerfile on stdin
     pub context: String,
 }
@@ -174,6 +177,9 @@ pub async fn build(app: &App, args: BuildArgs) -> anyhow::Result<()> {
     pairs.push(("nocache", if args.no_cache { "1" } else { "0" }.into()));
     pairs.push(("pull", if args.pull { "1" } else { "0" }.into()));
     pairs.push(("rm", "1".into()));
+    if args.squash {
+        pairs.push(("squash", "1".into()));
+    }
     pairs.push(("networkmode", args.network.clone().unwrap_or_default()));
     pairs.push(("platform", args.platform.clone().unwrap_or_default()));
     let path = format!("/build{}", berth_client::query(&pairs));

@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Write;
 
 use berth_build::{RunConfig, StepCommit};
+use berth_content::Committed;
 use berth_image::archive::ArchiveError;
 use berth_image::blob::{put, put_stream};
 use berth_image::{ContainerConfig, Descriptor, History, ImageConfig, ImageRecord};
@@ -69,37 +70,10 @@ impl Inner {
                 .map_err(|e| ImageError::reference(&commit.parent, e.into()))?;
             Some((id.clone(), self.resolve_id(&id)?))
         };
-        let mut new_layer = None;
-        if let Some(key) = layer {
-            let scratch = scratch_dir.join(format!("{key}.tar"));
-            let io = |op: &'static str| {
-                let path = scratch.clone();
-                move |source| ImageError::Io { op, path, source }
-            };
-            let file = fs::File::create(&scratch).map_err(io("create"))?;
-            let (mut file, summary) =
-                self.snapshotter
-                    .diff(key, file)
-                    .map_err(|source| ImageError::Snapshot {
-                        container: key.to_string(),
-                        source: Box::new(source),
-                    })?;
-            file.flush().map_err(io("write"))?;
-            drop(file);
-            if summary.entries > 0 {
-                let mut input = fs::File::open(&scratch).map_err(io("open"))?;
-                let stored = put_stream(
-                    &self.content,
-                    &mut input,
-                    "build-layer",
-                    berth_content::Expected::none(),
-                )
-                .map_err(|e| ImageError::from(ArchiveError::from(e)));
-                new_layer = Some(stored);
-            }
-            let _ = fs::remove_file(&scratch);
-        }
-        let new_layer = new_layer.transpose()?;
+        let new_layer = match layer {
+            Some(key) => self.layer_blob(key, scratch_dir, false)?,
+            None => None,
+        };
         let mut config = match &parent {
             Some((_, resolved)) => resolved.config.clone(),
             None => scratch_config(),
@@ -136,6 +110,47 @@ impl Inner {
             ));
         }
         self.store_build_image(&config, layers, created)
+    }
+
+    /// The diff of snapshot `key` stored as an uncompressed layer blob (its digest is its
+    /// DiffID); `None` when the diff is empty, unless `keep_empty`.
+    pub(super) fn layer_blob(
+        &self,
+        key: &str,
+        scratch_dir: &std::path::Path,
+        keep_empty: bool,
+    ) -> Result<Option<Committed>, ImageError> {
+        let scratch = scratch_dir.join(format!("{key}.tar"));
+        let io = |op: &'static str| {
+            let path = scratch.clone();
+            move |source| ImageError::Io { op, path, source }
+        };
+        let file = fs::File::create(&scratch).map_err(io("create"))?;
+        let result = self
+            .snapshotter
+            .diff(key, file)
+            .map_err(|source| ImageError::Snapshot {
+                container: key.to_string(),
+                source: Box::new(source),
+            })
+            .and_then(|(mut file, summary)| {
+                file.flush().map_err(io("write"))?;
+                drop(file);
+                if summary.entries == 0 && !keep_empty {
+                    return Ok(None);
+                }
+                let mut input = fs::File::open(&scratch).map_err(io("open"))?;
+                put_stream(
+                    &self.content,
+                    &mut input,
+                    "build-layer",
+                    berth_content::Expected::none(),
+                )
+                .map(Some)
+                .map_err(|e| ImageError::from(ArchiveError::from(e)))
+            });
+        let _ = fs::remove_file(&scratch);
+        result
     }
 
     /// Stores a build image: its config, an OCI manifest over `layers`, the image record,

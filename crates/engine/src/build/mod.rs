@@ -7,6 +7,7 @@ mod cache_from;
 mod commit;
 mod download;
 mod mount_stubs;
+mod squash;
 mod usage;
 mod worker;
 
@@ -22,6 +23,11 @@ pub use worker::EngineWorker;
 use crate::error::ErrorKind;
 use crate::Engine;
 
+/// The label that marks a build's RUN container (its layer is diffed and thrown away, so
+/// the container start path mounts it overlayfs `volatile`). It stays on the container,
+/// never reaches the image (a step's commit takes the builder's config).
+pub const BUILD_STEP_LABEL: &str = "berth.build.step";
+
 /// What `POST /build` asks for (query parameters already parsed).
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
@@ -36,6 +42,9 @@ pub struct BuildRequest {
     pub platform: String,
     /// `cachefrom`: images whose history offers cached steps.
     pub cache_from: Vec<String>,
+    /// `squash`: merge the build's layers into one (always allowed: dockerd only in
+    /// experimental mode).
+    pub squash: bool,
 }
 
 /// Why a build failed, with its kind.
@@ -161,6 +170,7 @@ pub async fn build(
             // `RUN --mount=type=secret` gets none (an error when `required`).
             secrets: Default::default(),
             cache_from: request.cache_from,
+            squash: request.squash,
         };
         let worker = EngineWorker::new(engine.clone(), handle, dir);
         let result = berth_build::build(&worker, &options, &*out);

@@ -161,6 +161,9 @@ impl Worker for EngineWorker {
         // No entrypoint: the step's command runs as given (Docker's `[""]` override).
         api.entrypoint = Some(StrSlice(vec![String::new()]));
         api.healthcheck = None;
+        api.labels
+            .get_or_insert_with(Default::default)
+            .insert(super::BUILD_STEP_LABEL.to_string(), String::new());
         let host_config = HostConfig {
             network_mode: "none".to_string(),
             mounts: (!mounts.is_empty()).then(|| mounts.iter().map(api_mount).collect()),
@@ -216,6 +219,22 @@ impl Worker for EngineWorker {
         images
             .inner
             .build_commit(layer, commit, &scratch)
+            .map(|id| id.to_string())
+            .map_err(engine_error)
+    }
+
+    fn squash(&self, image: &str, parent: &str) -> Result<String, WorkerError> {
+        let key = self.mount_snapshot(parent)?;
+        let _layer = berth_build::worker::LayerGuard {
+            worker: self,
+            key: key.clone(),
+        };
+        let root = self.layer_root(&key)?;
+        let images = self.engine.images.clone();
+        let _in_flight = self.handle.block_on(images.gc_gate.read());
+        images
+            .inner
+            .build_squash(image, parent, &key, &root, &self.dir)
             .map(|id| id.to_string())
             .map_err(engine_error)
     }

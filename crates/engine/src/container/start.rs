@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{blocking, bundle, image_link, monitor, now_text, rootfs, shim};
-use super::{Container, ContainerError, Inner, Lifecycle, Status};
+use super::{Container, ContainerError, ContainerRecord, Inner, Lifecycle, Status};
 
 /// The start verb: 304 when the container runs already.
 pub(super) async fn start_verb(
@@ -91,6 +91,19 @@ fn exit_code_of_start_error(error: &ContainerError) -> i32 {
     }
 }
 
+/// Whether the container's layer is thrown away after it exits (mounted overlayfs
+/// `volatile`: no sync of the upper filesystem at unmount): `--rm` containers, and a
+/// build's RUN step, whose layer is diffed into the content store (which syncs the blob)
+/// and then removed.
+fn disposable(record: &ContainerRecord) -> bool {
+    record.host_config.auto_remove
+        || record
+            .config
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(crate::build::BUILD_STEP_LABEL))
+}
+
 /// Mounts, writes the bundle, launches the shim and starts the process; returns its pid.
 async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, ContainerError> {
     let record = container.record();
@@ -118,7 +131,7 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
             let target = rootfs::rootfs_path(&dir);
             let userns = super::userns::map_of(&config, &record)?;
             match &userns {
-                None => rootfs::mount_for(&mounts, &target, record.host_config.auto_remove)?,
+                None => rootfs::mount_for(&mounts, &target, disposable(&record))?,
                 Some(map) => super::userns_rootfs::mount(
                     &mounts,
                     &target,

@@ -24,6 +24,22 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/build", post(build))
         .route("/build/prune", post(prune))
+        .route("/session", post(buildkit_endpoint))
+        .route("/grpc", post(buildkit_endpoint))
+}
+
+/// `POST /session` and `POST /grpc` (BuildKit's h2c session and gRPC control API, what
+/// buildx speaks): berthd has only the classic builder, so a client that tries them gets
+/// a 501 with a text saying what to use instead, never a hang or an empty 404.
+async fn buildkit_endpoint(uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        ErrorKind::NotImplemented,
+        format!(
+            "BuildKit is not implemented by berthd ({} is BuildKit's API): build with the classic builder (DOCKER_BUILDKIT=0 docker build, or berth build)",
+            uri.path()
+        ),
+    )
+    .into_response()
 }
 
 /// The builder's text as `{"stream": ...}` messages (nothing with `q`).
@@ -93,11 +109,6 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
             "BuildKit builds (version=2) are not implemented by berthd: use the classic builder (DOCKER_BUILDKIT=0)".into(),
         ));
     }
-    if q.bool("squash") {
-        return Err(not_implemented(
-            "--squash is not implemented by berthd's builder: build without it".into(),
-        ));
-    }
     match q.get("networkmode") {
         "" | "default" | "none" => {}
         other => {
@@ -116,6 +127,8 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
         pull: q.bool("pull"),
         platform: q.get("platform").to_string(),
         cache_from: json_list(q, "cachefrom")?,
+        // Docker allows squash only with experimental on; berthd always does.
+        squash: q.bool("squash"),
     })
 }
 
