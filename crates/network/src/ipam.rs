@@ -29,8 +29,10 @@ pub enum IpamError {
     },
     #[error("Address already in use")]
     InUse(IpAddr),
-    /// A requested address outside every subnet (or `--ip-range`) of the network.
-    #[error("no configured subnet or ip-range contain the IP address {0}")]
+    /// A requested address outside every subnet of the network (moby 26+; 25.0 said
+    /// `no configured subnet or ip-range contain the IP address`, 20.10 `Invalid address
+    /// <ip>: It does not belong to any of this network's subnets`).
+    #[error("no configured subnet contains IP address {0}")]
     OutOfRange(IpAddr),
     #[error("invalid pool request: Pool overlaps with other one on this address space")]
     Overlap,
@@ -566,7 +568,7 @@ mod tests {
             ipam.allocate(4, Some(ip("10.10.0.7")), "n", "i")
                 .expect_err("outside")
                 .to_string(),
-            "no configured subnet or ip-range contain the IP address 10.10.0.7"
+            "no configured subnet contains IP address 10.10.0.7"
         );
         // Dynamic allocation skips the specific one.
         for expected in 2..=6 {

@@ -1,10 +1,20 @@
 //! Bad network input through the real docker CLI 28, each refused with Docker's text and
-//! nothing changed: a name that exists, an overlapping subnet, a gateway or ip-range outside
-//! the subnet, an `--ip` outside the subnet or not an address, connecting twice, disconnecting what is not connected, a missing network, removing a
-//! network in use. The texts are those dockerd 20.10 and the CLI 28 print (checked side by
-//! side on this host), except where Docker 28's daemon words it differently (the overlap's
-//! `invalid pool request:` prefix, `no configured subnet or ip-range contain the IP
-//! address`), where berth follows Docker 28.
+//! nothing changed: a name that exists, an overlapping subnet, a subnet with host bits, a
+//! gateway or ip-range outside the subnet, an `--ip` outside the subnet, on the default
+//! bridge or not an address (at run and at `network connect`), an address in use,
+//! connecting twice, disconnecting what is not connected, a missing network, removing a
+//! network in use. The CLI's own checks (gateway/ip-range against --subnet) print what
+//! dockerd 20.10 + CLI 28 print here. The daemon's texts are current moby's where it words
+//! them differently from 20.10 (checked side by side on this host): the overlap's `invalid
+//! pool request:` prefix, `invalid config for network <key>: invalid endpoint settings:` at
+//! create (20.10 refused at start), `no configured subnet contains IP address` (20.10:
+//! `Invalid address ...: It does not belong to any of this network's subnets`),
+//! `user-specified IP address is supported on user-defined networks only`, `invalid network
+//! config:` with `invalid subnet ...: it should be ...` (20.10 took host bits), and `network
+//! <name> has active endpoints (name:"<container>" id:"<endpoint>")` (moby 28.2+; 20.10:
+//! `network <name> id <id> has active endpoints`). An `--ip` on a network created without
+//! `--subnet` is taken when the address is in its subnet: 20.10 and 29.0 refused it, current
+//! moby does not (moby#51569).
 
 use berth_e2e::daemon::{Berthd, Daemon};
 
@@ -99,6 +109,12 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
             vec!["network", "create", "--gateway", "10.1.1.1", "ne"],
             "every ip-range or gateway must have a corresponding subnet".to_string(),
         ),
+        (
+            vec!["network", "create", "--subnet", "10.220.5.1/24", "nf"],
+            "Error response from daemon: invalid network config:\ninvalid subnet 10.220.5.1/24: \
+             it should be 10.220.5.0/24"
+                .to_string(),
+        ),
     ] {
         assert_eq!(refused(&berthd, &args), text, "{args:?}");
         assert_eq!(
@@ -120,7 +136,8 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
                 "busybox",
                 "true",
             ],
-            "no configured subnet or ip-range contain the IP address 10.220.9.9",
+            "Error response from daemon: invalid config for network na: invalid endpoint \
+             settings:\nno configured subnet contains IP address 10.220.9.9",
         ),
         (
             vec![
@@ -133,6 +150,11 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
                 "true",
             ],
             "invalid IPv4 address: 10.220.0.300",
+        ),
+        (
+            vec!["run", "--ip", "172.17.0.9", "busybox", "true"],
+            "Error response from daemon: invalid config for network default: invalid endpoint \
+             settings:\nuser-specified IP address is supported on user-defined networks only",
         ),
     ] {
         let err = refused(&berthd, &args);
@@ -167,15 +189,84 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
         refused(&berthd, &["network", "connect", "nonet", "user1"]),
         "Error response from daemon: network nonet not found"
     );
+    let endpoint = berthd.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.na.EndpointID}}",
+        "user1",
+    ]);
     let err = refused(&berthd, &["network", "rm", "na"]);
     assert_eq!(
         err,
         format!(
-            "Error response from daemon: error while removing network: network na id {id} has \
-             active endpoints\nexit status 1"
+            "Error response from daemon: error while removing network: network na has active \
+             endpoints (name:\"user1\" id:\"{}\")\nexit status 1",
+            &endpoint[..12]
         ),
         "the CLI adds `exit status 1` after the daemon's text, for dockerd as well"
     );
+    // Live connect: an address outside the subnet and one in use are refused and leave the
+    // container's networks as they were; an address in the subnet berth picked for a network
+    // created without --subnet is taken (current moby).
+    berthd.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user2",
+        "--network",
+        "nn",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let user2_networks = || {
+        berthd.ok(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
+            "user2",
+        ])
+    };
+    let user2_before = user2_networks();
+    assert_eq!(
+        refused(
+            &berthd,
+            &["network", "connect", "--ip", "10.220.9.9", "na", "user2"]
+        ),
+        "Error response from daemon: invalid endpoint settings:\nno configured subnet contains \
+         IP address 10.220.9.9"
+    );
+    let user1_ip = attached.trim().trim_start_matches("user1=");
+    let user1_ip = user1_ip.split('/').next().unwrap_or_default();
+    assert_eq!(
+        refused(
+            &berthd,
+            &["network", "connect", "--ip", user1_ip, "na", "user2"]
+        ),
+        "Error response from daemon: Address already in use"
+    );
+    assert_eq!(user2_networks(), user2_before, "user2 untouched");
+    assert_eq!(containers_of(&berthd, "na"), attached, "na untouched");
+    let nn_subnet = berthd.ok(&[
+        "network",
+        "inspect",
+        "nn",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+    ]);
+    let octets: Vec<&str> = nn_subnet.split(['.', '/']).collect();
+    let chosen = format!("{}.{}.{}.77", octets[0], octets[1], octets[2]);
+    berthd.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "nn",
+        "--ip",
+        &chosen,
+        "busybox",
+        "true",
+    ]);
+    berthd.ok(&["rm", "-f", "user2"]);
     assert_eq!(containers_of(&berthd, "na"), attached, "state untouched");
     assert_eq!(containers_of(&berthd, "nn"), "");
     assert_eq!(network_names(&berthd), names);

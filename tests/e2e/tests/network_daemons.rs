@@ -256,7 +256,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
     for (args, text) in [
         (
             vec!["run", "--ip", "172.17.0.9", "busybox", "true"],
-            "user specified IP address is supported on user defined networks only",
+            "user-specified IP address is supported on user-defined networks only",
         ),
         (
             vec!["create", "--network-alias", "x", "busybox"],
@@ -273,7 +273,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
                 "busybox",
                 "true",
             ],
-            "no configured subnet or ip-range contain the IP address 10.99.0.1",
+            "no configured subnet contains IP address 10.99.0.1",
         ),
         (
             vec![

@@ -266,6 +266,77 @@ fn bool_option(
     }
 }
 
+/// moby's validateIpamConfig (daemon/network.go) with its texts, every problem on its own
+/// line: a subnet with host bits set, an ip-range or gateway of the other family, outside
+/// its subnet or (ip-range) bigger than it or with host bits set. IPv6 entries are not
+/// checked unless IPv6 is enabled, as moby skips them. Entries without a subnet meet
+/// Go's zero `netip.Prefix`, which prints as `invalid Prefix`. Unparsable values are
+/// refused with `invalid CIDR address`/`invalid IP address` (moby fails its JSON decode).
+fn validate_ipam_config(configs: &[IpamPool], enable_ipv6: bool) -> Result<(), NetworkError> {
+    let mut problems = Vec::new();
+    for config in configs {
+        let subnet: Option<Subnet> = match config.subnet.as_str() {
+            "" => None,
+            text => Some(text.parse()?),
+        };
+        let family = subnet.map_or(4, |s| s.family());
+        if family == 6 && !enable_ipv6 {
+            continue;
+        }
+        let parent = subnet.map_or_else(|| "invalid Prefix".to_string(), |s| s.to_string());
+        if let Some(subnet) = subnet.filter(|s| s.network() != *s) {
+            problems.push(format!(
+                "invalid subnet {subnet}: it should be {}",
+                subnet.network()
+            ));
+        }
+        if !config.ip_range.is_empty() {
+            let range: Subnet = config.ip_range.parse()?;
+            if range.family() != family {
+                problems.push(format!(
+                    "invalid ip-range {range}: parent subnet is an IPv{family} block"
+                ));
+            } else {
+                if subnet.is_some_and(|s| range.prefix < s.prefix) {
+                    problems.push(format!(
+                        "invalid ip-range {range}: CIDR block is bigger than its parent subnet \
+                         {parent}"
+                    ));
+                }
+                if range.network() != range {
+                    problems.push(format!(
+                        "invalid ip-range {range}: it should be {}",
+                        range.network()
+                    ));
+                }
+                if !subnet.is_some_and(|s| s.overlaps(&range)) {
+                    problems.push(format!(
+                        "invalid ip-range {range}: parent subnet {parent} doesn't contain ip-range"
+                    ));
+                }
+            }
+        }
+        if !config.gateway.is_empty() {
+            let gateway = parse_ip(&config.gateway)?;
+            let gateway_family = if gateway.is_ipv4() { 4 } else { 6 };
+            if gateway_family != family {
+                problems.push(format!(
+                    "invalid gateway {gateway}: parent subnet is an IPv{family} block"
+                ));
+            } else if !subnet.is_some_and(|s| s.contains(gateway)) {
+                problems.push(format!(
+                    "invalid gateway {gateway}: parent subnet {parent} doesn't contain this address"
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(NetworkError::InvalidIpamConfig(problems.join("\n")))
+    }
+}
+
 /// The record of a new user-defined bridge network (pure: subnets picked against `taken`
 /// networks and host `routes`).
 pub(super) fn build_record(
@@ -282,15 +353,11 @@ pub(super) fn build_record(
         .and_then(|i| i.config.clone())
         .unwrap_or_default();
     let enable_ipv6 = request.enable_ipv6.unwrap_or(false);
+    validate_ipam_config(&configs, enable_ipv6)?;
     let mut ipam_pools = Vec::new();
     let mut ipam_config = Vec::new();
     for config in &configs {
         if config.subnet.is_empty() {
-            if !config.ip_range.is_empty() || !config.gateway.is_empty() {
-                return Err(NetworkError::InvalidArgument(
-                    "ip-range and gateway need a subnet (--subnet)".to_string(),
-                ));
-            }
             continue;
         }
         let subnet: Subnet = config.subnet.parse()?;

@@ -37,14 +37,15 @@ impl EndpointRequest {
         let Some(settings) = settings else {
             return Ok(request);
         };
-        // Docker's texts (daemon/network.go validateEndpointSettings).
+        // Docker's texts (moby's normalizeEndpointIPAMConfig), as `invalid endpoint
+        // settings` (requests_for names the network for a create request).
         let parse = |text: &str, v4: bool| -> Result<Option<IpAddr>, NetworkError> {
             if text.is_empty() {
                 return Ok(None);
             }
             match text.parse::<IpAddr>() {
                 Ok(ip) if ip.is_ipv4() == v4 && !ip.is_unspecified() => Ok(Some(ip)),
-                _ => Err(NetworkError::InvalidArgument(format!(
+                _ => Err(invalid_endpoint(format!(
                     "invalid IPv{} address: {text}",
                     if v4 { 4 } else { 6 }
                 ))),
@@ -131,10 +132,19 @@ pub fn requests_for(
         .get(mode)
         .or_else(|| (mode == "bridge").then(|| configs.get("default")).flatten())
         .and_then(|s| s.as_ref());
-    let mut requests = vec![EndpointRequest::from_settings(mode, primary)?];
+    let primary_key = if configs.contains_key(mode) || mode != "bridge" {
+        mode
+    } else {
+        "default"
+    };
+    let mut requests = vec![EndpointRequest::from_settings(mode, primary)
+        .map_err(|e| in_create_config(primary_key, e))?];
     for (name, settings) in &configs {
         if name != mode && !(mode == "bridge" && name == "default") {
-            requests.push(EndpointRequest::from_settings(name, settings.as_ref())?);
+            requests.push(
+                EndpointRequest::from_settings(name, settings.as_ref())
+                    .map_err(|e| in_create_config(name, e))?,
+            );
         }
     }
     if requests[0].mac.is_none() && !mac_address.is_empty() {
@@ -145,27 +155,55 @@ pub fn requests_for(
 }
 
 /// Docker's refusals of endpoint settings on predefined networks, and addresses outside
-/// every subnet of the network.
+/// every subnet of the network (moby's validateEndpointSettings, current texts).
+///
+/// An `--ip`/`--ip6` on a user network created without `--subnet` is accepted when the
+/// address is in the subnet picked for it: moby refused it in 20.10 and again in 29.0
+/// ("user specified IP address is supported only when connecting to networks with user
+/// configured subnets"), but 25-28 accepted it in practice and moby restored that in 29.1
+/// (moby#51569, "Allow configured address with no configured subnet"); berth follows
+/// current moby.
 pub(super) fn check_request(
     network: &NetworkRecord,
     request: &EndpointRequest,
 ) -> Result<(), NetworkError> {
     if network.predefined && (request.ipv4.is_some() || request.ipv6.is_some()) {
-        return Err(NetworkError::InvalidArgument(
-            "user specified IP address is supported on user defined networks only".to_string(),
+        return Err(invalid_endpoint(
+            "user-specified IP address is supported on user-defined networks only",
         ));
     }
     if network.predefined && !request.aliases.is_empty() {
-        return Err(NetworkError::InvalidArgument(
-            "network-scoped alias is supported only for containers in user defined networks"
-                .to_string(),
+        return Err(invalid_endpoint(
+            "network-scoped aliases are only supported for user-defined networks",
         ));
     }
     for ip in request.ipv4.iter().chain(request.ipv6.iter()) {
         let family = if ip.is_ipv4() { 4 } else { 6 };
         if !network.ipam.family(family).any(|p| p.subnet.contains(*ip)) {
-            return Err(IpamError::OutOfRange(*ip).into());
+            return Err(invalid_endpoint(IpamError::OutOfRange(*ip).to_string()));
         }
     }
     Ok(())
+}
+
+/// An `invalid endpoint settings` error as `network connect` words it.
+fn invalid_endpoint(detail: impl Into<String>) -> NetworkError {
+    NetworkError::InvalidEndpoint {
+        context: String::new(),
+        detail: detail.into(),
+    }
+}
+
+/// The create request's wording of an endpoint settings error: moby's validateNetworkingConfig
+/// prefixes `invalid config for network <EndpointsConfig key>: `.
+pub(super) fn in_create_config(key: &str, error: NetworkError) -> NetworkError {
+    match error {
+        NetworkError::InvalidEndpoint { context, detail } if context.is_empty() => {
+            NetworkError::InvalidEndpoint {
+                context: format!("invalid config for network {key}: "),
+                detail,
+            }
+        }
+        other => other,
+    }
 }

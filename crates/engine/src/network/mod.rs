@@ -52,8 +52,18 @@ pub enum NetworkError {
     NameExists(String),
     #[error("{0} is a pre-defined network and cannot be removed")]
     Predefined(String),
-    #[error("error while removing network: network {name} id {id} has active endpoints")]
-    ActiveEndpoints { name: String, id: String },
+    /// moby since 28.2 (libnetwork's ActiveEndpointsError names each endpoint as
+    /// `name:"<container>" id:"<endpoint id, 12 hex>"`); dockerd 20.10 printed
+    /// `network <name> id <id> has active endpoints`.
+    #[error("error while removing network: network {name} has active endpoints ({endpoints})")]
+    ActiveEndpoints { name: String, endpoints: String },
+    /// moby's validateEndpointSettings: `context` is `invalid config for network <key>: `
+    /// at container create and empty at `network connect`.
+    #[error("{context}invalid endpoint settings:\n{detail}")]
+    InvalidEndpoint { context: String, detail: String },
+    /// moby's validateIpamConfig at `network create` (every problem, one per line).
+    #[error("invalid network config:\n{0}")]
+    InvalidIpamConfig(String),
     #[error("endpoint with name {container} already exists in network {network}")]
     AlreadyConnected { container: String, network: String },
     #[error("container {container} is not connected to network {network}")]
@@ -90,7 +100,9 @@ impl NetworkError {
             | NetworkError::AlreadyConnected { .. }
             | NetworkError::NotConnected { .. }
             | NetworkError::Forbidden(_) => ErrorKind::Forbidden,
-            NetworkError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            NetworkError::InvalidArgument(_)
+            | NetworkError::InvalidEndpoint { .. }
+            | NetworkError::InvalidIpamConfig(_) => ErrorKind::InvalidArgument,
             NetworkError::NotImplemented(_) => ErrorKind::NotImplemented,
             NetworkError::Ipam(e) => match e {
                 IpamError::Exhausted { .. } | IpamError::NoFreePool(_) => ErrorKind::Unavailable,
@@ -300,9 +312,20 @@ impl NetworkService {
             return Err(NetworkError::Predefined(record.name));
         }
         if !record.endpoints.is_empty() {
+            let endpoints: Vec<String> = record
+                .endpoints
+                .values()
+                .map(|e| {
+                    format!(
+                        "name:{:?} id:{:?}",
+                        e.container_name,
+                        &e.endpoint_id[..12.min(e.endpoint_id.len())]
+                    )
+                })
+                .collect();
             return Err(NetworkError::ActiveEndpoints {
                 name: record.name,
-                id: record.id,
+                endpoints: endpoints.join(", "),
             });
         }
         self.remove_record(&record).await

@@ -13,7 +13,9 @@ use berth_network::ipam::Subnet;
 use serde::{Deserialize, Serialize};
 
 use super::datapath::{BridgeSpec, EndpointSpec};
-use super::endpoint::{check_request, format_mac, mac_for, parse_mac, requests_for};
+use super::endpoint::{
+    check_request, format_mac, in_create_config, mac_for, parse_mac, requests_for,
+};
 use super::endpoint::{requests_of, EndpointRequest};
 use super::ports::{self, PortMapping};
 use super::record::{Driver, EndpointRecord, NetworkRecord};
@@ -127,7 +129,13 @@ impl NetworkService {
         }
         for request in requests_for(network_mode, networking, mac_address)? {
             let network = self.get(&request.network)?;
-            check_request(&network, &request)?;
+            let key = match networking.and_then(|n| n.endpoints_config.as_ref()) {
+                Some(configs) if request.network == "bridge" && !configs.contains_key("bridge") => {
+                    "default"
+                }
+                _ => request.network.as_str(),
+            };
+            check_request(&network, &request).map_err(|e| in_create_config(key, e))?;
         }
         Ok(())
     }
@@ -551,18 +559,26 @@ impl NetworkService {
                 network: network.name.clone(),
             });
         }
+        // moby's updateNetworkConfig checks the settings whether or not the container runs:
+        // a refused request is not remembered for the next start.
+        check_request(&network, &request)?;
         request.network = network.id.clone();
-        let mut sandbox = self.sandbox(&record.id).unwrap_or_else(|| SandboxRecord {
+        let before = self.sandbox(&record.id).unwrap_or_else(|| SandboxRecord {
             container_id: record.id.clone(),
             ..SandboxRecord::default()
         });
+        let mut sandbox = before.clone();
         sandbox.disconnected.retain(|n| *n != network.id);
         sandbox.connected.retain(|r| r.network != network.id);
         sandbox.connected.push(request.clone());
         let live = running && sandbox.netns.is_some();
         self.save_sandbox(sandbox).await?;
         if live {
-            self.attach_locked(record, &network, &request).await?;
+            if let Err(e) = self.attach_locked(record, &network, &request).await {
+                // An address in use or an exhausted network: the sandbox is as it was.
+                let _ = self.save_sandbox(before).await;
+                return Err(e);
+            }
             self.apply_firewall().await?;
             if network.embedded_dns() {
                 self.start_dns(&record.id).await?;

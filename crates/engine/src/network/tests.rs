@@ -202,11 +202,23 @@ async fn two_containers_resolve_each_other_by_name_alias_and_short_id() {
 
     let err = f.service.remove("app").await.expect_err("in use");
     let app = f.service.get("app").expect("app");
+    let endpoints: Vec<String> = app
+        .endpoints
+        .values()
+        .map(|e| {
+            format!(
+                "name:\"{}\" id:\"{}\"",
+                e.container_name,
+                &e.endpoint_id[..12]
+            )
+        })
+        .collect();
+    assert_eq!(endpoints.len(), 2, "two containers are attached to app");
     assert_eq!(
         err.to_string(),
         format!(
-            "error while removing network: network app id {} has active endpoints",
-            app.id
+            "error while removing network: network app has active endpoints ({})",
+            endpoints.join(", ")
         )
     );
     for id in [&a.id, &b.id, &c.id] {
@@ -254,7 +266,8 @@ async fn specific_ip_alias_on_default_bridge_and_exhaustion_are_refused_like_doc
     let err = f.service.setup(&a, None).await.expect_err("ip on bridge");
     assert_eq!(
         err.to_string(),
-        "user specified IP address is supported on user defined networks only"
+        "invalid endpoint settings:\nuser-specified IP address is supported on user-defined \
+         networks only"
     );
     assert!(f.fake.snapshot().netns.is_empty(), "undone on failure");
     f.service
@@ -554,4 +567,191 @@ async fn a_thousand_create_rm_cycles_leak_nothing_and_survive_a_kill_9() {
     assert_eq!(again.addresses, vec![free_before[0]]);
     assert!(free_before.contains(&dead_ip));
     drop(dir);
+}
+
+fn ipam_request(name: &str, subnet: &str, ip_range: &str, gateway: &str) -> NetworkCreateRequest {
+    NetworkCreateRequest {
+        name: name.to_string(),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamPool {
+                subnet: subnet.to_string(),
+                ip_range: ip_range.to_string(),
+                gateway: gateway.to_string(),
+                ..IpamPool::default()
+            }]),
+            ..Ipam::default()
+        }),
+        ..NetworkCreateRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn create_refuses_bad_ipam_config_with_mobys_texts_and_creates_nothing() {
+    let f = fixture().await;
+    let before = f.service.list().len();
+    for (subnet, range, gateway, text) in [
+        (
+            "10.40.0.1/24",
+            "",
+            "",
+            "invalid subnet 10.40.0.1/24: it should be 10.40.0.0/24",
+        ),
+        (
+            "10.40.0.0/24",
+            "",
+            "10.41.0.1",
+            "invalid gateway 10.41.0.1: parent subnet 10.40.0.0/24 doesn't contain this address",
+        ),
+        (
+            "10.40.0.0/24",
+            "",
+            "fd00::1",
+            "invalid gateway fd00::1: parent subnet is an IPv4 block",
+        ),
+        (
+            "10.40.0.0/24",
+            "10.41.0.0/25",
+            "",
+            "invalid ip-range 10.41.0.0/25: parent subnet 10.40.0.0/24 doesn't contain ip-range",
+        ),
+        (
+            "10.40.0.0/24",
+            "10.40.0.0/16",
+            "",
+            "invalid ip-range 10.40.0.0/16: CIDR block is bigger than its parent subnet \
+             10.40.0.0/24",
+        ),
+        (
+            "",
+            "",
+            "10.1.1.1",
+            "invalid gateway 10.1.1.1: parent subnet invalid Prefix doesn't contain this address",
+        ),
+        (
+            "10.40.0.1/24",
+            "10.40.0.9/25",
+            "10.50.0.1",
+            "invalid subnet 10.40.0.1/24: it should be 10.40.0.0/24\n\
+             invalid ip-range 10.40.0.9/25: it should be 10.40.0.0/25\n\
+             invalid gateway 10.50.0.1: parent subnet 10.40.0.1/24 doesn't contain this address",
+        ),
+    ] {
+        let err = f
+            .service
+            .create(ipam_request("bad", subnet, range, gateway))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            format!("invalid network config:\n{text}"),
+            "{subnet} {range} {gateway}"
+        );
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(f.service.list().len(), before, "nothing created");
+    }
+    assert!(f
+        .fake
+        .snapshot()
+        .bridges
+        .iter()
+        .all(|b| !b.name.starts_with("br-")));
+}
+
+#[tokio::test]
+async fn endpoint_settings_are_refused_at_create_and_connect_with_mobys_texts() {
+    let f = fixture().await;
+    f.service
+        .create(request("user", "10.42.0.0/24"))
+        .await
+        .expect("create");
+    f.service.create(request("auto", "")).await.expect("auto");
+    let networking = |key: &str, ip: &str| -> berth_api::network::NetworkingConfig {
+        serde_json::from_str(&format!(
+            r#"{{"EndpointsConfig":{{"{key}":{{"IPAMConfig":{{"IPv4Address":"{ip}"}}}}}}}}"#
+        ))
+        .expect("networking")
+    };
+    let refused = |mode: &str, key: &str, ip: &str| {
+        f.service
+            .validate_create(mode, Some(&networking(key, ip)), "")
+            .expect_err("refused")
+    };
+    // The docker CLI sends the default network's settings under `default`.
+    let err = refused("default", "default", "172.17.0.9");
+    assert_eq!(
+        err.to_string(),
+        "invalid config for network default: invalid endpoint settings:\n\
+         user-specified IP address is supported on user-defined networks only"
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let err = refused("user", "user", "10.43.0.9");
+    assert_eq!(
+        err.to_string(),
+        "invalid config for network user: invalid endpoint settings:\n\
+         no configured subnet contains IP address 10.43.0.9"
+    );
+    let err = refused("user", "user", "10.42.0.300");
+    assert_eq!(
+        err.to_string(),
+        "invalid config for network user: invalid endpoint settings:\n\
+         invalid IPv4 address: 10.42.0.300"
+    );
+    // Current moby (29.1+) takes an address in a subnet the daemon picked.
+    let auto = f.service.get("auto").expect("auto").ipam_config[0]
+        .subnet
+        .clone();
+    let inside = auto.replace(".0.0/16", ".0.77");
+    f.service
+        .validate_create("auto", Some(&networking("auto", &inside)), "")
+        .expect("in the picked subnet");
+
+    // Connect: refused whether or not the container runs, nothing remembered.
+    let stopped = container('3', "stopped", r#"{"NetworkMode":"user"}"#, "null");
+    let err = f
+        .service
+        .connect(
+            "auto",
+            &stopped,
+            false,
+            EndpointRequest {
+                ipv4: Some(ip("10.42.0.5")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("outside auto's subnet");
+    assert_eq!(
+        err.to_string(),
+        "invalid endpoint settings:\nno configured subnet contains IP address 10.42.0.5"
+    );
+    assert!(f
+        .service
+        .sandbox(&stopped.id)
+        .is_none_or(|s| s.connected.is_empty()));
+
+    let a = container('4', "a", r#"{"NetworkMode":"user"}"#, "null");
+    let b = container('5', "b", r#"{"NetworkMode":"default"}"#, "null");
+    let setup = f.service.setup(&a, None).await.expect("a");
+    f.service.setup(&b, None).await.expect("b");
+    let before = f.service.sandbox(&b.id);
+    let err = f
+        .service
+        .connect(
+            "user",
+            &b,
+            true,
+            EndpointRequest {
+                ipv4: Some(setup.addresses[0]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("a's address");
+    assert_eq!(err.to_string(), "Address already in use");
+    assert_eq!(err.kind(), ErrorKind::Forbidden);
+    assert_eq!(f.service.sandbox(&b.id), before, "sandbox as it was");
+    assert_eq!(f.service.get("user").expect("user").endpoints.len(), 1);
+    for id in [&a.id, &b.id] {
+        f.service.teardown(id).await.expect("teardown");
+    }
 }
