@@ -243,6 +243,23 @@ fn buildkit_endpoints_answer_a_clear_not_implemented_error() {
     assert!(stderr.contains("buildx"), "{stderr}");
 }
 
+/// The snapshot store's entries and the build cache index: what a failed build must not
+/// change.
+fn store_state(berthd: &Berthd) -> (usize, usize, String) {
+    let count = |dir: &str| {
+        std::fs::read_dir(berthd.data_root().join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let cache =
+        std::fs::read_to_string(berthd.data_root().join("build/cache.json")).unwrap_or_default();
+    (
+        count("image/snapshots/snapshots"),
+        count("image/snapshots/keys"),
+        cache,
+    )
+}
+
 /// Nothing a failed build made is left: no container, no mounted or held build layer, no
 /// extracted context, no scratch file.
 fn assert_no_leftovers(berthd: &Berthd, what: &str) {
@@ -274,6 +291,10 @@ fn bad_contexts_fail_with_docker_texts_and_leave_nothing_behind() {
     let berthd = Berthd::start();
     berthd.import_busybox();
     let images_before = berthd.ok(&["images", "-aq"]);
+    // Unpack busybox's layer first (a build does on its first FROM), so the snapshot
+    // store's state before and after the failures compares like with like.
+    berthd.ok(&["run", "--rm", "busybox", "true"]);
+    let stores_before = store_state(&berthd);
 
     // Context symlinks pointing outside resolve inside the context (moby's
     // FollowSymlinkInScope): the host's /etc is never read.
@@ -313,6 +334,14 @@ fn bad_contexts_fail_with_docker_texts_and_leave_nothing_behind() {
     );
     assert_no_leftovers(&berthd, "missing file, unknown instruction");
 
+    // A failing RUN as the first step: Docker's text and code, nothing committed.
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN false\n").expect("write");
+    let out = berthd.docker_build(ctx.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("The command '/bin/sh -c false' returned a non-zero code: 1"));
+    assert_no_leftovers(&berthd, "failing RUN");
+
     // A body that is no tar at all, and a tar cut off inside a 10 MB entry.
     let socket = berthd.socket();
     let garbage = "not a tar archive, just text\n".repeat(100);
@@ -340,5 +369,10 @@ fn bad_contexts_fail_with_docker_texts_and_leave_nothing_behind() {
         berthd.ok(&["images", "-aq"]),
         images_before,
         "failed builds left no image"
+    );
+    assert_eq!(
+        store_state(&berthd),
+        stores_before,
+        "failed builds left no snapshot and no cache entry"
     );
 }
