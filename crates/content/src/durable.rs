@@ -50,6 +50,46 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContentError
     result
 }
 
+/// Replaces `path` with `bytes` through a temp file and a rename, without fsync: while the
+/// system runs readers see the old or the new file; after a crash the file may be old,
+/// new, missing or empty, so only files whose loss is harmless are written this way.
+pub(crate) fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), ContentError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = parent(path);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!("{TEMP_PREFIX}{}-{n}-replace", std::process::id()));
+    let result = fs::write(&temp, bytes)
+        .map_err(|e| io_error("write", &temp, e))
+        .and_then(|()| fs::rename(&temp, path).map_err(|e| io_error("rename into place", path, e)));
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk without
+/// waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`); durability still comes from the
+/// fsync at commit, this only moves the disk work earlier. Best effort: errors are left
+/// for that fsync to report.
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned
+    // by `file`, which outlives the call.
+    unsafe {
+        libc::sync_file_range(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            offset,
+            len,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
 /// fsyncs a directory so that renames and unlinks in it survive power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), ContentError> {
     let file = File::open(dir).map_err(|e| io_error("open directory", dir, e))?;

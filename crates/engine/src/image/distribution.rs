@@ -474,106 +474,11 @@ impl ImageService {
         if targets.is_empty() {
             return Err(ImageError::NoLocalTag(reference.familiar_name()));
         }
-        let client = connect(self, reference.domain(), &request.registry_auth).await?;
+        let client =
+            std::sync::Arc::new(connect(self, reference.domain(), &request.registry_auth).await?);
         for (tagged, record) in targets {
             self.push_one(&client, &tagged, &record, &tx).await?;
         }
-        Ok(())
-    }
-
-    async fn push_one(
-        &self,
-        client: &RegistryClient,
-        tagged: &Reference,
-        record: &ImageRecord,
-        tx: &ProgressTx,
-    ) -> Result<(), ImageError> {
-        let _in_flight = self.gc_gate.read().await;
-        let pushed_manifest = self
-            .blocking({
-                let record = record.clone();
-                move |inner| {
-                    let mut pushed = inner.manifest_for_push(&record.target)?;
-                    if pushed.layers.is_empty() {
-                        // An index: pushed as stored, progress shown for its image's layers.
-                        let resolved = inner.resolve(&record)?;
-                        pushed.layers = resolved
-                            .manifest
-                            .layers
-                            .iter()
-                            .map(|l| l.digest.clone())
-                            .collect();
-                    }
-                    Ok(pushed)
-                }
-            })
-            .await?;
-        for layer in pushed_manifest.layers.iter().rev() {
-            let _ = tx.send(layer_message(layer, "Preparing"));
-        }
-        let layers: BTreeSet<Digest> = pushed_manifest.layers.iter().cloned().collect();
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Progress>();
-        let display_tx = tx.clone();
-        let forward = tokio::spawn(async move {
-            while let Some(event) = events_rx.recv().await {
-                let message = match event {
-                    Progress::Pushing {
-                        digest,
-                        current,
-                        total,
-                    } if layers.contains(&digest) => Some(JsonMessage::layer_progress(
-                        &short(&digest),
-                        "Pushing",
-                        current as i64,
-                        total as i64,
-                    )),
-                    Progress::Pushed { digest } if layers.contains(&digest) => {
-                        Some(layer_message(&digest, "Pushed"))
-                    }
-                    Progress::AlreadyExists { digest } if layers.contains(&digest) => {
-                        Some(layer_message(&digest, "Layer already exists"))
-                    }
-                    Progress::Mounted { digest, from } if layers.contains(&digest) => {
-                        Some(layer_message(&digest, &format!("Mounted from {from}")))
-                    }
-                    _ => None,
-                };
-                if let Some(message) = message {
-                    let _ = display_tx.send(message);
-                }
-            }
-        });
-        let tag = tagged.tag().unwrap_or("latest").to_string();
-        let pushed = client
-            .push(
-                tagged.path(),
-                &tag,
-                &pushed_manifest.target.digest,
-                &self.inner.content,
-                None,
-                Some(&events_tx),
-            )
-            .await;
-        drop(events_tx);
-        forward.await?;
-        let digest = pushed.map_err(|e| translate_registry_error(e, tagged, "push"))?;
-        let size = pushed_manifest.target.size;
-        let _ = tx.send(JsonMessage::status(format!(
-            "{tag}: digest: {digest} size: {size}"
-        )));
-        let _ = tx.send(JsonMessage {
-            progress_detail: Some(ProgressDetail::default()),
-            aux: Some(serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": size})),
-            ..JsonMessage::default()
-        });
-        let (id, digest_ref) = (record.id.clone(), tagged.repository().with_digest(digest));
-        self.blocking(move |inner| {
-            let _ = inner.images.add_digest(&id, &digest_ref);
-            Ok(())
-        })
-        .await?;
-        let name = tagged.familiar_string();
-        self.publish("push", &name, &name);
         Ok(())
     }
 

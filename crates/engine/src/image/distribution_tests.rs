@@ -265,21 +265,32 @@ async fn push_gzips_uncompressed_layers_once_and_the_image_id_survives() {
     let first = service(dir.path()).await;
     let name = format!("{}/app", registry.host);
     pull(&first, &name).await.0.expect("pull");
-    first
-        .inner
-        .images
-        .tag(
-            &id,
-            &Reference::parse_normalized(&format!("{name}:v2")).expect("ref"),
-        )
-        .expect("tag");
-    let push = |tag: &str| PushRequest {
-        name: name.clone(),
+    for tagged in [format!("{name}:v2"), format!("{}/other:v3", registry.host)] {
+        first
+            .inner
+            .images
+            .tag(&id, &Reference::parse_normalized(&tagged).expect("ref"))
+            .expect("tag");
+    }
+    let push = |name: &str, tag: &str| PushRequest {
+        name: name.to_string(),
         tag: tag.into(),
         ..PushRequest::default()
     };
+    let statuses = |rx: &mut mpsc::UnboundedReceiver<JsonMessage>| {
+        let mut out = Vec::new();
+        while let Ok(line) = rx.try_recv() {
+            out.push(line.status);
+        }
+        out
+    };
+    let count = |lines: &[String], status: &str| lines.iter().filter(|s| *s == status).count();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    first.push(push("v2"), tx.clone()).await.expect("push");
+    first
+        .push(push(&name, "v2"), tx.clone())
+        .await
+        .expect("push");
+    assert_eq!(count(&statuses(&mut rx), "Pushed"), 3);
     let compressed = super::super::lock(&first.inner.compressed).clone();
     assert_eq!(
         compressed.keys().cloned().collect::<Vec<_>>(),
@@ -290,33 +301,58 @@ async fn push_gzips_uncompressed_layers_once_and_the_image_id_survives() {
         },
         "every uncompressed layer got a gzip blob"
     );
+    let client = RegistryClient::connect(
+        &registry.host,
+        Credentials::Anonymous,
+        ClientOptions::default(),
+    )
+    .await
+    .expect("connect");
     for blob in compressed.values() {
-        let bytes = first
-            .inner
-            .content
-            .read_to_vec(&blob.digest)
-            .expect("gzip blob");
-        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+        assert!(
+            !first.inner.content.contains(&blob.digest),
+            "streamed, not kept"
+        );
+        assert!(client.blob_exists("app", &blob.digest).await.expect("head"));
+        assert_eq!(
+            blob.repositories.iter().cloned().collect::<Vec<_>>(),
+            vec![name.clone()]
+        );
     }
-    while rx.try_recv().is_ok() {}
-    first.push(push("v2"), tx).await.expect("second push");
-    let mut second_lines = Vec::new();
-    while let Ok(line) = rx.try_recv() {
-        second_lines.push(line.status);
-    }
+    first
+        .push(push(&name, "v2"), tx.clone())
+        .await
+        .expect("again");
     assert_eq!(
         super::super::lock(&first.inner.compressed).clone(),
         compressed,
         "nothing recompressed"
     );
+    let second_lines = statuses(&mut rx);
     assert_eq!(
-        second_lines
-            .iter()
-            .filter(|s| *s == "Layer already exists")
-            .count(),
+        count(&second_lines, "Layer already exists"),
         3,
         "{second_lines:?}"
     );
+    let other = format!("{}/other", registry.host);
+    first
+        .push(push(&other, "v3"), tx)
+        .await
+        .expect("other repo");
+    let third_lines = statuses(&mut rx);
+    assert_eq!(
+        count(&third_lines, "Mounted from app"),
+        3,
+        "{third_lines:?}"
+    );
+    let remembered = super::super::lock(&first.inner.compressed).clone();
+    for blob in remembered.values() {
+        assert!(blob.repositories.contains(&other), "{blob:?}");
+        assert!(client
+            .blob_exists("other", &blob.digest)
+            .await
+            .expect("head"));
+    }
     let other = tempfile::tempdir().expect("tempdir");
     let second = service(other.path()).await;
     let (tx, _rx) = mpsc::unbounded_channel();
@@ -352,4 +388,13 @@ async fn push_gzips_uncompressed_layers_once_and_the_image_id_survives() {
         types,
         BTreeMap::from([(berth_oci::media_type::OCI_LAYER_GZIP.to_string(), 3)])
     );
+    for layer in &manifest.layers {
+        let bytes = second
+            .inner
+            .content
+            .read_to_vec(&layer.digest)
+            .expect("layer");
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+        assert_eq!(bytes.len() as u64, layer.size, "descriptor size");
+    }
 }

@@ -18,9 +18,6 @@ use flate2::Compression;
 /// Bytes of input per gzip member.
 pub const CHUNK: usize = 1 << 20;
 
-/// Docker's level (Go's `gzip.DefaultCompression`).
-pub const DEFAULT_LEVEL: u32 = 6;
-
 /// What [`compress`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compressed {
@@ -166,6 +163,9 @@ impl<'a> InOrder<'a> {
 mod tests {
     use super::*;
     use flate2::read::MultiGzDecoder;
+
+    /// Docker's level (Go's `gzip.DefaultCompression`).
+    const DEFAULT_LEVEL: u32 = 6;
 
     fn words(len: usize) -> Vec<u8> {
         let vocabulary = ["layer", "blob", "digest", "snapshot", "manifest", "\n"];

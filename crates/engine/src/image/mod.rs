@@ -15,6 +15,7 @@ mod error;
 pub mod filters;
 mod gzip;
 mod pipeline;
+mod push;
 mod rootfs;
 pub mod size;
 mod state;

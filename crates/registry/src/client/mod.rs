@@ -8,6 +8,7 @@ mod mirror;
 mod progress;
 mod pull;
 mod push;
+mod upload;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +25,7 @@ pub use mirror::{mirrors_apply, pull_with_mirrors};
 pub use progress::{Progress, ProgressSender};
 pub use pull::PulledImage;
 pub use push::PushOutcome;
+pub use upload::MountOutcome;
 
 /// Docker's default number of parallel layer downloads (`max-concurrent-downloads`).
 pub const DEFAULT_CONCURRENT_DOWNLOADS: usize = 3;

@@ -50,7 +50,7 @@ fn header(value: &str) -> HeaderValue {
 }
 
 impl RegistryClient {
-    fn location(&self, response: &reqwest::Response) -> Result<Url, ClientError> {
+    pub(super) fn location(&self, response: &reqwest::Response) -> Result<Url, ClientError> {
         let location = response
             .headers()
             .get(LOCATION)

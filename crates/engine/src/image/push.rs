@@ -1,0 +1,450 @@
+//! `docker push` of one tag. Layers go up concurrently (`max_concurrent_uploads`); a layer
+//! berth keeps uncompressed is gzipped on the way (`gzip.rs` at [`PUSH_LEVEL`], on every
+//! core) straight into a streamed PATCH, hashed as it goes, and closed by a PUT with that
+//! digest: no compressed copy is written locally. What a push learnt (the gzip digest and
+//! size per DiffID, and which repositories hold it, `compressed.rs`) lets the next push of
+//! the same layer find it (HEAD) or mount it from another repository of the registry
+//! without compressing. Progress lines carry the DiffID's short id, as dockerd's do.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use berth_api::progress::{JsonMessage, ProgressDetail};
+use berth_image::ImageRecord;
+use berth_oci::{Algorithm, Digest, Digester, Reference};
+use berth_registry::client::{MountOutcome, Progress, RegistryClient};
+use tokio::sync::mpsc;
+
+use super::compressed::{CompressedBlob, LayerSource, PushLayer, PushPlan};
+use super::distribution::{layer_message, short, translate_registry_error, ProgressTx};
+use super::{gzip, ImageError, ImageService, Inner};
+
+/// gzip level for layers compressed at push (gzip, so every registry and Docker version
+/// pulls them). Measured with flate2/zlib-rs in 1 MiB members (benches/RESULTS.md, images,
+/// 2026-11-30 20:25 UTC): on 150 MB of binaries level 2 takes 56% of level 6's CPU for 6%
+/// more bytes (level 1: 35% of the CPU but 30% more bytes); on the bench's text layers
+/// levels 2-6 cost the same and level 1 makes 45% more bytes. Docker uses 6.
+pub const PUSH_LEVEL: u32 = 2;
+
+/// gzip members queued between the compressor and the upload.
+const QUEUED_MEMBERS: usize = 8;
+
+/// Uncompressed bytes between two `Pushing` progress lines.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// Where one push goes.
+#[derive(Clone)]
+struct Target {
+    client: Arc<RegistryClient>,
+    /// The repository path in the registry (`library/busybox`).
+    repo: String,
+    /// `host/path`, the key under which pushed blobs are remembered.
+    repository: String,
+    host: String,
+}
+
+impl ImageService {
+    /// Pushes `record` as `tagged` and reports the digest lines.
+    pub(super) async fn push_one(
+        &self,
+        client: &Arc<RegistryClient>,
+        tagged: &Reference,
+        record: &ImageRecord,
+        tx: &ProgressTx,
+    ) -> Result<(), ImageError> {
+        let _in_flight = self.gc_gate.read().await;
+        let target = record.target.clone();
+        let plan = self.blocking(move |inner| inner.push_plan(&target)).await?;
+        let tag = tagged.tag().unwrap_or("latest").to_string();
+        let where_to = Target {
+            client: client.clone(),
+            repo: tagged.path().to_string(),
+            repository: format!("{}/{}", tagged.domain(), tagged.path()),
+            host: tagged.domain().to_string(),
+        };
+        let pushed = match plan {
+            Some(plan) => self.push_manifest(&where_to, &tag, plan, tx).await,
+            None => self.push_index(&where_to, &tag, record, tx).await,
+        };
+        let (digest, size) = pushed.map_err(|e| match e {
+            ImageError::Registry(e) => translate_registry_error(*e, tagged, "push"),
+            other => other,
+        })?;
+        let _ = tx.send(JsonMessage::status(format!(
+            "{tag}: digest: {digest} size: {size}"
+        )));
+        let _ = tx.send(JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            aux: Some(serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": size})),
+            ..JsonMessage::default()
+        });
+        let (id, digest_ref) = (record.id.clone(), tagged.repository().with_digest(digest));
+        self.blocking(move |inner| {
+            let _ = inner.images.add_digest(&id, &digest_ref);
+            Ok(())
+        })
+        .await?;
+        let name = tagged.familiar_string();
+        self.publish("push", &name, &name);
+        Ok(())
+    }
+
+    /// An image manifest: its layers concurrently, then the config, then the manifest
+    /// with the gzipped layers' descriptors; returns its digest and size.
+    async fn push_manifest(
+        &self,
+        target: &Target,
+        tag: &str,
+        plan: PushPlan,
+        tx: &ProgressTx,
+    ) -> Result<(Digest, u64), ImageError> {
+        for layer in plan.layers.iter().rev() {
+            let _ = tx.send(layer_message(&layer.diff_id, "Preparing"));
+        }
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            target.client.options().max_concurrent_uploads.max(1),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (n, layer) in plan.layers.iter().cloned().enumerate() {
+            let (inner, target, tx, limit) = (
+                self.inner.clone(),
+                target.clone(),
+                tx.clone(),
+                limit.clone(),
+            );
+            tasks.spawn(async move {
+                let _slot = limit.acquire_owned().await;
+                (n, push_layer(&inner, &target, layer, &tx).await)
+            });
+        }
+        let mut pushed: Vec<Option<CompressedBlob>> = vec![None; plan.layers.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (n, result) = done?;
+            // The first failure ends the push; the other uploads are dropped with the set.
+            pushed[n] = result?;
+        }
+        let config = plan.config.clone();
+        target
+            .client
+            .push_blob(&target.repo, &config, &self.inner.content, None, None)
+            .await?;
+        let bytes = self
+            .blocking(move |inner| {
+                let (bytes, changed) =
+                    plan.manifest_bytes(&pushed)
+                        .map_err(|e| ImageError::Broken {
+                            image: config.to_string(),
+                            reason: e.to_string(),
+                        })?;
+                if changed {
+                    berth_image::blob::put(&inner.content, &bytes)?;
+                }
+                Ok((bytes, plan.manifest_type().to_string()))
+            })
+            .await?;
+        let (bytes, media_type) = bytes;
+        let size = bytes.len() as u64;
+        let digest = target
+            .client
+            .put_manifest(&target.repo, tag, &media_type, bytes)
+            .await?;
+        Ok((digest, size))
+    }
+
+    /// An index: pushed as stored with everything it references, progress shown for the
+    /// layers of its image.
+    async fn push_index(
+        &self,
+        target: &Target,
+        tag: &str,
+        record: &ImageRecord,
+        tx: &ProgressTx,
+    ) -> Result<(Digest, u64), ImageError> {
+        let (manifest, record) = (record.target.digest.clone(), record.clone());
+        let layers = self
+            .blocking(move |inner| {
+                let resolved = inner.resolve(&record)?;
+                Ok(resolved
+                    .manifest
+                    .layers
+                    .iter()
+                    .zip(resolved.config.diff_ids())
+                    .map(|(l, d)| (l.digest.clone(), d.clone()))
+                    .collect::<BTreeMap<Digest, Digest>>())
+            })
+            .await?;
+        for diff_id in layers.values() {
+            let _ = tx.send(layer_message(diff_id, "Preparing"));
+        }
+        let (events, forward) = forward_events(layers, tx.clone());
+        let pushed = target
+            .client
+            .push(
+                &target.repo,
+                tag,
+                &manifest,
+                &self.inner.content,
+                None,
+                Some(&events),
+            )
+            .await;
+        drop(events);
+        forward.await?;
+        let digest = pushed?;
+        let size = self.inner.content.info(&digest)?.size;
+        Ok((digest, size))
+    }
+}
+
+/// Turns the registry client's events for stored blobs (`blob -> DiffID`) into Docker's
+/// push lines.
+fn forward_events(
+    layers: BTreeMap<Digest, Digest>,
+    tx: ProgressTx,
+) -> (mpsc::UnboundedSender<Progress>, tokio::task::JoinHandle<()>) {
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Progress>();
+    let forward = tokio::spawn(async move {
+        while let Some(event) = events_rx.recv().await {
+            let message = match event {
+                Progress::Pushing {
+                    digest,
+                    current,
+                    total,
+                } => layers.get(&digest).map(|id| {
+                    JsonMessage::layer_progress(&short(id), "Pushing", current as i64, total as i64)
+                }),
+                Progress::Pushed { digest } => {
+                    layers.get(&digest).map(|id| layer_message(id, "Pushed"))
+                }
+                Progress::AlreadyExists { digest } => layers
+                    .get(&digest)
+                    .map(|id| layer_message(id, "Layer already exists")),
+                Progress::Mounted { digest, from } => layers
+                    .get(&digest)
+                    .map(|id| layer_message(id, &format!("Mounted from {from}"))),
+                _ => None,
+            };
+            if let Some(message) = message {
+                let _ = tx.send(message);
+            }
+        }
+    });
+    (events_tx, forward)
+}
+
+/// Pushes one layer; for an uncompressed one returns the gzip blob now in the registry
+/// (and remembers where it is).
+async fn push_layer(
+    inner: &Arc<Inner>,
+    target: &Target,
+    layer: PushLayer,
+    tx: &ProgressTx,
+) -> Result<Option<CompressedBlob>, ImageError> {
+    let (uncompressed, size, known) = match layer.source {
+        LayerSource::Stored { digest } => {
+            push_stored(inner, target, &digest, &layer.diff_id, tx).await?;
+            return Ok(None);
+        }
+        LayerSource::Gzip { layer, size, known } => (layer, size, known),
+    };
+    let blob = match known {
+        Some(known) => match reuse(inner, target, &known, &layer.diff_id, tx).await? {
+            true => known,
+            false => gzip_upload(inner, target, &uncompressed, size, &layer.diff_id, tx).await?,
+        },
+        None => gzip_upload(inner, target, &uncompressed, size, &layer.diff_id, tx).await?,
+    };
+    let (inner, remembered, repository) = (inner.clone(), blob.clone(), target.repository.clone());
+    tokio::task::spawn_blocking(move || {
+        inner.remember_compressed(&uncompressed, &remembered, &repository)
+    })
+    .await??;
+    Ok(Some(blob))
+}
+
+/// A blob from the store, through the client's HEAD check and upload.
+async fn push_stored(
+    inner: &Inner,
+    target: &Target,
+    digest: &Digest,
+    diff_id: &Digest,
+    tx: &ProgressTx,
+) -> Result<(), ImageError> {
+    let (events, forward) = forward_events(
+        BTreeMap::from([(digest.clone(), diff_id.clone())]),
+        tx.clone(),
+    );
+    let pushed = target
+        .client
+        .push_blob(&target.repo, digest, &inner.content, None, Some(&events))
+        .await;
+    drop(events);
+    forward.await?;
+    pushed?;
+    Ok(())
+}
+
+/// Whether the registry has (or now mounts) the gzip blob an earlier push made; a blob
+/// an older berth kept in the store is uploaded from there.
+async fn reuse(
+    inner: &Inner,
+    target: &Target,
+    known: &CompressedBlob,
+    diff_id: &Digest,
+    tx: &ProgressTx,
+) -> Result<bool, ImageError> {
+    let client = &target.client;
+    if client.blob_exists(&target.repo, &known.digest).await? {
+        let _ = tx.send(layer_message(diff_id, "Layer already exists"));
+        return Ok(true);
+    }
+    for from in known.mount_sources(&target.host, &target.repo) {
+        // A refused mount (unknown source, no pull access) just means: try the next.
+        if let Ok(MountOutcome::Mounted) =
+            client.mount_blob(&target.repo, &known.digest, &from).await
+        {
+            let _ = tx.send(layer_message(diff_id, &format!("Mounted from {from}")));
+            return Ok(true);
+        }
+    }
+    if inner.content.contains(&known.digest) {
+        push_stored(inner, target, &known.digest, diff_id, tx).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Gzips stored layer `layer` into a streamed upload; returns the blob it became.
+async fn gzip_upload(
+    inner: &Arc<Inner>,
+    target: &Target,
+    layer: &Digest,
+    size: u64,
+    diff_id: &Digest,
+    tx: &ProgressTx,
+) -> Result<CompressedBlob, ImageError> {
+    let client = &target.client;
+    let location = client.start_upload(&target.repo).await?;
+    let (body_tx, body_rx) = mpsc::channel(QUEUED_MEMBERS);
+    let producer = {
+        let (inner, layer, id, tx) = (inner.clone(), layer.clone(), short(diff_id), tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let progress = Counted {
+                id,
+                tx,
+                total: size,
+                read: 0,
+                reported: 0,
+            };
+            compress_layer(&inner, &layer, progress, body_tx)
+        })
+    };
+    let patched = client.patch_stream(&target.repo, location, body_rx).await;
+    let produced = producer.await?;
+    let next = match (produced, patched) {
+        (Ok(blob), Ok(next)) => (blob, next),
+        // The registry stopped reading: its answer says why, not our closed channel.
+        (Err(e), Err(upload)) if e.kind() == io::ErrorKind::BrokenPipe => return Err(upload.into()),
+        (Err(source), patched) => {
+            if let Ok(next) = patched {
+                client.cancel_upload(&target.repo, next).await;
+            }
+            return Err(ImageError::Io {
+                op: "gzip",
+                path: inner.content.blob_path(layer),
+                source,
+            });
+        }
+        (Ok(_), Err(upload)) => return Err(upload.into()),
+    };
+    let (blob, location) = next;
+    client
+        .finish_upload(&target.repo, location, &blob.digest)
+        .await?;
+    let _ = tx.send(layer_message(diff_id, "Pushed"));
+    Ok(blob)
+}
+
+/// Runs on the blocking pool: the layer through gzip into the upload's channel.
+fn compress_layer(
+    inner: &Inner,
+    layer: &Digest,
+    progress: Counted,
+    body: mpsc::Sender<io::Result<Vec<u8>>>,
+) -> io::Result<CompressedBlob> {
+    let reader = inner.content.reader(layer).map_err(io::Error::other)?;
+    let mut input = CountedReader { reader, progress };
+    let mut output = BodyWriter {
+        body,
+        digester: Digester::new(Algorithm::Sha256),
+        written: 0,
+    };
+    gzip::compress(&mut input, &mut output, PUSH_LEVEL, gzip::default_threads())?;
+    input.progress.report(true);
+    Ok(CompressedBlob {
+        digest: output.digester.finish(),
+        size: output.written,
+        repositories: Default::default(),
+    })
+}
+
+/// `Pushing` progress counted on the uncompressed bytes, as dockerd counts it.
+struct Counted {
+    id: String,
+    tx: ProgressTx,
+    total: u64,
+    read: u64,
+    reported: u64,
+}
+
+impl Counted {
+    fn report(&mut self, last: bool) {
+        if last || self.read >= self.reported + PROGRESS_STEP {
+            self.reported = self.read;
+            let _ = self.tx.send(JsonMessage::layer_progress(
+                &self.id,
+                "Pushing",
+                self.read as i64,
+                self.total as i64,
+            ));
+        }
+    }
+}
+
+struct CountedReader<R> {
+    reader: R,
+    progress: Counted,
+}
+
+impl<R: Read> Read for CountedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.progress.read += n as u64;
+        self.progress.report(false);
+        Ok(n)
+    }
+}
+
+/// The gzip output: hashed, counted and handed to the upload; a closed upload is
+/// `BrokenPipe`.
+struct BodyWriter {
+    body: mpsc::Sender<io::Result<Vec<u8>>>,
+    digester: Digester,
+    written: u64,
+}
+
+impl Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.body
+            .blocking_send(Ok(buf.to_vec()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))?;
+        self.digester.update(buf);
+        self.written += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
