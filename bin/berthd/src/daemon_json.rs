@@ -31,6 +31,9 @@ pub struct DaemonJson {
     pub signature_policy: Option<std::path::PathBuf>,
     /// Docker's `userns-remap` (read by main: it moves the data root).
     pub userns_remap: Option<String>,
+    /// berth's: false makes user-namespaced containers use a chowned copy of their image
+    /// layers even where the kernel has idmapped mounts (default true).
+    pub userns_idmapped_mounts: Option<bool>,
     /// Name of the default bridge device berth creates (Docker: `docker0`; berth: `berth0`).
     pub bridge: Option<String>,
     /// The default bridge's gateway address and prefix (`172.17.0.1/16`).
@@ -91,6 +94,9 @@ impl DaemonJson {
         }
         if let Some(policy) = &self.signature_policy {
             config.signature_policy = policy.clone();
+        }
+        if let Some(idmapped) = self.userns_idmapped_mounts {
+            config.userns_idmapped_mounts = idmapped;
         }
         if let Some(bridge) = &self.bridge {
             config.network.bridge = bridge.clone();

@@ -58,6 +58,10 @@ struct Flags {
     /// or uid[:gid]; data moves to <data-root>/<uid>.<gid> as with dockerd
     #[arg(long = "userns-remap")]
     userns_remap: Option<String>,
+    /// Give containers in user namespaces a chowned copy of their image layers instead of
+    /// idmapped mounts, even where the kernel has them
+    #[arg(long = "no-idmapped-mounts")]
+    no_idmapped_mounts: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,6 +95,9 @@ fn daemon(flags: Flags) -> anyhow::Result<()> {
             .context("setting up userns-remap")?;
     }
     config.debug |= flags.debug;
+    if flags.no_idmapped_mounts {
+        config.userns_idmapped_mounts = false;
+    }
     let hosts = if !flags.hosts.is_empty() {
         flags.hosts.clone()
     } else if !file.hosts.is_empty() {

@@ -42,6 +42,9 @@ pub struct EngineConfig {
     /// The daemon-wide `userns-remap` map (set up by `container::userns::setup_remap`):
     /// containers without `--userns` run in a user namespace with it.
     pub userns_remap: Option<crate::spec::userns::IdMap>,
+    /// Idmapped overlay layers for containers in user namespaces where the kernel has them
+    /// (daemon.json `userns-idmapped-mounts`); false forces the chowned copy of the layers.
+    pub userns_idmapped_mounts: bool,
 }
 
 impl EngineConfig {
@@ -77,6 +80,7 @@ impl EngineConfig {
             network: crate::network::NetworkDefaults::default(),
             signature_policy: PathBuf::from(crate::trust::DEFAULT_POLICY_PATH),
             userns_remap: None,
+            userns_idmapped_mounts: true,
         }
     }
 

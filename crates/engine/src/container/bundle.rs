@@ -39,6 +39,15 @@ pub fn write_config(
         network_namespace: sandbox.netns.as_deref(),
     };
     let spec = spec::build(&input)?;
+    if let Some(profile) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.apparmor_profile().clone())
+    {
+        spec::apparmor::AppArmorHost::detect()
+            .ensure(&profile)
+            .map_err(|e| ContainerError::InvalidArgument(e.to_string()))?;
+    }
     let mut spec = serde_json::to_value(&spec)
         .map_err(|e| ContainerError::io("encoding config.json", std::io::Error::other(e)))?;
     if let Some(map) = userns {

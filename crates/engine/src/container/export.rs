@@ -21,6 +21,8 @@ pub struct ExportView {
     path: PathBuf,
     /// Set when the view was mounted for this export (and must be unmounted after it).
     temporary: bool,
+    /// Host-shifted ids to write as container ids (a userns chown copy, `userns_chown.rs`).
+    shift: Option<berth_snapshot::idshift::IdShift>,
 }
 
 /// Finds the container and makes its root filesystem readable: the mounted rootfs of a
@@ -33,13 +35,18 @@ pub async fn open(engine: &Engine, name: &str) -> Result<ExportView, ContainerEr
         let rootfs = rootfs.clone();
         blocking(move || Ok(is_mounted(&rootfs))).await?
     };
+    let mounts = engine.images.rootfs_mounts(&container.id).await?;
+    let (shift, mounts) = match super::userns_chown::view(&engine.config, &mounts) {
+        Some((shift, shifted)) => (Some(shift), shifted),
+        None => (None, mounts),
+    };
     if mounted {
         return Ok(ExportView {
             path: rootfs,
             temporary: false,
+            shift,
         });
     }
-    let mounts = engine.images.rootfs_mounts(&container.id).await?;
     let read_only: Vec<Mount> = mounts.iter().map(read_only_view).collect();
     let path = dir.join(format!(
         "export-{}-{}",
@@ -56,6 +63,7 @@ pub async fn open(engine: &Engine, name: &str) -> Result<ExportView, ContainerEr
     Ok(ExportView {
         path,
         temporary: true,
+        shift,
     })
 }
 
@@ -65,8 +73,9 @@ impl ExportView {
     pub async fn write(mut self, out: Box<dyn Write + Send>) -> Result<(), ContainerError> {
         let path = self.path.clone();
         let temporary = std::mem::replace(&mut self.temporary, false);
+        let shift = self.shift.take();
         blocking(move || {
-            let written = write_tar(&path, out);
+            let written = write_tar(&path, out, shift);
             if temporary {
                 release(&path)?;
             }
@@ -85,10 +94,14 @@ impl Drop for ExportView {
     }
 }
 
-fn write_tar(root: &Path, out: Box<dyn Write + Send>) -> Result<(), ContainerError> {
+fn write_tar(
+    root: &Path,
+    out: Box<dyn Write + Send>,
+    shift: Option<berth_snapshot::idshift::IdShift>,
+) -> Result<(), ContainerError> {
     let failed = |e: std::io::Error| ContainerError::io(format!("exporting {}", root.display()), e);
-    let (mut out, _) =
-        berth_snapshot::tar_tree(root, out).map_err(|e| failed(std::io::Error::other(e)))?;
+    let (mut out, _) = berth_snapshot::tar_tree_unshifted(root, out, shift)
+        .map_err(|e| failed(std::io::Error::other(e)))?;
     out.flush().map_err(failed)
 }
 

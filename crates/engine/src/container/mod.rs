@@ -35,6 +35,7 @@ pub mod size;
 mod start;
 mod stop;
 pub mod userns;
+mod userns_chown;
 mod userns_rootfs;
 mod volumes;
 mod wait;

@@ -133,9 +133,10 @@ async fn launch(inner: &Arc<Inner>, container: &Arc<Container>) -> Result<u32, C
             match &userns {
                 None => rootfs::mount_for(&mounts, &target, disposable(&record))?,
                 Some(map) => super::userns_rootfs::mount(
+                    &config,
+                    &record.id,
                     &mounts,
                     &target,
-                    &config.image_dir().join("snapshots"),
                     map,
                     record.host_config.auto_remove,
                 )?,

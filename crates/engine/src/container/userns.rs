@@ -278,8 +278,10 @@ fn claims(dir: &Path) -> Vec<((u32, u32), String)> {
         .collect()
 }
 
-/// Frees the `auto` block of container `id` (at rm; idempotent).
+/// Frees the `auto` block of container `id` and its use of a chowned layer stack (at rm;
+/// idempotent).
 pub fn release(config: &EngineConfig, id: &str) {
+    super::userns_chown::release(config, id);
     let dir = claims_dir(config);
     for ((uid, gid), owner) in claims(&dir) {
         if owner == id {

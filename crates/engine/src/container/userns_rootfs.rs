@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use berth_snapshot::Mount;
 
 use super::{rootfs, ContainerError};
+use crate::config::EngineConfig;
 use crate::spec::userns::IdMap;
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
@@ -161,10 +162,61 @@ impl Drop for Staging {
     }
 }
 
-/// Mounts `mounts` on `target` for a container in a user namespace with `map`; a no-op when
-/// something is mounted there already. `store` is the snapshot store root the overlay's
-/// directories live in. `disposable`: see [`rootfs::mount_for`].
+/// Mounts `mounts` on `target` for container `id` in a user namespace with `map`; a no-op
+/// when something is mounted there already. Idmapped layers where the kernel and the
+/// store's filesystem have them (and the daemon allows them), else the chowned copy of
+/// `userns_chown.rs`. `disposable`: see [`rootfs::mount_for`].
 pub fn mount(
+    config: &EngineConfig,
+    id: &str,
+    mounts: &[Mount],
+    target: &Path,
+    map: &IdMap,
+    disposable: bool,
+) -> Result<(), ContainerError> {
+    let store = config.image_dir().join("snapshots");
+    if super::userns_chown::needed(config, &store) {
+        return super::userns_chown::mount(config, id, mounts, target, map, disposable);
+    }
+    mount_idmapped(mounts, target, &store, map, disposable)
+}
+
+/// Checks once that an overlay can stack on an idmapped lower in the snapshot store
+/// `store` (mount_setattr(MOUNT_ATTR_IDMAP) on its filesystem, Linux 5.19+ for overlayfs):
+/// a throwaway read-only overlay in `store/.idmap-probe-<pid>`, removed again.
+pub fn probe_idmapped_overlay(store: &Path) -> io::Result<()> {
+    let probe = store.join(format!(".idmap-probe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&probe);
+    let result = (|| {
+        for dir in ["a", "b", "stage", "merged"] {
+            std::fs::create_dir_all(probe.join(dir))?;
+        }
+        let userns = user_namespace(&IdMap::block(0, 0, 65536))?;
+        let tree = idmapped_tree(&probe.join("a"), &userns, false)?;
+        attach(&tree, &probe.join("stage"))?;
+        let _staging = Staging(probe.join("stage"));
+        let options = format!(
+            "lowerdir={}:{}",
+            probe.join("stage").display(),
+            probe.join("b").display()
+        );
+        let data = CString::new(options).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let merged = probe.join("merged");
+        rustix::mount::mount(
+            "overlay",
+            &merged,
+            "overlay",
+            rustix::mount::MountFlags::RDONLY,
+            Some(data.as_c_str()),
+        )?;
+        let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&probe);
+    result
+}
+
+fn mount_idmapped(
     mounts: &[Mount],
     target: &Path,
     store: &Path,

@@ -6,6 +6,7 @@
 //! host networking shares berthd's namespace instead of naming a netns file, and berth's own
 //! default seccomp profile (`seccomp.rs`, golden-tested against dockerd's separately).
 
+pub mod apparmor;
 pub mod caps;
 mod etc_files;
 mod merge;
@@ -297,8 +298,12 @@ fn build_value(input: &SpecInput, host: &HostInfo) -> Result<Value, SpecError> {
     if security.no_new_privileges {
         process["noNewPrivileges"] = true.into();
     }
-    if let (Some(profile), false) = (&security.apparmor_profile, hc.privileged) {
-        process["apparmorProfile"] = profile.clone().into();
+    if let Some(profile) = apparmor::process_profile(
+        apparmor::AppArmorHost::detect().enabled(),
+        security.apparmor_profile.as_deref(),
+        hc.privileged,
+    ) {
+        process["apparmorProfile"] = profile.into();
     }
 
     let private_shm = !host_ipc && hc.ipc_mode != "none";

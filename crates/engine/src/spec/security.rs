@@ -169,7 +169,13 @@ pub fn parse_with(
             }
             ("seccomp", Some("unconfined")) => seccomp = None,
             ("seccomp", Some(profile)) => seccomp = Some(convert_profile(profile, capabilities)?),
-            ("apparmor", Some("unconfined")) | ("label", Some("disable" | "nested")) => {}
+            ("label", Some("disable" | "nested")) => {}
+            ("apparmor", Some("unconfined")) => {
+                // On an AppArmor host the spec says so (moby), elsewhere there is nothing to lift.
+                if lsm.apparmor {
+                    parsed.apparmor_profile = Some("unconfined".to_string());
+                }
+            }
             // Docker ignores both silently on a host without the module; berth refuses, so
             // that nobody believes a container confined that is not (issue 8).
             ("apparmor", Some(profile)) if lsm.apparmor => {
@@ -427,6 +433,10 @@ mod tests {
             apparmor: true,
             selinux: false,
         };
+        let parsed = parse_with(&opts(&["apparmor=unconfined"]), &[], apparmor).expect("aa");
+        assert_eq!(parsed.apparmor_profile.as_deref(), Some("unconfined"));
+        let parsed = parse_with(&opts(&["apparmor=unconfined"]), &[], none).expect("aa");
+        assert_eq!(parsed.apparmor_profile, None);
         let parsed = parse_with(&opts(&["apparmor=my-profile"]), &[], apparmor).expect("aa");
         assert_eq!(parsed.apparmor_profile.as_deref(), Some("my-profile"));
         assert!(
