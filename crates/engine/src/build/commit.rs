@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 
 use berth_build::{RunConfig, StepCommit};
 use berth_content::Committed;
@@ -61,7 +61,6 @@ impl Inner {
         &self,
         layer: Option<&str>,
         commit: &StepCommit,
-        scratch_dir: &std::path::Path,
     ) -> Result<Digest, ImageError> {
         let parent = if commit.parent.is_empty() {
             None
@@ -71,7 +70,7 @@ impl Inner {
             Some((id.clone(), self.resolve_id(&id)?))
         };
         let new_layer = match layer {
-            Some(key) => self.layer_blob(key, scratch_dir, false)?,
+            Some(key) => self.layer_blob(key, false)?,
             None => None,
         };
         let mut config = match &parent {
@@ -113,44 +112,72 @@ impl Inner {
     }
 
     /// The diff of snapshot `key` stored as an uncompressed layer blob (its digest is its
-    /// DiffID); `None` when the diff is empty, unless `keep_empty`.
+    /// DiffID); `None` when the diff is empty, unless `keep_empty`. The diff streams
+    /// through a pipe straight into the content store's ingest (which verifies and syncs
+    /// it): the layer is written once, not first to a scratch tar and then copied.
     pub(super) fn layer_blob(
         &self,
         key: &str,
-        scratch_dir: &std::path::Path,
         keep_empty: bool,
     ) -> Result<Option<Committed>, ImageError> {
-        let scratch = scratch_dir.join(format!("{key}.tar"));
         let io = |op: &'static str| {
-            let path = scratch.clone();
-            move |source| ImageError::Io { op, path, source }
+            move |source| ImageError::Io {
+                op,
+                path: key.into(),
+                source,
+            }
         };
-        let file = fs::File::create(&scratch).map_err(io("create"))?;
-        let result = self
-            .snapshotter
-            .diff(key, file)
-            .map_err(|source| ImageError::Snapshot {
-                container: key.to_string(),
-                source: Box::new(source),
-            })
-            .and_then(|(mut file, summary)| {
-                file.flush().map_err(io("write"))?;
-                drop(file);
-                if summary.entries == 0 && !keep_empty {
-                    return Ok(None);
+        // rustix's pipe: std::io::pipe is newer than the workspace's MSRV.
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| io("pipe")(e.into()))?;
+        let (mut reader, writer) = (fs::File::from(read_end), fs::File::from(write_end));
+        std::thread::scope(|scope| {
+            let differ = scope.spawn(move || {
+                let out = std::io::BufWriter::with_capacity(256 * 1024, writer);
+                let (mut out, summary) = self.snapshotter.diff(key, out)?;
+                out.flush()
+                    .map_err(|source| berth_snapshot::SnapshotError::Io {
+                        operation: "writing the diff of",
+                        path: key.into(),
+                        source,
+                    })?;
+                Ok::<_, berth_snapshot::SnapshotError>(summary)
+            });
+            // A tar whose first block is zeros has no entries: an empty diff.
+            let mut head = Vec::with_capacity(512);
+            let read = (&mut reader).take(512).read_to_end(&mut head);
+            let stored = match read {
+                Err(e) => Err(io("read")(e)),
+                Ok(_) if !keep_empty && head.iter().all(|b| *b == 0) => {
+                    let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                    Ok(None)
                 }
-                let mut input = fs::File::open(&scratch).map_err(io("open"))?;
-                put_stream(
+                Ok(_) => put_stream(
                     &self.content,
-                    &mut input,
+                    &mut head.as_slice().chain(&mut reader),
                     "build-layer",
                     berth_content::Expected::none(),
                 )
                 .map(Some)
-                .map_err(|e| ImageError::from(ArchiveError::from(e)))
-            });
-        let _ = fs::remove_file(&scratch);
-        result
+                .map_err(|e| ImageError::from(ArchiveError::from(e))),
+            };
+            // A failed ingest closes the pipe, which ends the diff with an error too.
+            drop(reader);
+            let diffed = differ
+                .join()
+                .map_err(|_| ImageError::Broken {
+                    image: key.to_string(),
+                    reason: "the layer diff thread panicked".into(),
+                })?
+                .map_err(|source| ImageError::Snapshot {
+                    container: key.to_string(),
+                    source: Box::new(source),
+                });
+            // The diff's own error comes first: a diff cut short must never be stored as
+            // the step's layer (what the ingest committed then is unreferenced garbage).
+            diffed?;
+            stored
+        })
     }
 
     /// Stores a build image: its config, an OCI manifest over `layers`, the image record,

@@ -21,7 +21,6 @@ impl Inner {
         parent: &str,
         key: &str,
         root: &Path,
-        scratch_dir: &Path,
     ) -> Result<Digest, ImageError> {
         let parse = |s: &str| Digest::parse(s).map_err(|e| ImageError::reference(s, e.into()));
         let top = self.resolve_id(&parse(image)?)?;
@@ -56,12 +55,12 @@ impl Inner {
             })?;
         }
         // moby registers the merged layer even when it holds nothing.
-        let merged =
-            self.layer_blob(key, scratch_dir, true)?
-                .ok_or_else(|| ImageError::Broken {
-                    image: image.to_string(),
-                    reason: "the merged layer was not stored".into(),
-                })?;
+        let merged = self
+            .layer_blob(key, true)?
+            .ok_or_else(|| ImageError::Broken {
+                image: image.to_string(),
+                reason: "the merged layer was not stored".into(),
+            })?;
         let mut config = top.config.clone();
         if let Some(rootfs) = config.rootfs.as_mut() {
             rootfs.diff_ids = base_diff_ids;

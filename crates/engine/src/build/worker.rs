@@ -214,11 +214,10 @@ impl Worker for EngineWorker {
 
     fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError> {
         let images = self.engine.images.clone();
-        let scratch = self.dir.clone();
         let _in_flight = self.handle.block_on(images.gc_gate.read());
         images
             .inner
-            .build_commit(layer, commit, &scratch)
+            .build_commit(layer, commit)
             .map(|id| id.to_string())
             .map_err(engine_error)
     }
@@ -234,7 +233,7 @@ impl Worker for EngineWorker {
         let _in_flight = self.handle.block_on(images.gc_gate.read());
         images
             .inner
-            .build_squash(image, parent, &key, &root, &self.dir)
+            .build_squash(image, parent, &key, &root)
             .map(|id| id.to_string())
             .map_err(engine_error)
     }
