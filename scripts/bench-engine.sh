@@ -9,8 +9,8 @@
 #   5. per-container shim RSS with those 50 running: berth-shim vs containerd-shim-runc-v2
 # and the networking checks of issue 5:
 #   6. the cost the default bridge adds to `run --rm true` over `--network none` (from 3.)
-#   7. container-to-container TCP throughput on a user-defined network (busybox dd piped
-#      into nc, BENCH_MBYTES MiB, dd's own timing) vs the same over a bare veth pair
+#   7. container-to-container TCP throughput on a user-defined network (tests/netperf,
+#      BENCH_MBYTES MiB per transfer, its own timing) vs the same over a bare veth pair
 #      between two network namespaces
 #   8. `docker network connect` of a running container (hyperfine, disconnected before each)
 # and prints each berthd/dockerd ratio next to the goal of issues 4 and 5 (0.25x, 0.3x,
@@ -226,52 +226,57 @@ B_RSS=$(( $(rss_kib "$B_PID") / 1024 ))
 D_RSS=$(( ($(rss_kib "$D_PID") + $(rss_kib "$CONTAINERD_PID")) / 1024 ))
 echo "idle RSS: berthd $B_RSS MiB, dockerd+containerd $D_RSS MiB (dockerd $(( $(rss_kib "$D_PID") / 1024 )), containerd $(( $(rss_kib "$CONTAINERD_PID") / 1024 )))"
 
-# 3. docker run --rm busybox true, rounds alternating between the daemons.
-run_case() {
-  local label="$1"; shift
-  local flags="$*"
+# 3. docker run --rm busybox true, with the default network and with --network none, both
+# daemons: the four commands alternate inside each hyperfine round, so each round measures
+# all four under the same load. 6. (the bridge's added cost) is the median over rounds of
+# each round's median(default) - median(none), per daemon, not a difference of medians taken
+# from different stretches of time (which is noise when the load moves).
+run_cases() {
   for sock in "$B_SOCK" "$D_SOCK"; do
-    if ! err="$("$DOCKER" -H "unix://$sock" run --rm $flags busybox true 2>&1)"; then
-      echo "run --rm $flags busybox true against $(basename "$sock"): fails: $err" >&2
-      echo "n/a n/a"; return
-    fi
+    for flags in "" "--network none"; do
+      if ! err="$("$DOCKER" -H "unix://$sock" run --rm $flags busybox true 2>&1)"; then
+        echo "run --rm $flags busybox true against $(basename "$sock"): fails: $err" >&2
+        echo "n/a n/a n/a n/a n/a n/a"; return
+      fi
+    done
   done
   for round in $(seq "$ROUNDS"); do
     hyperfine -N --style none --warmup 2 --runs "$PER_ROUND" \
-      --export-json "$WORK/run-$label-$round.json" \
-      "$DOCKER -H unix://$B_SOCK run --rm $flags busybox true" \
-      "$DOCKER -H unix://$D_SOCK run --rm $flags busybox true" >/dev/null
+      --export-json "$WORK/run-$round.json" \
+      "$DOCKER -H unix://$B_SOCK run --rm busybox true" \
+      "$DOCKER -H unix://$B_SOCK run --rm --network none busybox true" \
+      "$DOCKER -H unix://$D_SOCK run --rm busybox true" \
+      "$DOCKER -H unix://$D_SOCK run --rm --network none busybox true" >/dev/null
   done
-  python3 - "$WORK" "$label" <<'EOF'
+  python3 - "$WORK" <<'EOF'
 import glob, json, statistics, sys
-work, label = sys.argv[1], sys.argv[2]
-times = {0: [], 1: []}
-for path in glob.glob(f"{work}/run-{label}-*.json"):
-    for i, result in enumerate(json.load(open(path))["results"]):
+work = sys.argv[1]
+times = {i: [] for i in range(4)}
+added = {0: [], 2: []}
+for path in sorted(glob.glob(f"{work}/run-*.json")):
+    results = json.load(open(path))["results"]
+    for i, result in enumerate(results):
         times[i] += result["times"]
-print(round(statistics.median(times[0]) * 1000, 1), round(statistics.median(times[1]) * 1000, 1))
+    for i in added:
+        added[i].append(statistics.median(results[i]["times"]) - statistics.median(results[i + 1]["times"]))
+ms = lambda v: round(v * 1000, 1)
+print(*(ms(statistics.median(times[i])) for i in range(4)),
+      ms(statistics.median(added[0])), ms(statistics.median(added[2])))
 EOF
 }
-RUN_RESULT="n/a n/a"; NONE_RESULT="n/a n/a"
-if [ "$IMPORT_OK" = 1 ]; then
-  RUN_RESULT="$(run_case default)"
-  NONE_RESULT="$(run_case none --network none)"
-fi
-read -r B_RUN D_RUN <<<"$RUN_RESULT"
-read -r B_NONE D_NONE <<<"$NONE_RESULT"
-echo "run --rm busybox true (median ms of $RUNS): berthd $B_RUN, dockerd $D_RUN; with --network none: berthd $B_NONE, dockerd $D_NONE"
+RUN_RESULT="n/a n/a n/a n/a n/a n/a"
+[ "$IMPORT_OK" = 1 ] && RUN_RESULT="$(run_cases)"
+read -r B_RUN B_NONE D_RUN D_NONE B_ADDED D_ADDED <<<"$RUN_RESULT"
+echo "run --rm busybox true (median ms of $RUNS): berthd $B_RUN, dockerd $D_RUN; with --network none: berthd $B_NONE, dockerd $D_NONE; the bridge adds (median of per-round differences): berthd $B_ADDED, dockerd $D_ADDED"
 
-# 7. Container-to-container TCP throughput. dd_rate prints MiB/s from busybox dd's own report
-# ("N bytes (...) copied, S seconds, ...") of piping BENCH_MBYTES MiB of zeros into nc.
-dd_rate() { python3 -c '
-import re, sys
-m = re.search(r"(\d+) bytes .*copied, ([0-9.]+) seconds", sys.stdin.read())
-print(round(int(m.group(1)) / float(m.group(2)) / 2**20, 1) if m and float(m.group(2)) > 0 else "n/a")'; }
-COUNT=$(( MBYTES * 16 )) # 64 KiB blocks
-SEND="dd if=/dev/zero bs=65536 count=$COUNT | nc"
-BB_SEND="dd if=/dev/zero bs=65536 count=$COUNT | busybox nc" # on the host: busybox's nc
-# A server that takes one connection after another and throws the bytes away.
-SERVE='while :; do nc -l -p 5001 >/dev/null; done'
+# 7. Container-to-container TCP throughput with tests/netperf (busybox nc truncates bulk
+# streams): one static binary, built here with rustc (std only, +crt-static) and bind-mounted
+# into busybox containers. A receiver loops `netperf recv` (one connection each, answering
+# with the byte count); the sender runs in a long-lived client container through `exec`
+# (so no container start is timed) and prints MiB/s from connect to the receiver's count.
+# The bare veth pair runs the same binary in two network namespaces.
+NETPERF="$WORK/netperf"
+SERVE="while :; do /netperf recv 5001 >/dev/null; done"
 veth_pair() {
   ip netns add "$V1_NS" && ip netns add "$V2_NS" &&
     ip link add "bev1$SUFFIX" netns "$V1_NS" type veth peer name "bev2$SUFFIX" netns "$V2_NS" &&
@@ -282,19 +287,18 @@ veth_pair() {
     done
 }
 # throughput_once TARGET: one transfer (veth | berthd | dockerd), MiB/s or n/a; retried once
-# if the server was between two connections.
+# if the receiver was between two connections.
 throughput_once() {
-  local target="$1" out rate
+  local target="$1" out
   for _ in 1 2; do
     case "$target" in
-      veth) out="$(ip netns exec "$V2_NS" /bin/busybox sh -c "busybox $BB_SEND 10.231.0.1 5001" 2>&1)" ;;
+      veth) out="$(ip netns exec "$V2_NS" "$NETPERF" send 10.231.0.1 5001 "$MBYTES" 2>&1)" ;;
       *) local sock ip
          sock="$B_SOCK"; [ "$target" = dockerd ] && sock="$D_SOCK"
          ip="$("$DOCKER" -H "unix://$sock" inspect -f '{{(index .NetworkSettings.Networks "benchnet").IPAddress}}' srv)"
-         out="$("$DOCKER" -H "unix://$sock" run --rm --network benchnet busybox sh -c "$SEND $ip 5001" 2>&1)" ;;
+         out="$("$DOCKER" -H "unix://$sock" exec cli /netperf send "$ip" 5001 "$MBYTES" 2>&1)" ;;
     esac
-    rate="$(dd_rate <<<"$out")"
-    [ "$rate" != n/a ] && { echo "$rate"; return; }
+    [[ "$out" =~ ^[0-9]+(\.[0-9]+)?$ ]] && { echo "$out"; return; }
     sleep 0.3
   done
   echo "throughput over $target fails: $out" >&2
@@ -304,11 +308,14 @@ VETH_TP="n/a"; B_TP="n/a"; D_TP="n/a"; B_CONN="n/a"; D_CONN="n/a"
 if [ "$IMPORT_OK" = 1 ] && [ "$NETWORK" = 1 ]; then
   NET_OK=1
   veth_pair || { echo "bare veth pair: setup fails" >&2; NET_OK=0; }
-  [ "$NET_OK" = 1 ] && ip netns exec "$V1_NS" /bin/busybox sh -c "${SERVE//nc/busybox nc}" >/dev/null 2>&1 &
+  rustc --edition 2021 -O -C target-feature=+crt-static -o "$NETPERF" tests/netperf/src/main.rs ||
+    { echo "netperf: build fails" >&2; NET_OK=0; }
+  [ "$NET_OK" = 1 ] && ip netns exec "$V1_NS" /bin/sh -c "while :; do $NETPERF recv 5001 >/dev/null; done" >/dev/null 2>&1 &
   for sock in "$B_SOCK" "$D_SOCK"; do
     if ! err="$({ "$DOCKER" -H "unix://$sock" network create benchnet &&
         "$DOCKER" -H "unix://$sock" network create benchconn &&
-        "$DOCKER" -H "unix://$sock" run -d --name srv --network benchnet busybox sh -c "$SERVE" &&
+        "$DOCKER" -H "unix://$sock" run -d --name srv --network benchnet -v "$NETPERF:/netperf:ro" busybox sh -c "$SERVE" &&
+        "$DOCKER" -H "unix://$sock" run -d --name cli --network benchnet -v "$NETPERF:/netperf:ro" busybox sleep 100000 &&
         "$DOCKER" -H "unix://$sock" run -d --name conn busybox sleep 1000 &&
         "$DOCKER" -H "unix://$sock" network connect benchconn conn; } 2>&1 >/dev/null)"; then
       echo "network set-up against $(basename "$sock") fails: $err" >&2; NET_OK=0
@@ -322,7 +329,7 @@ if [ "$IMPORT_OK" = 1 ] && [ "$NETWORK" = 1 ]; then
     done
     nums() { for x in "$@"; do [ "$x" != n/a ] && echo "$x"; done; }
     VETH_TP="$(median $(nums "${v[@]}"))"; B_TP="$(median $(nums "${b[@]}"))"; D_TP="$(median $(nums "${d[@]}"))"
-    echo "c2c TCP throughput (MiB/s, median of $ROUNDS x $MBYTES MiB): bare veth $VETH_TP (${v[*]}), berthd $B_TP (${b[*]}), dockerd $D_TP (${d[*]})"
+    echo "c2c TCP throughput (netperf, MiB/s, median of $ROUNDS x $MBYTES MiB): bare veth $VETH_TP (${v[*]}), berthd $B_TP (${b[*]}), dockerd $D_TP (${d[*]}); berthd/veth $(ratio "$B_TP" "$VETH_TP")"
     # 8. network connect, disconnected before each run (hyperfine's --prepare).
     for round in $(seq "$ROUNDS"); do
       hyperfine -N --style none --runs "$PER_ROUND" --export-json "$WORK/conn-$round.json" \
@@ -403,8 +410,7 @@ row "$CONCURRENT concurrent run -d (wall ms)" "$B_CONC" "$D_CONC" 0.3 "<= 0.3x" 
 row "start to first /_ping (ms)" "$B_START" "$D_START" "" "<= 50 ms" 50
 row "idle daemon RSS (MiB; dockerd+containerd)" "$B_RSS" "$D_RSS" "" "<= 15 MB" 15
 row "per-container shim RSS (MiB)" "$(mib "$B_SHIM_KIB")" "$(mib "$D_SHIM_KIB")" "" "<= 2 MB" 2
-minus() { python3 -c 'import sys; a,b=sys.argv[1:]; print("n/a" if "n/a" in (a,b) else round(float(a)-float(b),1))' "$1" "$2"; }
-row "default bridge's added cost: run - run --network none (ms)" "$(minus "$B_RUN" "$B_NONE")" "$(minus "$D_RUN" "$D_NONE")" 0.5 "<= 0.5x" ""
+row "default bridge's added cost: run - run --network none (ms, median of per-round differences)" "$B_ADDED" "$D_ADDED" 0.5 "<= 0.5x" ""
 TP_MET="n/a"
 [ "$B_TP" != n/a ] && [ "$VETH_TP" != n/a ] && TP_MET="$(python3 -c "print('yes' if $B_TP >= 0.9 * $VETH_TP else 'no')") ($(ratio "$B_TP" "$VETH_TP") of veth)"
 echo "| c2c TCP throughput (MiB/s; bare veth pair $VETH_TP) | $B_TP | $D_TP | $(ratio "$B_TP" "$D_TP") | >= 0.9x bare veth | $TP_MET |"

@@ -36,6 +36,7 @@ const LEAVES: &[&str] = &[
     "berthd",
     "xtask",
     "berth-e2e",
+    "berth-netperf",
     "berth-fuzz",
 ];
 

@@ -36,8 +36,9 @@ pub struct DaemonJson {
     pub userns_idmapped_mounts: Option<bool>,
     /// Name of the default bridge device berth creates (Docker: `docker0`; berth: `berth0`).
     pub bridge: Option<String>,
-    /// The default bridge's gateway address and prefix (`172.17.0.1/16`).
-    pub bip: Option<berth_engine::network::Subnet>,
+    /// The default bridge's gateway address and prefix (`172.17.0.1/16`); parsed by
+    /// [`parse_bip`] so a bad value gets dockerd's start-up text.
+    pub bip: Option<String>,
     /// Subnets for the default bridge and for networks created without `--subnet`.
     #[serde(default)]
     pub default_address_pools: Vec<AddressPool>,
@@ -101,7 +102,7 @@ impl DaemonJson {
         if let Some(bridge) = &self.bridge {
             config.network.bridge = bridge.clone();
         }
-        config.network.bip = self.bip;
+        config.network.bip = self.bip.as_deref().map(parse_bip).transpose()?;
         if !self.default_address_pools.is_empty() {
             let pools: Vec<_> = self
                 .default_address_pools
@@ -114,9 +115,46 @@ impl DaemonJson {
     }
 }
 
+/// `bip` (daemon.json or `--bip`) as dockerd reads it at start (getDefaultBridgeIPAMConf):
+/// an IPv4 address with its prefix; dockerd then stops with `Error initializing network
+/// controller: parse bip failed: invalid CIDR address: <value>`.
+pub fn parse_bip(text: &str) -> anyhow::Result<berth_engine::network::Subnet> {
+    match text.parse::<berth_engine::network::Subnet>() {
+        Ok(bip) if bip.family() == 4 => Ok(bip),
+        _ => anyhow::bail!(
+            "Error initializing network controller: parse bip failed: invalid CIDR address: {text}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_bip_gets_dockerds_start_up_text() {
+        for bad in ["300.1.1.1/16", "172.18.0.1", "172.18.0.1/33", "fd00::1/64"] {
+            let file: DaemonJson =
+                serde_json::from_str(&format!(r#"{{"bip": "{bad}"}}"#)).expect("parse");
+            let mut config = EngineConfig::new("/d".into(), "/e".into());
+            let err = file.apply(&mut config).expect_err("bad bip");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "Error initializing network controller: parse bip failed: invalid CIDR \
+                     address: {bad}"
+                )
+            );
+        }
+        let file: DaemonJson = serde_json::from_str(r#"{"bip": "10.66.0.1/24"}"#).expect("parse");
+        let mut config = EngineConfig::new("/d".into(), "/e".into());
+        file.apply(&mut config).expect("good bip");
+        let bip = config.network.bip.expect("bip");
+        assert_eq!(
+            (bip.to_string(), bip.network().to_string()),
+            ("10.66.0.1/24".into(), "10.66.0.0/24".into())
+        );
+    }
 
     #[test]
     fn unknown_keys_are_refused() {

@@ -54,6 +54,9 @@ struct Flags {
     /// Serve tcp:// listeners without TLS: anyone who reaches the port is root on this host
     #[arg(long = "insecure-tcp-i-know-this-is-root")]
     insecure_tcp: bool,
+    /// IPv4 address and prefix of the default bridge (daemon.json `bip`), e.g. 172.17.0.1/16
+    #[arg(long = "bip")]
+    bip: Option<String>,
     /// User/Group setting for user namespaces: "default" (user berthremap), user[:group]
     /// or uid[:gid]; data moves to <data-root>/<uid>.<gid> as with dockerd
     #[arg(long = "userns-remap")]
@@ -89,6 +92,18 @@ fn daemon(flags: Flags) -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from("/run/berth"));
     let mut config = EngineConfig::new(data_root, exec_root.clone());
     file.apply(&mut config)?;
+    if let Some(bip) = &flags.bip {
+        if let Some(in_file) = &file.bip {
+            // dockerd refuses a directive given both ways (config.MergeDaemonConfigurations).
+            anyhow::bail!(
+                "unable to configure the daemon with file {}: the following directives are \
+                 specified both as a flag and in the configuration file: bip: (from flag: {bip}, \
+                 from file: {in_file})",
+                flags.config_file.display()
+            );
+        }
+        config.network.bip = Some(daemon_json::parse_bip(bip)?);
+    }
     let remap = flags.userns_remap.clone().or(file.userns_remap.clone());
     if let Some(remap) = remap.filter(|r| !r.is_empty()) {
         berth_engine::container::userns::setup_remap(&mut config, &remap)

@@ -132,6 +132,63 @@ impl NetworkService {
         Ok(())
     }
 
+    /// With a `bip`, the default bridge's device takes it at start, as dockerd sets its
+    /// bridge up at every start (initBridgeDriver): a missing device is made, a device left
+    /// by an earlier run with another address (a changed `bip`, stale state) loses it.
+    /// Without a `bip` dockerd adopts the device's address (selectBIP), which the record
+    /// already did when it was made; the device then waits for the first container. A
+    /// failure is reported and left to the first container to retry.
+    pub(super) async fn converge_default_bridge(&self) {
+        let Some(record) = self
+            .lock()
+            .networks
+            .values()
+            .find(|n| n.predefined && n.driver == Driver::Bridge)
+            .cloned()
+        else {
+            return;
+        };
+        let spec = super::datapath::BridgeSpec {
+            name: record.bridge.clone(),
+            mtu: record.mtu,
+            addresses: record
+                .ipam
+                .pools
+                .iter()
+                .filter_map(|p| {
+                    p.gateway.map(|addr| Subnet {
+                        addr,
+                        prefix: p.subnet.prefix,
+                    })
+                })
+                .collect(),
+            icc: record.icc,
+            internal: record.internal,
+        };
+        let with_bip = self.defaults.bip.is_some();
+        let datapath = self.datapath.clone();
+        let result = blocking(move || {
+            // No address: no device (or one berth has not set up yet).
+            let mut have: Vec<Subnet> = datapath
+                .bridge_addresses(&spec.name)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| a.family() == 4)
+                .collect();
+            have.sort();
+            let mut want = spec.addresses.clone();
+            want.sort();
+            if with_bip && have != want {
+                datapath.ensure_bridge(&spec)?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = result {
+            eprintln!("berthd: default bridge network: {e}");
+        }
+    }
+
     /// The ID of the default bridge network when daemon.json has a `bip` its record does not
     /// match and no container is attached to it.
     fn default_bridge_off_bip(&self) -> Option<String> {

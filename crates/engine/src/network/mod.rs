@@ -256,6 +256,7 @@ impl NetworkService {
             upstream,
         });
         service.ensure_predefined().await?;
+        service.converge_default_bridge().await;
         Ok(service)
     }
 

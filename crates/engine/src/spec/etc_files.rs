@@ -139,10 +139,21 @@ pub fn write_etc_files_with(
     let search = hc.dns_search.as_deref().unwrap_or_default();
     let options = hc.dns_options.as_deref().unwrap_or_default();
     let resolv = if network.embedded_dns {
-        // The embedded DNS answers container names and forwards the rest upstream.
-        let mut options = options.to_vec();
+        // The embedded DNS answers container names and forwards the rest upstream. As
+        // moby's TransformForIntNS: the host's options are kept unless --dns-option replaces
+        // them, an ndots that is not a number >= 0 is dropped, and ndots:0 is added when
+        // none is left (so a dotted name goes to the embedded DNS as given first).
+        let mut options = if options.is_empty() {
+            line_words(&host_resolv, "options")
+        } else {
+            options.to_vec()
+        };
+        options.retain(|o| {
+            o.strip_prefix("ndots:")
+                .is_none_or(|n| n.parse::<i64>().is_ok_and(|n| n >= 0))
+        });
         if !options.iter().any(|o| o.starts_with("ndots:")) {
-            options.insert(0, "ndots:0".to_string());
+            options.push("ndots:0".to_string());
         }
         let search = if search.is_empty() {
             line_words(&host_resolv, "search")
@@ -250,20 +261,27 @@ fn nameservers(text: &str) -> Vec<String> {
     line_words(text, "nameserver")
 }
 
-/// Words after `keyword` on its lines (`search` and `options`: the last line wins, as the
-/// resolver reads them; `nameserver`: one per line, all of them).
+/// Words after `keyword` on its lines as moby's resolvconf parser reads them: `search`
+/// (or the obsolete `domain`): the last line wins; `options`: every line's, in order;
+/// `nameserver`: one per line, all of them.
 fn line_words(text: &str, keyword: &str) -> Vec<String> {
     let mut words = Vec::new();
     for line in text.lines() {
         let line = line.split(['#', ';']).next().unwrap_or_default();
         let mut fields = line.split_whitespace();
-        if fields.next() != Some(keyword) {
+        let first = fields.next();
+        if first != Some(keyword) && !(keyword == "search" && first == Some("domain")) {
             continue;
         }
-        if keyword == "nameserver" {
-            words.extend(fields.next().map(str::to_string));
-        } else {
-            words = fields.map(str::to_string).collect();
+        match keyword {
+            "nameserver" => words.extend(fields.next().map(str::to_string)),
+            "options" => words.extend(fields.map(str::to_string)),
+            _ => {
+                let line_words: Vec<String> = fields.map(str::to_string).collect();
+                if !line_words.is_empty() {
+                    words = line_words;
+                }
+            }
         }
     }
     words
@@ -459,6 +477,42 @@ mod tests {
         assert_eq!(connected, format!("{start}10.40.0.3\tbox\n"));
         assert_eq!(hosts_with(&connected, &record, &[ip], &[]), connected);
         assert_eq!(hosts_with(&connected, &record, &[], &[ip]), start);
+    }
+
+    #[test]
+    fn embedded_dns_keeps_host_options_and_adds_ndots_0_as_moby_does() {
+        let f = fixture(
+            "",
+            "nameserver 10.0.0.2\noptions edns0 ndots:x\noptions attempts:3\ndomain corp\n",
+        );
+        let networks = |options: &str| {
+            let dir = tempfile::tempdir().expect("dir");
+            let record = ContainerRecord {
+                host_config: serde_json::from_str(&format!(r#"{{"NetworkMode":"user"{options}}}"#))
+                    .expect("host config"),
+                ..ContainerRecord::default()
+            };
+            let network = EtcNetwork {
+                embedded_dns: true,
+                ..EtcNetwork::default()
+            };
+            write_etc_files_with(dir.path(), &record, &f.host, &network).expect("write");
+            std::fs::read_to_string(dir.path().join("resolv.conf")).expect("resolv")
+        };
+        assert_eq!(
+            networks(""),
+            "search corp\nnameserver 127.0.0.11\noptions edns0 attempts:3 ndots:0\n",
+            "host options kept, the malformed ndots dropped, ndots:0 added"
+        );
+        assert_eq!(
+            networks(r#","DnsOptions":["ndots:3","timeout:2"]"#),
+            "search corp\nnameserver 127.0.0.11\noptions ndots:3 timeout:2\n",
+            "--dns-option replaces the host's options and its ndots is kept"
+        );
+        assert_eq!(
+            networks(r#","DnsOptions":["ndots:-1"]"#),
+            "search corp\nnameserver 127.0.0.11\noptions ndots:0\n"
+        );
     }
 
     #[test]

@@ -293,11 +293,14 @@ fn parse_bind(spec: &str) -> Result<Option<Value>, SpecError> {
             _ => return Err(invalid()),
         }
     }
-    // As Docker for `-v`: a missing host directory is created.
-    std::fs::create_dir_all(source).map_err(|e| SpecError::Io {
-        context: format!("creating the bind source {source}"),
-        source: e,
-    })?;
+    // As Docker for `-v`: a missing host directory is created (an existing file is bound
+    // as it is: create_dir_all fails on it with EEXIST).
+    if std::fs::symlink_metadata(source).is_err() {
+        std::fs::create_dir_all(source).map_err(|e| SpecError::Io {
+            context: format!("creating the bind source {source}"),
+            source: e,
+        })?;
+    }
     Ok(Some(bind_mount(
         source,
         destination,
