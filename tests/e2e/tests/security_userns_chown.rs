@@ -101,30 +101,8 @@ fn chowned_layer_stack_without_idmapped_mounts() {
     berthd.import_busybox();
 
     // Root inside owns its rootfs and is unprivileged outside.
-    let bind = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(bind.path(), std::fs::Permissions::from_mode(0o777))
-        .expect("chmod bind");
-    std::fs::write(bind.path().join("hostroot"), "host\n").expect("write");
-    let volume = format!("{}:/b", bind.path().display());
-    let script = "id -u; stat -c %u:%g /bin/sh /etc; touch /in-rootfs && stat -c %u /in-rootfs; \
-                  touch /b/created; if echo x >> /b/hostroot; then echo wrote-hostroot; fi";
-    let out = berth_ok(
-        &berthd,
-        &[
-            "run", "--rm", "--userns", MAP, "-v", &volume, "busybox", "sh", "-c", script,
-        ],
-    );
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        ["0", "0:0", "0:0", "0"],
-        "inside view: {out}"
-    );
-    let created = std::fs::metadata(bind.path().join("created")).expect("created");
-    assert_eq!((created.uid(), created.gid()), (HOST_ROOT, HOST_ROOT));
-    assert_eq!(
-        std::fs::read_to_string(bind.path().join("hostroot")).expect("read"),
-        "host\n"
-    );
+    let inside = inside_view(&berthd);
+    assert_eq!(inside, ["0", "0:0", "0:0", "0"], "inside view");
     // `run --rm` may return before the removal finished: wait for it, boundedly.
     let mut left = stacks(&berthd);
     for _ in 0..100 {
@@ -242,6 +220,77 @@ fn chowned_layer_stack_without_idmapped_mounts() {
     assert!(stacks(&berthd).is_empty(), "{:?}", stacks(&berthd));
     berthd.ok(&["rmi", "chowned:1", "busybox"]);
     assert_eq!(count(&berthd.data_root().join("image/userns-chown")), 0);
+}
+
+/// Runs a `--userns MAP` container with a bind mount holding a host-root file: returns what
+/// root inside sees (its uid, owners of /bin/sh and /etc, owner of a new rootfs file) and
+/// checks that its bind-mount file belongs to the mapped host root and that the host root
+/// file stayed unwritten.
+fn inside_view(berthd: &Berthd) -> Vec<String> {
+    let bind = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(bind.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod bind");
+    std::fs::write(bind.path().join("hostroot"), "host\n").expect("write");
+    let volume = format!("{}:/b", bind.path().display());
+    let script = "id -u; stat -c %u:%g /bin/sh /etc; touch /in-rootfs && stat -c %u /in-rootfs; \
+                  touch /b/created; if echo x >> /b/hostroot; then echo wrote-hostroot; fi";
+    let out = berth_ok(
+        berthd,
+        &[
+            "run", "--rm", "--userns", MAP, "-v", &volume, "busybox", "sh", "-c", script,
+        ],
+    );
+    let created = std::fs::metadata(bind.path().join("created")).expect("created");
+    assert_eq!((created.uid(), created.gid()), (HOST_ROOT, HOST_ROOT));
+    assert_eq!(
+        std::fs::read_to_string(bind.path().join("hostroot")).expect("read"),
+        "host\n"
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+/// The same container on a default berthd takes the idmapped path on this kernel (no
+/// chowned copy, the upper layer in container ids on disk) and looks the same inside.
+#[test]
+fn idmapped_path_gives_the_same_view_without_a_copy() {
+    let berthd = Berthd::start();
+    std::fs::set_permissions(berthd.root(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod the fixture root");
+    berthd.import_busybox();
+    let inside = inside_view(&berthd);
+    assert_eq!(inside, ["0", "0:0", "0:0", "0"], "inside view");
+    berth_ok(
+        &berthd,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "i1",
+            "--userns",
+            MAP,
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi > /made; sleep 300",
+        ],
+    );
+    let pid = berthd.ok(&["inspect", "-f", "{{.State.Pid}}", "i1"]);
+    let in_i1 = format!("/proc/{}/root/made", pid.trim());
+    for _ in 0..100 {
+        if Path::new(&in_i1).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let made = find_upper_file(
+        &berthd.data_root().join("image/snapshots/snapshots"),
+        "made",
+    )
+    .expect("/made in an upper dir");
+    assert_eq!(std::fs::metadata(&made).expect("made").uid(), 0);
+    assert!(stacks(&berthd).is_empty(), "{:?}", stacks(&berthd));
+    assert!(!berthd.data_root().join("image/userns-chown").exists());
+    berthd.ok(&["rm", "-f", "i1"]);
 }
 
 /// The first file named `name` in any `snapshots/<id>/fs` directory.
