@@ -350,7 +350,7 @@ EOF
     echo "network connect of a running container (median ms of $RUNS): berthd $B_CONN, dockerd $D_CONN"
   fi
   for sock in "$B_SOCK" "$D_SOCK"; do
-    "$DOCKER" -H "unix://$sock" rm -f srv conn >/dev/null 2>&1
+    "$DOCKER" -H "unix://$sock" rm -f srv cli conn >/dev/null 2>&1
     "$DOCKER" -H "unix://$sock" network rm benchnet benchconn >/dev/null 2>&1
   done
 fi
