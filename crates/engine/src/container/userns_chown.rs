@@ -146,6 +146,9 @@ fn prepare(
     };
     {
         let _guard = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+        // Stacks leaked by a crash go before a new one may be built; this container's own
+        // directory exists, so its stack stays.
+        sweep(config, |_| false);
         if !stack.join("ready").exists() {
             build(&lowers(m), &stack, shift)?;
         }
@@ -229,6 +232,13 @@ pub fn view(config: &EngineConfig, mounts: &[Mount]) -> Option<(IdShift, Vec<Mou
 /// Drops container `id` from every stack; a stack nobody uses any more is deleted.
 pub fn release(config: &EngineConfig, id: &str) {
     let _guard = STACKS.lock().unwrap_or_else(|e| e.into_inner());
+    sweep(config, |user| user == id);
+}
+
+/// Removes the users `gone` says are gone (and users whose container directory no longer
+/// exists: a berthd killed between rm and release), then every stack left without users.
+/// Call with `STACKS` held.
+fn sweep(config: &EngineConfig, gone: impl Fn(&str) -> bool) {
     let Ok(maps) = std::fs::read_dir(stacks_dir(config)) else {
         return;
     };
@@ -239,7 +249,12 @@ pub fn release(config: &EngineConfig, id: &str) {
             .flatten()
         {
             let users = stack.path().join("users");
-            let _ = std::fs::remove_file(users.join(id));
+            for user in std::fs::read_dir(&users).into_iter().flatten().flatten() {
+                let name = user.file_name().to_string_lossy().into_owned();
+                if gone(&name) || !config.container_dir(&name).exists() {
+                    let _ = std::fs::remove_file(user.path());
+                }
+            }
             let empty = std::fs::read_dir(&users)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(true);
@@ -323,11 +338,30 @@ mod tests {
         std::fs::create_dir_all(stack.join("layers/0")).expect("mkdir");
         std::fs::write(stack.join("users/c1"), b"").expect("user 1");
         std::fs::write(stack.join("users/c2"), b"").expect("user 2");
+        for id in ["c1", "c2"] {
+            std::fs::create_dir_all(config.container_dir(id)).expect("container dir");
+        }
         release(&config, "c1");
         assert!(stack.join("layers/0").exists());
         release(&config, "c2");
         assert!(!stack.exists());
         assert!(!stacks_dir(&config).join("u0-1-1.g0-1-1").exists());
+    }
+
+    #[test]
+    fn users_whose_container_is_gone_are_swept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = EngineConfig::new(dir.path().join("data"), dir.path().join("exec"));
+        let stale = stacks_dir(&config).join("u0-1-1.g0-1-1").join("stale");
+        let live = stacks_dir(&config).join("u0-1-1.g0-1-1").join("live");
+        for (stack, user) in [(&stale, "crashed"), (&live, "alive")] {
+            std::fs::create_dir_all(stack.join("users")).expect("mkdir");
+            std::fs::write(stack.join("users").join(user), b"").expect("user");
+        }
+        std::fs::create_dir_all(config.container_dir("alive")).expect("container dir");
+        sweep(&config, |_| false);
+        assert!(!stale.exists());
+        assert!(live.join("users/alive").exists());
     }
 
     #[test]
