@@ -24,8 +24,11 @@ pub struct BuildOptions {
     pub dockerfile: String,
     /// Its path inside the context (kept by .dockerignore).
     pub dockerfile_name: String,
-    /// The extracted context directory.
+    /// The context directory: extracted, or empty when `context_tar` holds the context.
     pub context: PathBuf,
+    /// The context as an indexed tar, extracted into `context` only when a step copies
+    /// from it (a fully cached build never writes it to disk).
+    pub context_tar: Option<std::sync::Arc<crate::context_tar::ContextTar>>,
     pub tags: Vec<String>,
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -172,7 +175,12 @@ pub fn build(
         first_step.insert(*i, step + 1);
         step += 1 + stages[*i].commands.len();
     }
-    let context = SourceRoot::context(&options.context, &options.dockerfile_name)?;
+    let context = match &options.context_tar {
+        Some(tar) => {
+            SourceRoot::context_tar(&options.context, &options.dockerfile_name, tar.clone())?
+        }
+        None => SourceRoot::context(&options.context, &options.dockerfile_name)?,
+    };
     let used_args = Mutex::new(BTreeSet::new());
     let results: Mutex<BTreeMap<usize, StageResult>> = Mutex::new(BTreeMap::new());
     let ordered = Ordered::new(out, needed.len());

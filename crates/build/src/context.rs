@@ -4,10 +4,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_dockerfile::dockerignore::PatternMatcher;
 use sha2::{Digest as _, Sha256};
 
+use crate::context_tar::{ContextTar, EntryKind};
 use crate::BuildError;
 
 /// A directory whose files COPY/ADD read: the context, or a stage's or image's tree.
@@ -15,6 +17,9 @@ use crate::BuildError;
 pub struct SourceRoot {
     pub root: PathBuf,
     ignore: Option<PatternMatcher>,
+    /// The context still as its tar: lookups and hashes read the index, and `root` is
+    /// written only by [`SourceRoot::materialize`].
+    tar: Option<Arc<ContextTar>>,
 }
 
 /// One matched source.
@@ -40,7 +45,41 @@ impl SourceRoot {
         Ok(SourceRoot {
             root: root.to_path_buf(),
             ignore,
+            tar: None,
         })
+    }
+
+    /// The context as an indexed tar that [`SourceRoot::materialize`] extracts into
+    /// `root` (an empty directory) when a step needs its files on disk.
+    pub fn context_tar(
+        root: &Path,
+        dockerfile: &str,
+        tar: Arc<ContextTar>,
+    ) -> Result<SourceRoot, BuildError> {
+        let found = tar.lstat(&tar.resolve(".dockerignore")).cloned();
+        let ignore = match found {
+            Some(entry) if entry.kind == EntryKind::File => Some(
+                PatternMatcher::from_dockerignore(
+                    &String::from_utf8_lossy(tar.content(&entry)),
+                    Some(dockerfile),
+                )
+                .map_err(|e| BuildError::Context(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        Ok(SourceRoot {
+            root: root.to_path_buf(),
+            ignore,
+            tar: Some(tar),
+        })
+    }
+
+    /// The root with its files on disk (extracting a context tar the first time).
+    pub fn materialize(&self) -> Result<&Path, BuildError> {
+        if let Some(tar) = &self.tar {
+            tar.extract(&self.root).map_err(BuildError::Context)?;
+        }
+        Ok(&self.root)
     }
 
     /// An image or stage tree: nothing is ignored.
@@ -48,6 +87,7 @@ impl SourceRoot {
         SourceRoot {
             root: root.to_path_buf(),
             ignore: None,
+            tar: None,
         }
     }
 
@@ -95,11 +135,17 @@ impl SourceRoot {
             return Err(missing());
         }
         let path = self.in_scope(&clean).ok_or_else(missing)?;
-        let meta = std::fs::metadata(&path).map_err(|_| missing())?;
+        let is_dir = match &self.tar {
+            Some(tar) => {
+                let rel = self.rel_of(&path);
+                tar.lstat(&rel).ok_or_else(missing)?.kind == EntryKind::Dir
+            }
+            None => std::fs::metadata(&path).map_err(|_| missing())?.is_dir(),
+        };
         Ok(vec![Source {
             rel: clean,
             path,
-            is_dir: meta.is_dir(),
+            is_dir,
         }])
     }
 
@@ -108,6 +154,23 @@ impl SourceRoot {
     /// sources: a context link to `/etc` reads the context's `etc`, never the host's. None
     /// when a link chain is too long to resolve.
     fn in_scope(&self, rel: &str) -> Option<PathBuf> {
+        if let Some(tar) = &self.tar {
+            let resolved = tar.resolve(&format!("{rel}/."));
+            let mut current = String::new();
+            for part in resolved.split('/').filter(|p| !p.is_empty()) {
+                if !current.is_empty() {
+                    current.push('/');
+                }
+                current.push_str(part);
+                if tar
+                    .lstat(&current)
+                    .is_some_and(|e| e.kind == EntryKind::Symlink)
+                {
+                    return None;
+                }
+            }
+            return Some(self.root.join(resolved));
+        }
         let path = crate::copy::resolve_in_root(&self.root, &format!("{rel}/."));
         let below = path.strip_prefix(&self.root).ok()?;
         let mut current = self.root.clone();
@@ -125,6 +188,27 @@ impl SourceRoot {
         let Some(dir) = self.in_scope(rel) else {
             return;
         };
+        if let Some(tar) = &self.tar {
+            let dir_rel = self.rel_of(&dir);
+            for name in tar.children(&dir_rel) {
+                let child = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if self.is_ignored(&child) {
+                    continue;
+                }
+                let path = dir.join(name);
+                let is_dir = tar
+                    .lstat(&self.rel_of(&path))
+                    .is_some_and(|e| e.kind == EntryKind::Dir);
+                if visit(&child, &path, is_dir) && is_dir {
+                    self.walk(&child, visit);
+                }
+            }
+            return;
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
@@ -154,7 +238,7 @@ impl SourceRoot {
             let mut failed = None;
             self.walk(&source.rel, &mut |rel, path, _| {
                 let inner = rel.strip_prefix(&source.rel).unwrap_or(rel);
-                if let Err(e) = hash_entry(&mut hasher, inner, path) {
+                if let Err(e) = self.hash_entry(&mut hasher, inner, path) {
                     failed = Some(e);
                 }
                 true
@@ -164,9 +248,44 @@ impl SourceRoot {
             }
             Ok(format!("dir:{:x}", hasher.finalize()))
         } else {
-            hash_entry(&mut hasher, "", &source.path)?;
+            self.hash_entry(&mut hasher, "", &source.path)?;
             Ok(format!("file:{:x}", hasher.finalize()))
         }
+    }
+
+    /// A host path below the root as the tar index names it.
+    fn rel_of(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    }
+
+    /// [`hash_entry`] from the tar index when there is one: the same bytes in the same
+    /// order as from the extracted files.
+    fn hash_entry(&self, hasher: &mut Sha256, rel: &str, path: &Path) -> Result<(), BuildError> {
+        let Some(tar) = &self.tar else {
+            return hash_entry(hasher, rel, path);
+        };
+        let entry = tar
+            .lstat(&self.rel_of(path))
+            .ok_or_else(|| BuildError::Io {
+                op: format!("reading {}", path.display()),
+                source: std::io::ErrorKind::NotFound.into(),
+            })?;
+        hasher.update(rel.as_bytes());
+        hasher.update([0]);
+        hasher.update(entry.mode.to_be_bytes());
+        match entry.kind {
+            EntryKind::Symlink => hasher.update(entry.link.as_bytes()),
+            EntryKind::File => {
+                let content = tar.content(entry);
+                hasher.update((content.len() as u64).to_be_bytes());
+                hasher.update(content);
+            }
+            EntryKind::Dir => {}
+        }
+        hasher.update([0]);
+        Ok(())
     }
 }
 

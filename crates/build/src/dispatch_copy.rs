@@ -105,35 +105,39 @@ pub fn copy(
         }
     }
     let chmod = parse_chmod(&spec.chmod)?;
-    let mount = match &spec.source_image {
-        Some(image) => Some(LayerGuard {
-            worker: env.worker,
-            key: env.worker.mount_image(image)?,
-        }),
-        None => None,
-    };
-    let tree;
-    let sources: &SourceRoot = match &mount {
-        Some(guard) => {
-            tree = SourceRoot::tree(&env.worker.layer_root(&guard.key)?);
-            &tree
+    let patterns: Vec<&String> = spec.sources.iter().filter(|s| !is_url(s)).collect();
+    // `COPY --from=<image id>` hashed before: the memo answers without mounting the image
+    // (its files are resolved again only when the step misses the cache).
+    let memo_key = spec
+        .source_image
+        .as_ref()
+        .filter(|image| image.starts_with("sha256:"))
+        .map(|image| format!("{image}\0{}", join_patterns(&patterns)));
+    let remembered = memo_key
+        .as_ref()
+        .and_then(|k| env.worker.copy_from_hashes(k));
+    let found = match remembered {
+        Some(hashes) => Found {
+            _mount: None,
+            tree: None,
+            resolved: None,
+            hashes,
+        },
+        None => {
+            let found = find_sources(env, spec, &patterns)?;
+            if let Some(key) = &memo_key {
+                env.worker.remember_copy_from_hashes(key, &found.hashes);
+            }
+            found
         }
-        None => env.context,
     };
-    let mut resolved = Vec::new();
-    for pattern in spec.sources.iter().filter(|s| !is_url(s)) {
-        resolved.extend(sources.resolve(pattern)?);
-    }
-    if resolved.len() + extra.len() > 1 && !spec.dest.ends_with('/') {
+    if found.hashes.len() + extra.len() > 1 && !spec.dest.ends_with('/') {
         return Err(BuildError::Copy(format!(
             "When using {} with more than one source file, the destination must be a directory and end with a /",
             spec.name
         )));
     }
-    let mut hashes = resolved
-        .iter()
-        .map(|s| sources.source_hash(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut hashes = found.hashes.clone();
     // The file name a heredoc or URL gives is part of what lands in the layer.
     for (index, (source, _)) in extra.iter().enumerate() {
         if let Some((_, identity)) = identities.iter().find(|(i, _)| *i == index) {
@@ -176,6 +180,15 @@ pub fn copy(
             key: env.worker.prepare(&state.image)?,
         };
         let root = env.worker.layer_root(&guard.key)?;
+        // The context's files reach the disk only now that the step runs, an image's tree
+        // is mounted now if the memo spared that before.
+        let found = match found.resolved {
+            Some(_) => found,
+            None => find_sources(env, spec, &patterns)?,
+        };
+        let sources = found.tree.as_ref().unwrap_or(env.context);
+        sources.materialize()?;
+        let resolved = found.resolved.unwrap_or_default();
         let (uid, gid) = copy::parse_chown(&root, &spec.chown)?;
         let options = CopyOptions {
             uid,
@@ -197,6 +210,58 @@ pub fn copy(
         let key = guard.key.clone();
         std::mem::forget(guard);
         Ok(Some((key, String::new())))
+    })
+}
+
+/// COPY/ADD's local sources: in the context, or in `--from`'s image tree (mounted while
+/// `mount` lives).
+struct Found<'a> {
+    /// Held, not read: the image stays mounted while `tree` is read.
+    _mount: Option<LayerGuard<'a>>,
+    tree: Option<SourceRoot>,
+    resolved: Option<Vec<Source>>,
+    hashes: Vec<String>,
+}
+
+fn join_patterns(patterns: &[&String]) -> String {
+    patterns
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join("\0")
+}
+
+/// Resolves and hashes the local `patterns` of `spec`.
+fn find_sources<'a>(
+    env: &Env<'a>,
+    spec: &CopySpec,
+    patterns: &[&String],
+) -> Result<Found<'a>, BuildError> {
+    let mount = match &spec.source_image {
+        Some(image) => Some(LayerGuard {
+            worker: env.worker,
+            key: env.worker.mount_image(image)?,
+        }),
+        None => None,
+    };
+    let tree = match &mount {
+        Some(guard) => Some(SourceRoot::tree(&env.worker.layer_root(&guard.key)?)),
+        None => None,
+    };
+    let sources = tree.as_ref().unwrap_or(env.context);
+    let mut resolved = Vec::new();
+    for pattern in patterns {
+        resolved.extend(sources.resolve(pattern)?);
+    }
+    let hashes = resolved
+        .iter()
+        .map(|s| sources.source_hash(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Found {
+        _mount: mount,
+        tree,
+        resolved: Some(resolved),
+        hashes,
     })
 }
 

@@ -46,6 +46,10 @@ struct State {
     squashes: Vec<(String, String)>,
     next: u64,
     released: usize,
+    /// `COPY --from` source hashes by image id and patterns (fake ids never name two trees).
+    copy_from_hashes: BTreeMap<String, Vec<String>>,
+    /// How many image trees were mounted (`mount_image`).
+    images_mounted: usize,
 }
 
 /// The fake worker.
@@ -139,6 +143,11 @@ impl FakeWorker {
     /// `(image, parent)` of every `--squash` asked for, in order.
     pub fn squashes(&self) -> Vec<(String, String)> {
         lock(&self.state).squashes.clone()
+    }
+
+    /// How many times an image tree was mounted (COPY --from, RUN --mount from=).
+    pub fn images_mounted(&self) -> usize {
+        lock(&self.state).images_mounted
     }
 
     pub fn image_count(&self) -> usize {
@@ -337,7 +346,18 @@ impl Worker for FakeWorker {
     }
 
     fn mount_image(&self, image: &str) -> Result<String, WorkerError> {
+        lock(&self.state).images_mounted += 1;
         self.new_layer(image)
+    }
+
+    fn copy_from_hashes(&self, key: &str) -> Option<Vec<String>> {
+        lock(&self.state).copy_from_hashes.get(key).cloned()
+    }
+
+    fn remember_copy_from_hashes(&self, key: &str, hashes: &[String]) {
+        lock(&self.state)
+            .copy_from_hashes
+            .insert(key.to_string(), hashes.to_vec());
     }
 
     fn create(

@@ -12,6 +12,7 @@
 mod builder;
 pub mod config;
 pub mod context;
+pub mod context_tar;
 pub mod copy;
 mod dispatch;
 mod dispatch_copy;

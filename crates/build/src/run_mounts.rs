@@ -262,7 +262,7 @@ fn bind<'a>(
     out: &mut ResolvedMounts<'a>,
 ) -> Result<RunMount, BuildError> {
     let root = if m.from.is_empty() {
-        env.context.root.clone()
+        env.context.materialize()?.to_path_buf()
     } else {
         let image = match (env.stage_images)(&m.from) {
             Some(id) => id,

@@ -410,3 +410,70 @@ fn squash_of_a_scratch_stage_creates_a_new_image_and_without_squash_nothing_merg
     plain.unwrap();
     assert_eq!(f.worker.squashes().len(), 1);
 }
+
+#[test]
+fn cached_copy_from_a_stage_mounts_no_image_and_a_changed_stage_copies_again() {
+    let f = fixture();
+    f.file("src/a", "one");
+    let df = "FROM busybox AS a\nCOPY src /src\n\nFROM busybox\nCOPY --from=a /src /app/\n";
+    let first = f.build(&f.options(df)).0.unwrap();
+    let mounted = f.worker.images_mounted();
+    assert_eq!(
+        mounted, 1,
+        "the first build hashes and copies from one mount"
+    );
+    let (second, out) = f.build(&f.options(df));
+    assert_eq!(second.unwrap().image, first.image);
+    assert_eq!(out.matches(" ---> Using cache").count(), 2, "{out}");
+    assert_eq!(
+        f.worker.images_mounted(),
+        mounted,
+        "the memo spared the mount"
+    );
+    f.file("src/a", "two");
+    let third = f.build(&f.options(df)).0.unwrap();
+    assert_ne!(third.image, first.image);
+    let root = f.worker.image(&third.image).unwrap().root;
+    assert_eq!(std::fs::read_to_string(root.join("app/a")).unwrap(), "two");
+    assert_eq!(f.worker.live_layers(), 0);
+}
+
+#[test]
+fn a_tar_context_is_written_to_disk_only_when_a_copy_misses_the_cache() {
+    let f = fixture();
+    f.file("a.txt", "from the tar");
+    f.file("Dockerfile", "unused");
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append_dir_all(".", f.context.path()).unwrap();
+    let tar = crate::context_tar::ContextTar::new(builder.into_inner().unwrap())
+        .unwrap()
+        .unwrap();
+    let tar = std::sync::Arc::new(tar);
+    let df = "FROM busybox\nCOPY a.txt /a.txt\n";
+    let from_dir = f.build(&f.options(df)).0.unwrap();
+    let options = |dir: &tempfile::TempDir| BuildOptions {
+        context: dir.path().to_path_buf(),
+        context_tar: Some(tar.clone()),
+        ..f.options(df)
+    };
+    let cached_dir = tempfile::tempdir().unwrap();
+    let (cached, out) = f.build(&options(&cached_dir));
+    assert_eq!(
+        cached.unwrap().image,
+        from_dir.image,
+        "same cache key: {out}"
+    );
+    assert!(std::fs::read_dir(cached_dir.path())
+        .unwrap()
+        .next()
+        .is_none());
+    let mut no_cache = options(&cached_dir);
+    no_cache.no_cache = true;
+    let fresh = f.build(&no_cache).0.unwrap();
+    let root = f.worker.image(&fresh.image).unwrap().root;
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.txt")).unwrap(),
+        "from the tar"
+    );
+    assert!(cached_dir.path().join("a.txt").is_file());
+}

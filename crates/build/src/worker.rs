@@ -164,6 +164,21 @@ pub trait Worker: Send + Sync {
         None
     }
 
+    /// The source hashes an earlier `COPY --from=<image id>` of the same sources computed
+    /// (`key`: the image id and the source patterns), so a cached step need not mount the
+    /// image to hash its files again. Only for ids that always name the same files (an
+    /// engine image id is the digest of a config naming its layers' DiffIDs). None by
+    /// default: a worker that keeps no memo.
+    fn copy_from_hashes(&self, key: &str) -> Option<Vec<String>> {
+        let _ = key;
+        None
+    }
+
+    /// Remembers what [`Worker::copy_from_hashes`] answers for `key`.
+    fn remember_copy_from_hashes(&self, key: &str, hashes: &[String]) {
+        let _ = (key, hashes);
+    }
+
     /// The persistent directory of `RUN --mount=type=cache,id=<id>` (created empty on first
     /// use; kept across builds until the build cache is pruned).
     fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, WorkerError>;

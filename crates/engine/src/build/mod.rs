@@ -1,5 +1,5 @@
-//! Image builds (`POST /build`): the context tar is extracted under `<data-root>/build`,
-//! the Dockerfile read from it, and berth-build runs the steps through [`EngineWorker`]
+//! Image builds (`POST /build`): the context tar is kept in memory as an indexed tar (or,
+//! when big or unusual, extracted under `<data-root>/build`), the Dockerfile read from it, and berth-build runs the steps through [`EngineWorker`]
 //! (real snapshots, real containers without network). The cache index lives beside it.
 
 mod cache;
@@ -19,6 +19,8 @@ pub use berth_build::output::Output;
 pub use berth_build::{BuildError, BuildResult};
 pub use usage::{records as cache_records, CachePruneReport};
 pub use worker::EngineWorker;
+
+use berth_build::context_tar::{ContextTar, EntryKind};
 
 use crate::error::ErrorKind;
 use crate::Engine;
@@ -98,11 +100,17 @@ pub fn build_dir(engine: &Engine) -> PathBuf {
     engine.config.data_root.join("build")
 }
 
-/// Extracts the (optionally gzip-compressed) context tar into a fresh directory.
-fn extract_context(
+/// Contexts up to this size (uncompressed) stay in memory as an indexed tar; bigger ones
+/// are extracted to disk while they arrive.
+const CONTEXT_IN_MEMORY: u64 = 64 << 20;
+
+/// Reads the (optionally gzip-compressed) context tar into a fresh directory: kept as an
+/// indexed tar when it is small and plain (the directory stays empty until a step copies
+/// from it), else extracted there.
+fn receive_context(
     body: Box<dyn Read + Send>,
     dir: &Path,
-) -> Result<tempfile::TempDir, BuildFailure> {
+) -> Result<(tempfile::TempDir, Option<Arc<ContextTar>>), BuildFailure> {
     let io = |op, path: &Path| {
         let path = path.to_path_buf();
         move |source| BuildFailure::Io { op, path, source }
@@ -112,26 +120,50 @@ fn extract_context(
         .prefix("context-")
         .tempdir_in(dir)
         .map_err(io("creating", dir))?;
+    let reading = |e| BuildFailure::Context(format!("reading the build context: {e}"));
+    let invalid = |e| BuildFailure::Context(format!("the build context is not a valid tar: {e}"));
     let mut body = std::io::BufReader::new(body);
-    let head = std::io::BufRead::fill_buf(&mut body)
-        .map_err(|e| BuildFailure::Context(format!("reading the build context: {e}")))?;
-    let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+    let head = std::io::BufRead::fill_buf(&mut body).map_err(reading)?;
+    let mut reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(body))
     } else {
         Box::new(body)
     };
-    let mut archive = tar::Archive::new(reader);
+    let mut data = Vec::new();
+    (&mut reader)
+        .take(CONTEXT_IN_MEMORY + 1)
+        .read_to_end(&mut data)
+        .map_err(reading)?;
+    if data.len() as u64 <= CONTEXT_IN_MEMORY {
+        match ContextTar::new(data).map_err(invalid)? {
+            Ok(tar) => return Ok((context, Some(Arc::new(tar)))),
+            Err(back) => data = back,
+        }
+    }
+    let mut archive = tar::Archive::new(std::io::Cursor::new(data).chain(reader));
     archive.set_preserve_permissions(true);
     archive.set_overwrite(true);
-    archive
-        .unpack(context.path())
-        .map_err(|e| BuildFailure::Context(format!("the build context is not a valid tar: {e}")))?;
+    archive.unpack(context.path()).map_err(invalid)?;
     // Read the body to its end (tar padding after the end marker): an answer sent while the
     // client still writes would reach it as a broken pipe instead of the build's error.
     let mut rest = archive.into_inner();
-    std::io::copy(&mut rest, &mut std::io::sink())
-        .map_err(|e| BuildFailure::Context(format!("reading the build context: {e}")))?;
-    Ok(context)
+    std::io::copy(&mut rest, &mut std::io::sink()).map_err(reading)?;
+    Ok((context, None))
+}
+
+/// The Dockerfile's text, from the tar index or the extracted context.
+fn read_dockerfile(context: &Path, tar: Option<&ContextTar>, clean: &str) -> Option<String> {
+    match tar {
+        Some(tar) => {
+            let entry = tar.lstat(&tar.resolve(&format!("{clean}/.")))?;
+            let text = std::str::from_utf8(tar.content(entry)).ok()?;
+            (entry.kind == EntryKind::File).then(|| text.to_string())
+        }
+        None => {
+            let path = berth_build::copy::resolve_in_root(context, clean);
+            std::fs::read_to_string(&path).ok()
+        }
+    }
 }
 
 /// Runs a build: extracts `context`, reads the Dockerfile, streams the classic builder's
@@ -145,20 +177,20 @@ pub async fn build(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let dir = build_dir(&engine);
-        let context = extract_context(context, &dir)?;
+        let (context, context_tar) = receive_context(context, &dir)?;
         let name = if request.dockerfile.is_empty() {
             "Dockerfile".to_string()
         } else {
             request.dockerfile.clone()
         };
         let clean = berth_build::context::clean(&name);
-        let path = berth_build::copy::resolve_in_root(context.path(), &clean);
-        let dockerfile =
-            std::fs::read_to_string(&path).map_err(|_| BuildFailure::NoDockerfile(name.clone()))?;
+        let dockerfile = read_dockerfile(context.path(), context_tar.as_deref(), &clean)
+            .ok_or_else(|| BuildFailure::NoDockerfile(name.clone()))?;
         let options = berth_build::BuildOptions {
             dockerfile,
             dockerfile_name: clean,
             context: context.path().to_path_buf(),
+            context_tar,
             tags: request.tags,
             build_args: request.build_args,
             labels: request.labels,

@@ -105,6 +105,18 @@ impl EngineWorker {
     }
 }
 
+/// How many `COPY --from` hash sets the process remembers before it starts over.
+const FROM_MEMO_ENTRIES: usize = 4096;
+
+/// `COPY --from=<image id>` source hashes by image id and patterns, for every build of this
+/// process: an image id is the digest of its config, which names its layers' DiffIDs, so
+/// one id always holds the same files and a hash computed once stays right (and a pruned
+/// image's entry is never asked for again). Kept in memory only: a restart hashes again.
+fn from_memo() -> std::sync::MutexGuard<'static, BTreeMap<String, Vec<String>>> {
+    static MEMO: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+    MEMO.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Worker for EngineWorker {
     fn resolve_image(&self, name: &str, _pull: bool) -> Result<BaseImage, WorkerError> {
         let info = self
@@ -276,6 +288,18 @@ impl Worker for EngineWorker {
 
     fn cache_put(&self, key: &str, image: &str) {
         self.cache.put(key, image);
+    }
+
+    fn copy_from_hashes(&self, key: &str) -> Option<Vec<String>> {
+        from_memo().get(key).cloned()
+    }
+
+    fn remember_copy_from_hashes(&self, key: &str, hashes: &[String]) {
+        let mut memo = from_memo();
+        if memo.len() >= FROM_MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key.to_string(), hashes.to_vec());
     }
 
     fn cache_from(

@@ -1,0 +1,443 @@
+//! A build context kept as its tar in memory with an index of its entries, so COPY/ADD
+//! sources resolve and hash (the cache key) without writing the context to disk; it is
+//! extracted once, on the first step that really copies from it (a cache miss).
+//!
+//! The index models only what extraction would produce from plain tars (files, directories,
+//! symlinks, hard links to earlier files): anything else (devices, fifos, `..` paths, a path
+//! below a file or symlink, the same path twice) makes [`ContextTar::new`] answer `None`, and
+//! the caller extracts the context up front as before.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::OnceLock;
+
+const S_IFREG: u32 = 0o100000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFLNK: u32 = 0o120000;
+
+/// What an entry is after extraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One extracted path as `lstat` would see it (mode with its file-type bits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarEntry {
+    pub kind: EntryKind,
+    pub mode: u32,
+    /// The content's position in the tar (files).
+    data: (usize, usize),
+    /// The link target (symlinks).
+    pub link: String,
+}
+
+/// The context tar (uncompressed) and its index.
+pub struct ContextTar {
+    data: Vec<u8>,
+    entries: BTreeMap<String, TarEntry>,
+    /// Child names of each directory (`""` is the root), sorted as `read_dir` + sort.
+    children: BTreeMap<String, BTreeSet<String>>,
+    extracted: OnceLock<Result<(), String>>,
+}
+
+impl std::fmt::Debug for ContextTar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextTar")
+            .field("bytes", &self.data.len())
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+/// The umask extraction's implicit parent directories get (`create_dir_all`).
+fn process_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// The path tar's `unpack_in` writes an entry to, relative to the destination; None for
+/// a path it would refuse (`..`).
+fn entry_rel(path: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(s) => parts.push(s.to_str()?.to_string()),
+            std::path::Component::ParentDir => return None,
+            _ => {}
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The entries and directory listings of `data`; None when it holds something the index
+/// does not model.
+fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
+    let implicit_dir = S_IFDIR | (0o777 & !process_umask());
+    let mut entries: BTreeMap<String, TarEntry> = BTreeMap::new();
+    let mut explicit: BTreeSet<String> = BTreeSet::new();
+    let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    children.insert(String::new(), BTreeSet::new());
+    let mut archive = tar::Archive::new(data);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let header = entry.header();
+        let kind = header.entry_type();
+        if kind == tar::EntryType::XGlobalHeader {
+            continue;
+        }
+        let Some(rel) = entry_rel(&entry.path()?) else {
+            return Ok(None);
+        };
+        if rel.is_empty() {
+            // `./`: extraction skips it, the context directory keeps its own mode.
+            continue;
+        }
+        let mode = header.mode()? & 0o7777;
+        let link = || -> std::io::Result<Option<String>> {
+            Ok(entry
+                .link_name()?
+                .and_then(|l| l.to_str().map(str::to_string)))
+        };
+        let indexed = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => TarEntry {
+                kind: EntryKind::File,
+                mode: S_IFREG | mode,
+                data: (entry.raw_file_position() as usize, entry.size() as usize),
+                link: String::new(),
+            },
+            tar::EntryType::Directory => TarEntry {
+                kind: EntryKind::Dir,
+                mode: S_IFDIR | mode,
+                data: (0, 0),
+                link: String::new(),
+            },
+            tar::EntryType::Symlink => match link()? {
+                Some(target) => TarEntry {
+                    kind: EntryKind::Symlink,
+                    mode: S_IFLNK | 0o777,
+                    data: (0, 0),
+                    link: target,
+                },
+                None => return Ok(None),
+            },
+            tar::EntryType::Link => {
+                let target = link()?.and_then(|l| entry_rel(Path::new(&l)));
+                match target.and_then(|t| entries.get(&t)) {
+                    Some(e) if e.kind == EntryKind::File => e.clone(),
+                    _ => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        if !explicit.insert(rel.clone()) {
+            return Ok(None);
+        }
+        // Parents: implicit ones are made by extraction; a file or link on the way
+        // would make extraction fail or write through it.
+        let mut parent = String::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            children
+                .entry(parent.clone())
+                .or_default()
+                .insert(part.to_string());
+            if i + 1 == parts.len() {
+                break;
+            }
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(part);
+            match entries.get(&parent) {
+                Some(e) if e.kind != EntryKind::Dir => return Ok(None),
+                Some(_) => {}
+                None => {
+                    entries.insert(
+                        parent.clone(),
+                        TarEntry {
+                            kind: EntryKind::Dir,
+                            mode: implicit_dir,
+                            data: (0, 0),
+                            link: String::new(),
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(old) = entries.get(&rel) {
+            // An implicit directory made explicit keeps its children.
+            if old.kind == EntryKind::Dir && indexed.kind != EntryKind::Dir {
+                return Ok(None);
+            }
+        }
+        if indexed.kind == EntryKind::Dir {
+            children.entry(rel.clone()).or_default();
+        }
+        entries.insert(rel, indexed);
+    }
+    Ok(Some((entries, children)))
+}
+
+type Entries = BTreeMap<String, TarEntry>;
+type Children = BTreeMap<String, BTreeSet<String>>;
+
+impl ContextTar {
+    /// Indexes `data` (an uncompressed tar); `Ok(Err(data))` gives it back when it holds
+    /// something the index does not model, an error when it is not a valid tar.
+    pub fn new(data: Vec<u8>) -> std::io::Result<Result<ContextTar, Vec<u8>>> {
+        match index(&data)? {
+            Some((entries, children)) => Ok(Ok(ContextTar {
+                data,
+                entries,
+                children,
+                extracted: OnceLock::new(),
+            })),
+            None => Ok(Err(data)),
+        }
+    }
+
+    /// The entry at `rel` (no symlink followed); the root is a directory.
+    pub fn lstat(&self, rel: &str) -> Option<&TarEntry> {
+        static ROOT: TarEntry = TarEntry {
+            kind: EntryKind::Dir,
+            mode: S_IFDIR | 0o755,
+            data: (0, 0),
+            link: String::new(),
+        };
+        if rel.is_empty() {
+            return Some(&ROOT);
+        }
+        self.entries.get(rel)
+    }
+
+    /// A file's content.
+    pub fn content(&self, entry: &TarEntry) -> &[u8] {
+        let (start, len) = entry.data;
+        self.data.get(start..start + len).unwrap_or_default()
+    }
+
+    /// Names below the directory `rel`, sorted.
+    pub fn children(&self, rel: &str) -> impl Iterator<Item = &String> {
+        self.children.get(rel).into_iter().flatten()
+    }
+
+    /// `path` resolved as [`crate::copy::resolve_in_root`] resolves it on disk: every
+    /// symlink but the last component's followed, inside the root.
+    pub fn resolve(&self, path: &str) -> String {
+        let mut pending: Vec<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .rev()
+            .map(str::to_string)
+            .collect();
+        let mut resolved: Vec<String> = Vec::new();
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            if part == "." {
+                continue;
+            }
+            if part == ".." {
+                resolved.pop();
+                continue;
+            }
+            let mut candidate = resolved.clone();
+            candidate.push(part.clone());
+            let is_last = pending.is_empty();
+            match self.lstat(&candidate.join("/")) {
+                Some(e) if e.kind == EntryKind::Symlink && !is_last && links < 40 => {
+                    links += 1;
+                    if e.link.starts_with('/') {
+                        resolved.clear();
+                    }
+                    for c in Path::new(&e.link).components().rev() {
+                        match c {
+                            std::path::Component::Normal(s) => {
+                                pending.push(s.to_string_lossy().to_string())
+                            }
+                            std::path::Component::ParentDir => pending.push("..".into()),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => resolved.push(part),
+            }
+        }
+        resolved.join("/")
+    }
+
+    /// Writes the context into `root` once (later calls wait for and repeat the first
+    /// answer); the same extraction the engine did for every build before.
+    pub fn extract(&self, root: &Path) -> Result<(), String> {
+        self.extracted
+            .get_or_init(|| {
+                let mut archive = tar::Archive::new(&self.data[..]);
+                archive.set_preserve_permissions(true);
+                archive.set_overwrite(true);
+                archive
+                    .unpack(root)
+                    .map_err(|e| format!("extracting the build context: {e}"))
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::SourceRoot;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::sync::Arc;
+
+    /// A context with nested directories, modes, in- and out-of-context symlinks, a hard
+    /// link and a .dockerignore, as the docker CLI would send it.
+    fn context_tar() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/sub/deep")).unwrap();
+        std::fs::write(root.join("src/a.txt"), "a").unwrap();
+        std::fs::write(root.join("src/a.b"), "dot").unwrap();
+        std::fs::write(root.join("src/sub/deep/x"), "x".repeat(3000)).unwrap();
+        std::fs::write(root.join("run.sh"), "#!/bin/sh").unwrap();
+        std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::set_permissions(root.join("src/sub"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::fs::hard_link(root.join("src/a.txt"), root.join("hard")).unwrap();
+        std::fs::write(root.join("skip.log"), "ignored").unwrap();
+        std::fs::write(root.join(".dockerignore"), "*.log\n").unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        symlink("/src", root.join("abs")).unwrap();
+        symlink("src/a.txt", root.join("rel")).unwrap();
+        symlink("/etc", root.join("hostetc")).unwrap();
+        symlink("../../../etc/passwd", root.join("up")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", root).unwrap();
+        // A file whose parent directory has no entry of its own.
+        let mut header = tar::Header::new_gnu();
+        header.set_size(4);
+        header.set_mode(0o640);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "implicit/dir/f", &b"impl"[..])
+            .unwrap();
+        builder.into_inner().unwrap()
+    }
+
+    const PATTERNS: &[&str] = &[
+        ".",
+        "src",
+        "src/",
+        "./src/a.txt",
+        "src/*",
+        "*.txt",
+        "src/*/deep",
+        "run.sh",
+        "hard",
+        "abs",
+        "abs/a.txt",
+        "rel",
+        "hostetc",
+        "hostetc/passwd",
+        "up",
+        "loop",
+        "skip.log",
+        "missing",
+        "implicit",
+        "implicit/dir/f",
+        "*",
+        "s?c/a.*",
+        "../x",
+    ];
+
+    #[test]
+    fn tar_index_resolves_and_hashes_like_the_extracted_context() {
+        let data = context_tar();
+        let tar = Arc::new(ContextTar::new(data.clone()).unwrap().unwrap());
+        let extracted = tempfile::tempdir().unwrap();
+        let unindexed = ContextTar::new(data).unwrap().unwrap();
+        unindexed.extract(extracted.path()).unwrap();
+        let on_disk = SourceRoot::context(extracted.path(), "Dockerfile").unwrap();
+        let lazy = tempfile::tempdir().unwrap();
+        let indexed = SourceRoot::context_tar(lazy.path(), "Dockerfile", tar).unwrap();
+        let rel_path = |root: &Path, p: &Path| p.strip_prefix(root).unwrap().to_path_buf();
+        for pattern in PATTERNS {
+            let want = on_disk.resolve(pattern);
+            let got = indexed.resolve(pattern);
+            match (&want, &got) {
+                (Ok(want), Ok(got)) => {
+                    assert_eq!(want.len(), got.len(), "{pattern}");
+                    for (w, g) in want.iter().zip(got) {
+                        assert_eq!(w.rel, g.rel, "{pattern}");
+                        assert_eq!(w.is_dir, g.is_dir, "{pattern}");
+                        assert_eq!(
+                            rel_path(extracted.path(), &w.path),
+                            rel_path(lazy.path(), &g.path),
+                            "{pattern}"
+                        );
+                        assert_eq!(
+                            on_disk.source_hash(w).unwrap(),
+                            indexed.source_hash(g).unwrap(),
+                            "cache key of {pattern}"
+                        );
+                    }
+                }
+                (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "{pattern}"),
+                _ => panic!("{pattern}: extracted {want:?}, indexed {got:?}"),
+            }
+        }
+        assert!(
+            std::fs::read_dir(lazy.path()).unwrap().next().is_none(),
+            "resolving and hashing wrote nothing"
+        );
+        indexed.materialize().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(lazy.path().join("implicit/dir/f")).unwrap(),
+            "impl"
+        );
+    }
+
+    #[test]
+    fn tars_the_index_does_not_model_are_given_back() {
+        let entry = |kind: tar::EntryType, path: &str| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_size(0);
+            header.set_mode(0o644);
+            header.set_path(path).unwrap();
+            header.set_cksum();
+            header
+        };
+        let one = |headers: Vec<tar::Header>| {
+            let mut builder = tar::Builder::new(Vec::new());
+            for header in headers {
+                builder.append(&header, &[][..]).unwrap();
+            }
+            builder.into_inner().unwrap()
+        };
+        let fifo = one(vec![entry(tar::EntryType::Fifo, "p")]);
+        let twice = one(vec![
+            entry(tar::EntryType::Regular, "f"),
+            entry(tar::EntryType::Regular, "f"),
+        ]);
+        let mut link = entry(tar::EntryType::Symlink, "l");
+        link.set_link_name("f").unwrap();
+        link.set_cksum();
+        let below_link = one(vec![link, entry(tar::EntryType::Regular, "l/x")]);
+        for (name, data) in [("fifo", fifo), ("twice", twice), ("below", below_link)] {
+            let back = ContextTar::new(data.clone()).unwrap().unwrap_err();
+            assert_eq!(back, data, "{name}");
+        }
+        assert!(ContextTar::new(b"not a tar at all".repeat(40)).is_err());
+    }
+}
