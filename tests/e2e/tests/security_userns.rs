@@ -137,6 +137,45 @@ fn auto_blocks_are_distinct_and_freed_on_rm(berthd: &Berthd) -> Check {
     expect(left == 0, || format!("{left} claims left after rm"))
 }
 
+/// `docker exec` joins a user-namespaced container whose network namespace berthd pinned
+/// (owned by the host's user namespace), and a container with a network namespace of its
+/// own gets Docker's ping range capped to its mapped groups instead of failing to start.
+fn exec_and_own_network_namespace(berthd: &Berthd) -> Check {
+    let (ok, _, err) = berth(
+        berthd,
+        &[
+            "run", "-d", "--name", "ux", "--userns", "auto", "busybox", "sleep", "300",
+        ],
+    );
+    expect(ok, || format!("run -d ux: {err}"))?;
+    let exec = berth(
+        berthd,
+        &["exec", "ux", "sh", "-c", "id -u; cat /proc/self/uid_map"],
+    );
+    let pid = berthd.ok(&["inspect", "-f", "{{.State.Pid}}", "ux"]);
+    let init_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap_or_default();
+    let _ = berth(berthd, &["rm", "-f", "ux"]);
+    let (ok, out, err) = exec;
+    expect(ok, || format!("exec into a --userns auto container: {err}"))?;
+    let mut lines = out.lines();
+    expect(lines.next() == Some("0"), || {
+        format!("exec runs as {out:?}")
+    })?;
+    let exec_map = uid_map_fields(lines.collect::<Vec<_>>().join("\n").as_str());
+    expect(exec_map == uid_map_fields(&init_map), || {
+        format!("exec's uid_map {exec_map:?} is not the init's {init_map:?}")
+    })?;
+    let out = run_sh(
+        berthd,
+        &["--userns", "auto", "--network", "none"],
+        "cat /proc/sys/net/ipv4/ping_group_range",
+    )?;
+    let range: Vec<&str> = out.split_whitespace().collect();
+    expect(range == ["0", "65535"], || {
+        format!("ping_group_range {out:?}")
+    })
+}
+
 fn explicit_and_host_modes(berthd: &Berthd) -> Check {
     let out = run_sh(
         berthd,
@@ -188,9 +227,10 @@ fn per_container_user_namespaces() {
     open_fixture_root(&berthd);
     berthd.import_busybox();
     type CheckFn = fn(&Berthd) -> Check;
-    let checks: [(&str, CheckFn); 3] = [
+    let checks: [(&str, CheckFn); 4] = [
         ("auto", auto_maps_a_fresh_block_and_root_is_unprivileged),
         ("distinct", auto_blocks_are_distinct_and_freed_on_rm),
+        ("exec", exec_and_own_network_namespace),
         ("modes", explicit_and_host_modes),
     ];
     let failures: Vec<String> = checks

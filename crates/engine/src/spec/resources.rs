@@ -339,7 +339,10 @@ pub fn sysctls(
     if !host_network {
         // Docker 20.10+: unprivileged ports and ping work inside a network namespace.
         out.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
-        out.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+        out.insert(
+            "net.ipv4.ping_group_range".into(),
+            super::userns::DEFAULT_PING_GROUP_RANGE.into(),
+        );
     }
     for (key, value) in host.sysctls.iter().flatten() {
         let ipc = IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.");

@@ -249,6 +249,9 @@ pub fn pick_auto_block(
         })
 }
 
+/// Docker's `net.ipv4.ping_group_range` for a container with a network namespace.
+pub(crate) const DEFAULT_PING_GROUP_RANGE: &str = "0 2147483647";
+
 /// Puts the container in a new user namespace with `map`: the namespace first (the runtime
 /// creates it before the others, as runc does) and the uid/gid maps.
 pub fn apply(spec: &mut Value, map: &IdMap) {
@@ -276,6 +279,19 @@ pub fn apply(spec: &mut Value, map: &IdMap) {
         sysctl.remove("net.ipv4.ping_group_range");
         if sysctl.is_empty() {
             linux.as_object_mut().map(|l| l.remove("sysctl"));
+        }
+    } else if let Some(range) = linux["sysctl"].get_mut("net.ipv4.ping_group_range") {
+        // A network namespace of the container's own: the kernel refuses (EINVAL) a range
+        // whose ends are not mapped in the user namespace, and Docker's default ends at
+        // 2^31-1; it is capped at the highest mapped group (as CRI-O does). A range the
+        // user gave is left as given.
+        let highest = map
+            .gids
+            .iter()
+            .filter_map(|m| m.container_id.checked_add(m.size.checked_sub(1)?))
+            .max();
+        if let (Some(highest), Some(DEFAULT_PING_GROUP_RANGE)) = (highest, range.as_str()) {
+            *range = format!("0 {highest}").into();
         }
     }
     let linux = &mut spec["linux"];
@@ -400,5 +416,38 @@ mod tests {
             json!([{"containerID": 0, "hostID": 100000, "size": 65536}])
         );
         assert_eq!(spec["linux"]["gidMappings"][0]["hostID"], 200000);
+    }
+
+    #[test]
+    fn docker_s_ping_range_is_capped_at_the_highest_mapped_group_in_an_own_network_namespace() {
+        let spec_with = |range: &str, network: Value| {
+            json!({"linux": {
+                "namespaces": [{"type": "mount"}, network],
+                "sysctl": {"net.ipv4.ping_group_range": range, "net.ipv4.ip_unprivileged_port_start": "0"}
+            }})
+        };
+        let map = IdMap::block(100000, 200000, AUTO_SIZE);
+        let mut own = spec_with(DEFAULT_PING_GROUP_RANGE, json!({"type": "network"}));
+        apply(&mut own, &map);
+        assert_eq!(
+            own["linux"]["sysctl"]["net.ipv4.ping_group_range"],
+            "0 65535"
+        );
+        assert_eq!(
+            own["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"],
+            "0"
+        );
+        let mut given = spec_with("0 10", json!({"type": "network"}));
+        apply(&mut given, &map);
+        assert_eq!(
+            given["linux"]["sysctl"]["net.ipv4.ping_group_range"],
+            "0 10"
+        );
+        let mut joined = spec_with(
+            DEFAULT_PING_GROUP_RANGE,
+            json!({"type": "network", "path": "/run/netns/x"}),
+        );
+        apply(&mut joined, &map);
+        assert!(joined["linux"].get("sysctl").is_none());
     }
 }

@@ -82,6 +82,67 @@ fn open_all(paths: &[(PathBuf, libc::c_int)]) -> Result<Vec<(OwnedFd, libc::c_in
         .collect()
 }
 
+/// `NS_GET_USERNS` of linux/nsfs.h: an fd for the user namespace owning a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// The inode of the user namespace that owns namespace `fd` (None where nsfs cannot say).
+fn owner_inode(fd: &OwnedFd) -> Option<u64> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new fd or -1.
+    let owner = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_USERNS) };
+    if owner < 0 {
+        return None;
+    }
+    // SAFETY: `owner` is a new descriptor that nothing else owns.
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(owner) });
+    owner
+        .metadata()
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+}
+
+/// Orders the child's namespaces for setns: a namespace that the container's user
+/// namespace does not own (berthd's pinned network namespace, created by host root) is
+/// joined before the user namespace, while the process still has host capabilities; the
+/// user namespace comes next and the namespaces it owns after it, mount last.
+fn join_order(fds: Vec<(OwnedFd, libc::c_int)>) -> Vec<(OwnedFd, libc::c_int)> {
+    let user = fds
+        .iter()
+        .find(|(_, flag)| *flag == libc::CLONE_NEWUSER)
+        .and_then(|(fd, _)| fd_inode(fd));
+    let Some(user) = user else { return fds };
+    let owners: Vec<Option<u64>> = fds.iter().map(|(fd, _)| owner_inode(fd)).collect();
+    order_by_owner(fds, &owners, user)
+}
+
+fn fd_inode(fd: &OwnedFd) -> Option<u64> {
+    let file = std::fs::File::from(fd.try_clone().ok()?);
+    file.metadata()
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+}
+
+/// `items` (user namespace included) with those whose owner is not `user` moved to the
+/// front, keeping the order within each group. An unknown owner counts as owned.
+fn order_by_owner<T>(
+    items: Vec<(T, libc::c_int)>,
+    owners: &[Option<u64>],
+    user: u64,
+) -> Vec<(T, libc::c_int)> {
+    let (foreign, own): (Vec<_>, Vec<_>) =
+        items
+            .into_iter()
+            .zip(owners)
+            .partition(|((_, flag), owner)| {
+                *flag != libc::CLONE_NEWUSER && owner.is_some_and(|o| o != user)
+            });
+    foreign
+        .into_iter()
+        .chain(own)
+        .map(|(item, _)| item)
+        .collect()
+}
+
 /// Runs `process` in container `id`; returns the exit code to exit with (0 when detached).
 pub fn exec(
     ctx: &Context,
@@ -133,7 +194,7 @@ pub fn exec(
         .transpose()?;
     let (parent_paths, child_paths) = namespace_paths(&state);
     let parent_fds = open_all(&parent_paths)?;
-    let child_fds = open_all(&child_paths)?;
+    let child_fds = join_order(open_all(&child_paths)?);
     let manager = ctx.cgroup(&state)?;
     let (parent_sock, child_sock) = SyncSocket::pair().context("create sync socket")?;
     // pid and time namespaces apply to our children only; we go back to our own right
@@ -276,4 +337,40 @@ fn exec_child(
         process.args().as_ref().and_then(|a| a.first()),
         proc_setup::io_text(&err)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_the_user_namespace_does_not_own_are_joined_before_it() {
+        let items = vec![
+            ("user", libc::CLONE_NEWUSER),
+            ("ipc", libc::CLONE_NEWIPC),
+            ("net", libc::CLONE_NEWNET),
+            ("mnt", libc::CLONE_NEWNS),
+        ];
+        // The user namespace (inode 7) owns ipc and mnt; the host's (1) owns it and net.
+        let owners = [Some(1), Some(7), Some(1), Some(7)];
+        let order: Vec<&str> = order_by_owner(items, &owners, 7)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(order, ["net", "user", "ipc", "mnt"]);
+    }
+
+    #[test]
+    fn without_foreign_or_unknown_owners_the_order_is_kept() {
+        let items = vec![
+            ("user", libc::CLONE_NEWUSER),
+            ("net", libc::CLONE_NEWNET),
+            ("mnt", libc::CLONE_NEWNS),
+        ];
+        let order: Vec<&str> = order_by_owner(items, &[Some(1), None, Some(7)], 7)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(order, ["user", "net", "mnt"]);
+    }
 }
