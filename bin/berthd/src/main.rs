@@ -2,6 +2,7 @@
 //! listeners, signals; everything else is berth-engine (core) and berth-server (HTTP).
 
 mod daemon_json;
+mod memory;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,7 @@ struct Flags {
 }
 
 fn main() -> std::process::ExitCode {
+    memory::tune_allocator();
     let flags = Flags::parse();
     match daemon(flags) {
         Ok(()) => std::process::ExitCode::SUCCESS,
