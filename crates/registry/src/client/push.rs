@@ -263,23 +263,7 @@ impl RegistryClient {
                 },
             );
         }
-        location
-            .query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let response = self
-            .send(
-                Method::PUT,
-                location,
-                repo,
-                true,
-                HeaderMap::new(),
-                Some(bytes::Bytes::new()),
-            )
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(registry_error("PUT", response).await);
-        }
-        Ok(())
+        self.finish_upload(repo, location, digest).await
     }
 
     /// PUTs manifest bytes exactly as given; returns the digest the registry reports.
