@@ -34,6 +34,9 @@ pub struct DaemonJson {
     /// berth's: false makes user-namespaced containers use a chowned copy of their image
     /// layers even where the kernel has idmapped mounts (default true).
     pub userns_idmapped_mounts: Option<bool>,
+    /// berth's: how a push compresses the layers berth keeps uncompressed, `gzip`
+    /// (default, what dockerd pushes) or `zstd` (OCI zstd layers in an OCI manifest).
+    pub push_compression: Option<berth_engine::image::PushCompression>,
     /// Name of the default bridge device berth creates (Docker: `docker0`; berth: `berth0`).
     pub bridge: Option<String>,
     /// The default bridge's gateway address and prefix (`172.17.0.1/16`); parsed by
@@ -98,6 +101,9 @@ impl DaemonJson {
         }
         if let Some(idmapped) = self.userns_idmapped_mounts {
             config.userns_idmapped_mounts = idmapped;
+        }
+        if let Some(compression) = self.push_compression {
+            config.push_compression = compression;
         }
         if let Some(bridge) = &self.bridge {
             config.network.bridge = bridge.clone();
@@ -173,5 +179,19 @@ mod tests {
         assert_eq!(config.runtimes["crun"], PathBuf::from("/usr/bin/crun"));
         assert_eq!(config.log_opts["max-size"], "1m");
         assert_eq!(config.log_opts["max-file"], "3");
+    }
+
+    #[test]
+    fn push_compression_selects_gzip_or_zstd_and_refuses_others() {
+        use berth_engine::image::PushCompression;
+        let mut config = EngineConfig::new("/d".into(), "/e".into());
+        assert_eq!(config.push_compression, PushCompression::Gzip, "default");
+        let file: DaemonJson =
+            serde_json::from_str(r#"{"push-compression": "zstd"}"#).expect("parse");
+        file.apply(&mut config).expect("apply");
+        assert_eq!(config.push_compression, PushCompression::Zstd);
+        let err = serde_json::from_str::<DaemonJson>(r#"{"push-compression": "xz"}"#)
+            .expect_err("unknown codec");
+        assert!(err.to_string().contains("xz"), "{err}");
     }
 }

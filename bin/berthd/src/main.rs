@@ -66,6 +66,10 @@ struct Flags {
     /// idmapped mounts, even where the kernel has them
     #[arg(long = "no-idmapped-mounts")]
     no_idmapped_mounts: bool,
+    /// Compression of the layers berth compresses for push: gzip (default, as dockerd) or
+    /// zstd (OCI zstd layers in an OCI manifest; pulled by berthd, containerd, BuildKit)
+    #[arg(long = "push-compression")]
+    push_compression: Option<berth_engine::image::PushCompression>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -114,6 +118,13 @@ fn daemon(flags: Flags) -> anyhow::Result<()> {
     config.debug |= flags.debug;
     if flags.no_idmapped_mounts {
         config.userns_idmapped_mounts = false;
+    }
+    if let Some(compression) = flags.push_compression {
+        if file.push_compression.is_some_and(|f| f != compression) {
+            // dockerd refuses a directive given both ways (config.MergeDaemonConfigurations).
+            bail!("push-compression is specified both as a flag and in the configuration file");
+        }
+        config.push_compression = compression;
     }
     let hosts = if !flags.hosts.is_empty() {
         flags.hosts.clone()

@@ -45,6 +45,9 @@ pub struct EngineConfig {
     /// Idmapped overlay layers for containers in user namespaces where the kernel has them
     /// (daemon.json `userns-idmapped-mounts`); false forces the chowned copy of the layers.
     pub userns_idmapped_mounts: bool,
+    /// How a push compresses the layers berth keeps uncompressed (daemon.json
+    /// `push-compression`: gzip, Docker's, by default; zstd in an OCI manifest).
+    pub push_compression: crate::image::PushCompression,
 }
 
 impl EngineConfig {
@@ -81,6 +84,7 @@ impl EngineConfig {
             signature_policy: PathBuf::from(crate::trust::DEFAULT_POLICY_PATH),
             userns_remap: None,
             userns_idmapped_mounts: true,
+            push_compression: crate::image::PushCompression::Gzip,
         }
     }
 

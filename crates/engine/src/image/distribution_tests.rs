@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::EngineConfig;
 use crate::events::EventBus;
+use crate::image::PushCompression;
 
 struct Registry {
     host: String,
@@ -397,4 +398,75 @@ async fn push_gzips_uncompressed_layers_once_and_the_image_id_survives() {
         assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
         assert_eq!(bytes.len() as u64, layer.size, "descriptor size");
     }
+}
+
+#[tokio::test]
+async fn zstd_push_sends_an_oci_manifest_of_zstd_layers_another_store_pulls_back() {
+    let registry = registry().await;
+    let (id, layers) = push_three_layers(&registry).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut first = service(dir.path()).await;
+    first.push_compression = PushCompression::Zstd;
+    let name = format!("{}/app", registry.host);
+    pull(&first, &name).await.0.expect("pull");
+    let tagged = format!("{}/zstd:v1", registry.host);
+    first
+        .inner
+        .images
+        .tag(&id, &Reference::parse_normalized(&tagged).expect("ref"))
+        .expect("tag");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let request = PushRequest {
+        name: format!("{}/zstd", registry.host),
+        tag: "v1".into(),
+        ..PushRequest::default()
+    };
+    first.push(request, tx).await.expect("push");
+    let mut pushed = 0;
+    while let Ok(line) = rx.try_recv() {
+        pushed += usize::from(line.status == "Pushed");
+    }
+    assert_eq!(pushed, 3, "every layer compressed and uploaded");
+    let remembered = super::super::lock(&first.inner.compressed).clone();
+    for layer in &layers {
+        let blob = &remembered[&layer.to_string()];
+        assert_eq!(blob.compression, PushCompression::Zstd, "{blob:?}");
+    }
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let second = service(other.path()).await;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let request = PullRequest {
+        image: format!("{}/zstd", registry.host),
+        tag: "v1".into(),
+        ..PullRequest::default()
+    };
+    second.pull(request, tx).await.expect("pull the zstd image");
+    let pulled = second.inner.images.resolve(&tagged).expect("tagged");
+    assert_eq!(pulled.id, id, "same image id: the DiffIDs did not change");
+    assert_eq!(
+        pulled.target.media_type,
+        berth_oci::media_type::OCI_MANIFEST
+    );
+    let resolved = second.inner.resolve(&pulled).expect("resolve");
+    assert_eq!(resolved.manifest.layers.len(), 3);
+    for (layer, diff_id) in resolved.manifest.layers.iter().zip(&layers) {
+        assert_eq!(layer.media_type, berth_oci::media_type::OCI_LAYER_ZSTD);
+        assert_eq!(remembered[&diff_id.to_string()].digest, layer.digest);
+        let bytes = second
+            .inner
+            .content
+            .read_to_vec(&layer.digest)
+            .expect("layer");
+        assert_eq!(&bytes[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
+        assert_eq!(Digest::sha256_of(&bytes), layer.digest, "registry digest");
+        let tar = zstd::decode_all(&bytes[..]).expect("unzstd");
+        assert_eq!(Digest::sha256_of(&tar), *diff_id, "DiffID of the tar");
+    }
+    let chain = berth_image::chain_ids(&layers);
+    second
+        .inner
+        .snapshotter
+        .stat(&chain[2].to_string())
+        .expect("unpacked");
 }

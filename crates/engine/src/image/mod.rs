@@ -37,6 +37,7 @@ pub use archive::{ImportRequest, LoadedImages};
 pub use berth_image::DeleteItem;
 pub use commit::CommitRequest;
 pub(crate) use commit::{oci_layer, oci_manifest};
+pub use compressed::PushCompression;
 pub use delete::PruneReport;
 pub use details::{HistoryEntry, ImageDetails};
 pub use distribution::{DistributionInfo, ProgressTx, PullRequest, PushRequest};
@@ -90,6 +91,8 @@ pub struct ImageService {
     pub(crate) mirrors: Vec<String>,
     /// The trust policy file, read at every pull (`crate::trust`).
     pub(crate) signature_policy: std::path::PathBuf,
+    /// How pushes compress uncompressed layers (daemon.json `push-compression`).
+    pub(crate) push_compression: PushCompression,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,6 +115,7 @@ impl ImageService {
             gc_gate: tokio::sync::RwLock::new(()),
             mirrors: config.registry_mirrors.clone(),
             signature_policy: config.signature_policy.clone(),
+            push_compression: config.push_compression,
         })
     }
 
