@@ -89,5 +89,7 @@ impl Engine {
     /// Stops background tasks; containers keep running (live restore is always on).
     pub async fn shutdown(&self) {
         self.containers.shutdown().await;
+        // The start-up firewall application may still run (see network::reconcile).
+        self.networks.firewall_settled().await;
     }
 }

@@ -10,6 +10,8 @@
 //! - `sandbox`: a container's namespace and endpoints (start, exit, connect, disconnect).
 //! - `ports`: `-p`/`-P` bindings to host ports (random ports from the ephemeral range).
 //! - `firewall`: berth's whole nftables state computed from networks and sandboxes.
+//! - `reconcile`: berthd's start: stale sandboxes removed before the API is served, the
+//!   firewall applied in the background behind the firewall lock.
 //! - `dns`: the embedded DNS's name lookups (network scoped).
 //! - `datapath`: the kernel seam and its fake; `kernel`: the real one (berth-network).
 
@@ -20,6 +22,7 @@ mod endpoint;
 mod firewall;
 mod kernel;
 pub mod ports;
+mod reconcile;
 pub mod record;
 mod sandbox;
 
@@ -28,6 +31,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_network::ipam::IpamError;
@@ -194,7 +198,15 @@ pub struct NetworkService {
     datapath: Arc<dyn Datapath>,
     state: Mutex<State>,
     /// Serialises changes that touch the kernel or the firewall (never held by readers).
-    op: tokio::sync::Mutex<()>,
+    op: Arc<tokio::sync::Mutex<()>>,
+    /// Orders firewall applications: each computes the ruleset from the state while it
+    /// holds this lock and applies it before releasing it, so the last one applied is
+    /// always the newest. Taken after `op` where both are held; berthd's start holds it
+    /// alone, in the background, while the API is already served (`reconcile`).
+    firewall: Arc<tokio::sync::Mutex<()>>,
+    /// Set while the start-up reconcile removes stale sandboxes: their firewall changes are
+    /// left to its one application in the background.
+    firewall_deferred: AtomicBool,
     /// Embedded DNS servers by container ID.
     dns: Mutex<HashMap<String, datapath::DnsGuard>>,
     /// The host's resolvers, the embedded DNS's upstreams.
@@ -203,7 +215,11 @@ pub struct NetworkService {
 
 impl NetworkService {
     /// The engine's service: opened over the configured roots with the kernel datapath,
-    /// handed to the containers, then reconciled with the containers that still run.
+    /// handed to the containers, then reconciled with the containers that still run:
+    /// sandboxes, namespaces and DNS before this returns, the firewall in the background
+    /// (every later firewall change waits for it, see [`reconcile_at_start`]).
+    ///
+    /// [`reconcile_at_start`]: NetworkService::reconcile_at_start
     pub async fn start(
         config: &crate::EngineConfig,
         containers: &crate::container::Containers,
@@ -219,6 +235,9 @@ impl NetworkService {
             }),
         )
         .await?;
+        // Taken before the containers can reach the service: a container restarted by its
+        // policy sets up its sandbox only after the reconcile below.
+        let op = service.op.clone().lock_owned().await;
         containers.use_networks(service.clone());
         let running: Vec<String> = containers
             .list()
@@ -226,7 +245,7 @@ impl NetworkService {
             .filter(|c| c.is_running())
             .map(|c| c.id.clone())
             .collect();
-        service.reconcile(&running).await?;
+        service.reconcile_at_start(op, &running).await;
         Ok(service)
     }
 
@@ -251,7 +270,9 @@ impl NetworkService {
                 networks,
                 sandboxes,
             }),
-            op: tokio::sync::Mutex::new(()),
+            op: Arc::new(tokio::sync::Mutex::new(())),
+            firewall: Arc::new(tokio::sync::Mutex::new(())),
+            firewall_deferred: AtomicBool::new(false),
             dns: Mutex::new(HashMap::new()),
             upstream,
         });
@@ -414,18 +435,43 @@ impl NetworkService {
 
     /// Recomputes berth's firewall from every network and sandbox and applies it. With no
     /// endpoint on any network (no container runs with a network of its own) the daemon's
-    /// tables are removed instead: they would only hold rules for idle bridges.
+    /// tables are removed instead: they would only hold rules for idle bridges. Waits for
+    /// an application in progress (the start-up one included), see `firewall`.
     pub(crate) async fn apply_firewall(&self) -> Result<(), NetworkError> {
+        if self.firewall_deferred.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let turn = self.firewall.clone().lock_owned().await;
+        self.apply_firewall_in_turn(turn).await
+    }
+
+    /// [`apply_firewall`](Self::apply_firewall) once the firewall lock is held: the guard
+    /// moves into the blocking work, so a caller that stops waiting (a dropped request)
+    /// cannot let a newer ruleset in before this one is applied.
+    async fn apply_firewall_in_turn(
+        &self,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<(), NetworkError> {
         let (spec, idle) = {
             let state = self.lock();
             let idle = state.networks.values().all(|n| n.endpoints.is_empty());
             (firewall::compute(&state.networks, &state.sandboxes), idle)
         };
         let datapath = self.datapath.clone();
-        if idle && spec.ports.is_empty() {
-            return blocking(move || Ok(datapath.clear_firewall()?)).await;
-        }
-        blocking(move || Ok(datapath.apply_firewall(&spec)?)).await
+        blocking(move || {
+            let _turn = turn;
+            if idle && spec.ports.is_empty() {
+                return Ok(datapath.clear_firewall()?);
+            }
+            Ok(datapath.apply_firewall(&spec)?)
+        })
+        .await
+    }
+
+    /// Waits until no firewall application is in progress (berthd's stop waits for the
+    /// start-up one).
+    pub async fn firewall_settled(&self) {
+        drop(self.firewall.lock().await);
     }
 
     /// True when no network has an endpoint (the firewall tables are then removed).

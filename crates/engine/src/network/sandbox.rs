@@ -272,7 +272,7 @@ impl NetworkService {
             .and_then(|n| n.ipam.family(4).next().and_then(|p| p.gateway))
     }
 
-    async fn start_dns(self: &Arc<Self>, id: &str) -> Result<(), NetworkError> {
+    pub(super) async fn start_dns(self: &Arc<Self>, id: &str) -> Result<(), NetworkError> {
         if self.dns_lock().contains_key(id) {
             return Ok(());
         }
@@ -482,7 +482,7 @@ impl NetworkService {
         self.teardown_locked(container_id).await
     }
 
-    async fn teardown_locked(&self, container_id: &str) -> Result<(), NetworkError> {
+    pub(super) async fn teardown_locked(&self, container_id: &str) -> Result<(), NetworkError> {
         self.dns_lock().remove(container_id);
         let networks: Vec<String> = self
             .endpoints_of(container_id)
@@ -627,73 +627,6 @@ impl NetworkService {
         if attached {
             self.detach_locked(&record.id, &network.id).await?;
             self.apply_firewall().await?;
-        }
-        Ok(())
-    }
-
-    /// At berthd start: keeps the sandboxes of `running` containers (re-applies their
-    /// firewall rules and DNS), and removes endpoints, addresses, veths, namespaces and
-    /// rules of every other container.
-    pub async fn reconcile(self: &Arc<Self>, running: &[String]) -> Result<(), NetworkError> {
-        let stale: Vec<String> = {
-            let state = self.lock();
-            let mut ids: Vec<String> = state
-                .networks
-                .values()
-                .flat_map(|n| n.endpoints.keys().cloned())
-                .chain(
-                    state
-                        .sandboxes
-                        .values()
-                        .filter(|s| s.netns.is_some())
-                        .map(|s| s.container_id.clone()),
-                )
-                .filter(|id| !running.contains(id))
-                .collect();
-            ids.sort();
-            ids.dedup();
-            ids
-        };
-        {
-            let _op = self.op.lock().await;
-            for id in &stale {
-                let _ = self.teardown_locked(id).await;
-            }
-        }
-        // Namespaces pinned by containers berth no longer knows.
-        let dir = self.paths.netns.clone();
-        let keep: Vec<String> = running.to_vec();
-        let datapath = self.datapath.clone();
-        let _ = blocking(move || {
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if !keep.contains(&name) {
-                        let _ = datapath.remove_netns(&entry.path());
-                    }
-                }
-            }
-            Ok(())
-        })
-        .await;
-        self.apply_firewall().await?;
-        let with_dns: Vec<String> = {
-            let state = self.lock();
-            running
-                .iter()
-                .filter(|id| {
-                    state
-                        .networks
-                        .values()
-                        .any(|n| n.embedded_dns() && n.endpoints.contains_key(*id))
-                })
-                .cloned()
-                .collect()
-        };
-        for id in with_dns {
-            if let Err(e) = self.start_dns(&id).await {
-                eprintln!("berthd: restarting the embedded DNS of {id}: {e}");
-            }
         }
         Ok(())
     }
