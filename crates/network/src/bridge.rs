@@ -107,6 +107,19 @@ pub fn ensure_bridge(cfg: &BridgeConfig) -> Result<(), NetError> {
     })
 }
 
+/// Whether a link called `name` exists in the caller's network namespace (one ioctl, no
+/// netlink connection and no thread).
+pub fn link_exists(name: &str) -> bool {
+    if check_ifname(name).is_err() {
+        return false;
+    }
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+}
+
 /// Deletes the bridge; Ok if it does not exist.
 pub fn delete_bridge(name: &str) -> Result<(), NetError> {
     check_ifname(name)?;
@@ -447,6 +460,13 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn link_exists_sees_loopback_and_not_a_made_up_name() {
+        assert!(link_exists("lo"));
+        assert!(!link_exists("berth-no-such"));
+        assert!(!link_exists("a/b"));
     }
 
     #[test]

@@ -95,34 +95,26 @@ impl NetNs {
             .open(path)
             .map_err(create_err)?;
         let target = path.to_path_buf();
+        // One thread does it all: it is inside the new namespace once it has unshared, so
+        // `lo` goes up from there too (no second thread entering it).
         let pinned = on_thread(path, move || -> io::Result<()> {
             // SAFETY: only CLONE_NEWNET is unshared, and only by this short-lived thread; it
             // shares no file descriptor table change with other threads.
             unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }?;
             rustix::mount::mount_bind("/proc/thread-self/ns/net", &target)?;
-            Ok(())
-        })?;
-        if let Err(source) = pinned {
-            let _ = std::fs::remove_file(path);
-            return Err(create_err(source));
-        }
-        let ns = NetNs {
-            path: path.to_path_buf(),
-        };
-        let lo_up = ns.run(|| {
             crate::netlink::block_on(|handle| async move {
                 crate::netlink::link_up(&handle, "lo").await
             })
-        });
-        match lo_up {
-            Ok(Ok(())) => Ok(ns),
-            Ok(Err(err)) => {
+            .map_err(|err| io::Error::other(err.to_string()))
+        })?;
+        match pinned {
+            Ok(()) => Ok(NetNs {
+                path: path.to_path_buf(),
+            }),
+            Err(source) => {
+                // Unmounts the pin if it was made, and unlinks the file.
                 let _ = NetNs::remove(path);
-                Err(create_err(io::Error::other(err.to_string())))
-            }
-            Err(err) => {
-                let _ = NetNs::remove(path);
-                Err(err)
+                Err(create_err(source))
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Networking between berthds and per container, through the real docker CLI: each berthd
-//! keeps its own nftables tables (`berth-<bridge>`), present only while it has endpoints;
+//! keeps its own nftables tables (`berth-<bridge>`), present while it has endpoints and
+//! removed a moment (berthd's linger, 2 s) after the last one went;
 //! a berthd reuses the subnet of its bridge left by an earlier run; `--ip`, `--ip6`,
 //! `--network-alias`, `--mac-address` with Docker's refusals (nothing created); `--dns`
 //! servers kept out of resolv.conf (their forwarding: network_dns.rs); /etc/hosts rewritten
@@ -69,6 +70,19 @@ fn table_exists(family: &str, table: &str) -> bool {
     sh(&["nft", "list", "table", family, table])
         .status
         .success()
+}
+
+/// Whether both of a berthd's tables are gone within 20 s: it removes them a moment after
+/// its last endpoint went (an application meanwhile would keep them).
+fn tables_removed(table: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if !table_exists("ip", table) && !table_exists("ip6", table) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 fn table_text(table: &str) -> String {
@@ -181,7 +195,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
         assert!(table_text(&table).contains(&format!("dport {PORT} dnat to")));
         other.ok(&["rm", "-f", "other1"]);
         assert!(
-            !table_exists("ip", &other_table) && !table_exists("ip6", &other_table),
+            tables_removed(&other_table),
             "the other berthd's last endpoint took its tables"
         );
         assert!(table_text(&table).contains(&format!("dport {PORT} dnat to")));
@@ -399,7 +413,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
 
     // The last endpoint gone, the tables go; the network then goes.
     berthd.ok(&["rm", "-f", "web", "fixed", "hop", "next", "doomed"]);
-    assert!(!table_exists("ip", &table) && !table_exists("ip6", &table));
+    assert!(tables_removed(&table), "the last endpoint took the tables");
     berthd.ok(&["network", "rm", "netx"]);
     let leftovers = String::from_utf8_lossy(
         &sh(&["ip", "-o", "link", "show", "master", DEFAULT_BRIDGE]).stdout,

@@ -108,8 +108,13 @@ fn a_container_started_right_after_a_restart_gets_its_rules_and_keeps_the_runnin
     assert!(http_get(&format!("127.0.0.1:{PORT_NEW}")).contains("new"));
     assert!(http_get(&format!("127.0.0.1:{PORT_KEPT}")).contains("kept"));
 
-    // The last endpoint gone, the tables go.
+    // The last endpoint gone, the tables go (a moment later: berthd lets them linger 2 s
+    // for a container started meanwhile).
     berthd.ok(&["rm", "-f", "kept", "new"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (table_exists("ip", &table) || table_exists("ip6", &table)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(!table_exists("ip", &table) && !table_exists("ip6", &table));
 }
 

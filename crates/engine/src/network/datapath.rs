@@ -116,7 +116,8 @@ impl DatapathError {
 /// Kernel operations of the network service; each is idempotent where the name says so.
 pub trait Datapath: Send + Sync + 'static {
     fn create_netns(&self, path: &Path) -> Result<(), DatapathError>;
-    /// Ok if already gone.
+    /// Unpins the namespace; Ok if already gone. Once nothing else holds it, the kernel
+    /// deletes it with every veth pair that has an end inside.
     fn remove_netns(&self, path: &Path) -> Result<(), DatapathError>;
     /// Idempotent.
     fn ensure_bridge(&self, bridge: &BridgeSpec) -> Result<(), DatapathError>;
@@ -128,7 +129,8 @@ pub trait Datapath: Send + Sync + 'static {
     /// Replaces berth's whole firewall state atomically.
     fn apply_firewall(&self, state: &FirewallSpec) -> Result<(), DatapathError>;
     /// Removes this daemon's firewall tables (and its rules in the host's forward chain);
-    /// Ok if absent.
+    /// Ok if absent. The kernel datapath does it a moment later unless an application
+    /// comes first (`kernel.rs`).
     fn clear_firewall(&self) -> Result<(), DatapathError>;
     /// Addresses (gateway/prefix) of an existing bridge device; empty if there is none.
     fn bridge_addresses(&self, name: &str) -> Result<Vec<Subnet>, DatapathError>;
@@ -193,8 +195,12 @@ impl Datapath for Arc<FakeDatapath> {
         self.with(|s| s.netns.push(path.to_path_buf()));
         Ok(())
     }
+    /// As the kernel does, the veth pairs with an end in the namespace go with it.
     fn remove_netns(&self, path: &Path) -> Result<(), DatapathError> {
-        self.with(|s| s.netns.retain(|p| p != path));
+        self.with(|s| {
+            s.netns.retain(|p| p != path);
+            s.endpoints.retain(|e| e.netns != path);
+        });
         Ok(())
     }
     fn ensure_bridge(&self, bridge: &BridgeSpec) -> Result<(), DatapathError> {

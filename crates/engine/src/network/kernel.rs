@@ -1,9 +1,18 @@
 //! The real datapath: berth-network's netns, bridge/veth, nftables and DNS functions behind
 //! the service's [`Datapath`] seam (called from `spawn_blocking`).
+//!
+//! Kernel work the engine asks for again and again is skipped when it would change nothing
+//! (issue 5: the default bridge's cost per `docker run --rm`): a firewall state equal to the
+//! one this process applied last is not applied again, a daemon's tables that lose their
+//! last endpoint stay for [`FIREWALL_LINGER`] before they are removed (a container started
+//! meanwhile finds them in place), and a bridge ensured with the same settings is only
+//! checked for existence.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use berth_network::ipam::Subnet;
 use berth_network::ipnet;
@@ -16,6 +25,115 @@ use super::datapath::{
 /// berth-network on this host; `table` names this daemon's nftables tables.
 pub struct Kernel {
     pub table: String,
+}
+
+/// How long a daemon's tables stay after its last endpoint went. Back-to-back `run --rm`
+/// of containers without published ports then touch no nftables at all; an idle daemon
+/// still ends up with no tables, as before, just this much later.
+pub(super) const FIREWALL_LINGER: Duration = Duration::from_secs(2);
+
+/// What this process last did to one daemon's tables. Process-wide, keyed by table name:
+/// the tables are host state, whichever `Kernel` value asks.
+#[derive(Default)]
+struct TableState {
+    /// The state last applied with success; None when unknown (nothing done yet, or the
+    /// last change failed part way) or when the tables were removed.
+    applied: Option<FirewallSpec>,
+    /// True once a removal succeeded and nothing was applied since.
+    cleared: bool,
+    /// Bumped by every request; a lingering removal runs only if no request came after it.
+    generation: u64,
+}
+
+fn tables() -> MutexGuard<'static, HashMap<String, TableState>> {
+    static TABLES: OnceLock<Mutex<HashMap<String, TableState>>> = OnceLock::new();
+    TABLES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Bridges this process ensured, with the settings they were ensured with.
+fn ensured_bridges() -> MutexGuard<'static, HashMap<String, BridgeSpec>> {
+    static BRIDGES: OnceLock<Mutex<HashMap<String, BridgeSpec>>> = OnceLock::new();
+    BRIDGES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The sysctls an application sets on bridges (route_localnet, for published ports reached
+/// on 127.0.0.1) are only set on bridges that exist then; a bridge made after the last
+/// application (a network's first container) needs one more even when the rules are equal.
+fn bridge_sysctls_hold(spec: &FirewallSpec) -> bool {
+    spec.networks.iter().all(|network| {
+        let path = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge);
+        match std::fs::read_to_string(path) {
+            Ok(value) => value.trim() == "1",
+            // No such bridge (yet): an application would not set it either.
+            Err(_) => true,
+        }
+    })
+}
+
+impl Kernel {
+    fn apply_now(&self, spec: &FirewallSpec) -> Result<(), DatapathError> {
+        let state = firewall::FirewallState {
+            networks: spec
+                .networks
+                .iter()
+                .map(|n| firewall::NetworkRules {
+                    bridge: n.bridge.clone(),
+                    subnets: n.subnets.iter().filter_map(net).collect(),
+                    masquerade: n.masquerade,
+                    icc: n.icc,
+                    internal: n.internal,
+                })
+                .collect(),
+            ports: spec
+                .ports
+                .iter()
+                .map(|p| firewall::PortRule {
+                    host_ip: p.host_ip,
+                    host_port: p.host_port,
+                    proto: match p.proto {
+                        Proto::Tcp => firewall::Proto::Tcp,
+                        Proto::Udp => firewall::Proto::Udp,
+                    },
+                    container_ip: p.container_ip,
+                    container_port: p.container_port,
+                    bridge: p.bridge.clone(),
+                })
+                .collect(),
+            // Published ports and egress work under a host FORWARD drop policy, as Docker's.
+            allow_forward: true,
+        };
+        firewall::apply_in(&self.table, &state).map_err(|e| {
+            DatapathError::new(format!("applying berth's nftables table {}", self.table), e)
+        })
+    }
+}
+
+/// Removes `table` after [`FIREWALL_LINGER`] unless another request for it came meanwhile.
+fn clear_later(table: String, generation: u64) {
+    let spawned = std::thread::Builder::new()
+        .name("berth-nft-linger".into())
+        .spawn(move || {
+            std::thread::sleep(FIREWALL_LINGER);
+            let mut all = tables();
+            let state = all.entry(table.clone()).or_default();
+            if state.generation != generation {
+                return;
+            }
+            state.applied = None;
+            match firewall::clear_in(&table) {
+                Ok(()) => state.cleared = true,
+                Err(e) => eprintln!("berthd: removing berth's nftables table {table}: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("berthd: cannot start the thread that removes idle nftables tables: {e}");
+    }
 }
 
 fn v4(subnet: &Subnet) -> Option<ipnet::Ipv4Net> {
@@ -65,6 +183,9 @@ impl Datapath for Kernel {
     }
 
     fn ensure_bridge(&self, spec: &BridgeSpec) -> Result<(), DatapathError> {
+        if ensured_bridges().get(&spec.name) == Some(spec) && bridge::link_exists(&spec.name) {
+            return Ok(());
+        }
         let config = bridge::BridgeConfig {
             name: spec.name.clone(),
             mtu: spec.mtu,
@@ -74,10 +195,13 @@ impl Datapath for Kernel {
             internal: spec.internal,
         };
         bridge::ensure_bridge(&config)
-            .map_err(|e| DatapathError::new(format!("creating bridge {}", spec.name), e))
+            .map_err(|e| DatapathError::new(format!("creating bridge {}", spec.name), e))?;
+        ensured_bridges().insert(spec.name.clone(), spec.clone());
+        Ok(())
     }
 
     fn delete_bridge(&self, name: &str) -> Result<(), DatapathError> {
+        ensured_bridges().remove(name);
         bridge::delete_bridge(name)
             .map_err(|e| DatapathError::new(format!("deleting bridge {name}"), e))
     }
@@ -114,46 +238,44 @@ impl Datapath for Kernel {
             .map_err(|e| DatapathError::new(format!("removing veth {host_veth}"), e))
     }
 
+    /// Skipped when `spec` is what this process applied last and the bridges' sysctls are
+    /// in place: every container start and exit asks, most change nothing (no published
+    /// port, another container on the network already). Any request cancels a lingering
+    /// removal.
     fn apply_firewall(&self, spec: &FirewallSpec) -> Result<(), DatapathError> {
-        let state = firewall::FirewallState {
-            networks: spec
-                .networks
-                .iter()
-                .map(|n| firewall::NetworkRules {
-                    bridge: n.bridge.clone(),
-                    subnets: n.subnets.iter().filter_map(net).collect(),
-                    masquerade: n.masquerade,
-                    icc: n.icc,
-                    internal: n.internal,
-                })
-                .collect(),
-            ports: spec
-                .ports
-                .iter()
-                .map(|p| firewall::PortRule {
-                    host_ip: p.host_ip,
-                    host_port: p.host_port,
-                    proto: match p.proto {
-                        Proto::Tcp => firewall::Proto::Tcp,
-                        Proto::Udp => firewall::Proto::Udp,
-                    },
-                    container_ip: p.container_ip,
-                    container_port: p.container_port,
-                    bridge: p.bridge.clone(),
-                })
-                .collect(),
-            // Published ports and egress work under a host FORWARD drop policy, as Docker's.
-            allow_forward: true,
-        };
-        firewall::apply_in(&self.table, &state).map_err(|e| {
-            DatapathError::new(format!("applying berth's nftables table {}", self.table), e)
-        })
+        let mut all = tables();
+        let state = all.entry(self.table.clone()).or_default();
+        state.generation += 1;
+        if state.applied.as_ref() == Some(spec) && bridge_sysctls_hold(spec) {
+            return Ok(());
+        }
+        state.applied = None;
+        state.cleared = false;
+        self.apply_now(spec)?;
+        state.applied = Some(spec.clone());
+        Ok(())
     }
 
+    /// Tables this process applied are removed [`FIREWALL_LINGER`] later, on a thread of
+    /// its own, unless a request comes first; others (stale ones found at berthd's start)
+    /// at once; nothing when this process removed them already. A berthd stopped within
+    /// the linger leaves its tables to the next start, which removes them at once.
     fn clear_firewall(&self) -> Result<(), DatapathError> {
+        let mut all = tables();
+        let state = all.entry(self.table.clone()).or_default();
+        state.generation += 1;
+        if state.cleared {
+            return Ok(());
+        }
+        if state.applied.is_some() {
+            clear_later(self.table.clone(), state.generation);
+            return Ok(());
+        }
         firewall::clear_in(&self.table).map_err(|e| {
             DatapathError::new(format!("removing berth's nftables table {}", self.table), e)
-        })
+        })?;
+        state.cleared = true;
+        Ok(())
     }
 
     fn bridge_addresses(&self, name: &str) -> Result<Vec<Subnet>, DatapathError> {

@@ -1,6 +1,8 @@
 //! The persisted record of one network (`<data-root>/networks/<id>.json`, atomic: temp file,
 //! fsync, rename) with its IPAM state and its endpoints, so that an address is never leaked
-//! or handed out twice across berthd restarts.
+//! or handed out twice across berthd restarts. Container starts and exits change only the
+//! endpoints and the IPAM state; they write the whole record to `<id>.endpoints.json`
+//! instead, renamed into place but never synced (see [`NetworkRecord::save_endpoints`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -121,9 +123,30 @@ impl NetworkRecord {
         dir.join(format!("{id}.json"))
     }
 
-    /// Writes `<dir>/<id>.json` atomically (temp file, fsync, rename, fsync of the dir).
+    /// The endpoint file of a network: its newest endpoints and IPAM state.
+    fn endpoints_path(dir: &Path, id: &str) -> PathBuf {
+        dir.join(format!("{id}.endpoints.json"))
+    }
+
+    /// Writes `<dir>/<id>.json` atomically (temp file, fsync, rename, fsync of the dir) and
+    /// removes the endpoint file, which the record now supersedes. Only done for a record
+    /// without endpoints (network create, predefined networks and the default bridge
+    /// remade for a changed `bip` when nothing is attached), so an endpoint file that a
+    /// crash between the rename and the unlink leaves behind lists none either; at worst
+    /// it brings back the `bip` before the change, which the next start changes again.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        self.write(dir)?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomic(
+            dir,
+            &format!(".{}.json.tmp", self.id),
+            &Self::path(dir, &self.id),
+            &bytes,
+            true,
+        )?;
+        match std::fs::remove_file(Self::endpoints_path(dir, &self.id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         if let Ok(dir) = std::fs::File::open(dir) {
             let _ = dir.sync_all();
         }
@@ -131,25 +154,25 @@ impl NetworkRecord {
     }
 
     /// [`save`](Self::save) for a change of endpoints only (a container attached or
-    /// detached): the data is synced before the rename, so the file is never empty or
-    /// torn, but the directory is not, so a host crash may bring back the previous
-    /// version. That is harmless: a host crash ends every container, and reconcile at the
-    /// next start releases whatever endpoints the record still lists. It saves one of the
-    /// two syncs on every container start and exit on a bridge network.
+    /// detached), on every container start and exit on a bridge network: the whole record
+    /// goes to `<id>.endpoints.json`, written to a temp file and renamed (so a berthd crash
+    /// never leaves it torn: the page cache keeps every completed write), but neither file
+    /// nor directory is synced. Only a host crash can lose or tear it, and a host crash
+    /// ends every container: [`load_all`](Self::load_all) then falls back to `<id>.json`
+    /// (or an older endpoint file), whose endpoints all belong to dead containers, and
+    /// reconcile at the next start releases them and their addresses. So no address is
+    /// ever held by a running container and free in the record, and the two syncs per
+    /// `docker run` (one at attach, one at detach) are saved.
     pub fn save_endpoints(&self, dir: &Path) -> std::io::Result<()> {
-        self.write(dir)
-    }
-
-    fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let path = Self::path(dir, &self.id);
-        let temp = dir.join(format!(".{}.json.tmp", self.id));
-        {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_data()?;
-        }
-        std::fs::rename(&temp, &path)
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let temp = format!(".{}.endpoints.json.tmp", self.id);
+        write_atomic(
+            dir,
+            &temp,
+            &Self::endpoints_path(dir, &self.id),
+            &bytes,
+            false,
+        )
     }
 
     /// Every record in `dir` (temp files and unreadable records are skipped and named).
@@ -168,23 +191,58 @@ impl NetworkRecord {
                 let _ = name.ends_with(".tmp") && std::fs::remove_file(&path).is_ok();
                 continue;
             }
-            match std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
-            {
-                Some(record) => records.push(record),
-                None => skipped.push(path.display().to_string()),
+            if name.ends_with(".endpoints.json") {
+                continue;
+            }
+            let read = |path: &Path| {
+                std::fs::read(path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
+            };
+            let Some(base) = read(&path) else {
+                skipped.push(path.display().to_string());
+                continue;
+            };
+            // The endpoint file is newer whenever it exists; one a host crash tore is
+            // ignored (see save_endpoints).
+            match read(&Self::endpoints_path(dir, &base.id)) {
+                Some(newer) if newer.id == base.id => records.push(newer),
+                _ => records.push(base),
             }
         }
         Ok((records, skipped))
     }
 
+    /// Removes the record (its endpoint file first: a crash in between keeps the record
+    /// whole, as before the removal).
     pub fn remove_file(dir: &Path, id: &str) -> std::io::Result<()> {
-        match std::fs::remove_file(Self::path(dir, id)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        for path in [Self::endpoints_path(dir, id), Self::path(dir, id)] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `dir/temp`, syncs it if asked, and renames it to `path`.
+fn write_atomic(
+    dir: &Path,
+    temp: &str,
+    path: &Path,
+    bytes: &[u8],
+    sync: bool,
+) -> std::io::Result<()> {
+    let temp = dir.join(temp);
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        if sync {
+            file.sync_data()?;
         }
     }
+    std::fs::rename(&temp, path)
 }
 
 #[cfg(test)]
@@ -192,9 +250,7 @@ mod tests {
     use super::*;
     use berth_network::ipam::Pool;
 
-    #[test]
-    fn record_round_trips_and_skips_temp_files() {
-        let dir = tempfile::tempdir().expect("dir");
+    fn record() -> NetworkRecord {
         let mut ipam = Ipam::new(vec![Pool::new(
             "10.20.0.0/24".parse().expect("subnet"),
             None,
@@ -203,7 +259,7 @@ mod tests {
         .expect("pool")])
         .expect("ipam");
         ipam.allocate(4, None, "n", "i").expect("ip");
-        let record = NetworkRecord {
+        NetworkRecord {
             id: "a".repeat(64),
             name: "n".into(),
             driver: Driver::Bridge,
@@ -221,7 +277,13 @@ mod tests {
             options: BTreeMap::new(),
             labels: BTreeMap::new(),
             endpoints: BTreeMap::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn record_round_trips_and_skips_temp_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let record = record();
         record.save(dir.path()).expect("save");
         std::fs::write(dir.path().join(".x.json.tmp"), "{").expect("temp");
         let (records, skipped) = NetworkRecord::load_all(dir.path()).expect("load");
@@ -230,5 +292,52 @@ mod tests {
         assert!(!dir.path().join(".x.json.tmp").exists());
         NetworkRecord::remove_file(dir.path(), &record.id).expect("rm");
         NetworkRecord::remove_file(dir.path(), &record.id).expect("rm twice");
+    }
+
+    #[test]
+    fn endpoint_saves_win_until_a_full_save_or_removal() {
+        let dir = tempfile::tempdir().expect("dir");
+        let base = record();
+        base.save(dir.path()).expect("save");
+        let mut attached = base.clone();
+        attached.endpoints.insert(
+            "c".repeat(64),
+            EndpointRecord {
+                container_id: "c".repeat(64),
+                ..EndpointRecord::default()
+            },
+        );
+        attached
+            .ipam
+            .allocate(4, None, "n", "i")
+            .expect("second ip");
+        attached.save_endpoints(dir.path()).expect("save endpoints");
+        let (records, _) = NetworkRecord::load_all(dir.path()).expect("load");
+        assert_eq!(
+            records,
+            vec![attached.clone()],
+            "the endpoint file is newer"
+        );
+        base.save(dir.path()).expect("full save");
+        let (records, _) = NetworkRecord::load_all(dir.path()).expect("load");
+        assert_eq!(records, vec![base.clone()], "a full save supersedes it");
+        attached.save_endpoints(dir.path()).expect("save endpoints");
+        NetworkRecord::remove_file(dir.path(), &base.id).expect("rm");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn a_torn_endpoint_file_falls_back_to_the_synced_record() {
+        // What a host crash can leave of an unsynced rename: an empty or zero-filled file.
+        let dir = tempfile::tempdir().expect("dir");
+        let base = record();
+        base.save(dir.path()).expect("save");
+        for torn in [&b""[..], &[0u8; 64][..], &b"{\"id\": \"aa"[..]] {
+            std::fs::write(NetworkRecord::endpoints_path(dir.path(), &base.id), torn)
+                .expect("torn");
+            let (records, skipped) = NetworkRecord::load_all(dir.path()).expect("load");
+            assert_eq!(records, vec![base.clone()]);
+            assert!(skipped.is_empty());
+        }
     }
 }

@@ -43,6 +43,11 @@ pub struct SandboxRecord {
     /// the DNS restarted by reconcile after a berthd restart.
     #[serde(default)]
     pub dns: Vec<std::net::SocketAddr>,
+    /// Containers started with `--network container:<this one>`: they live in this
+    /// namespace too, so its veth pairs are deleted explicitly at teardown (see
+    /// [`NetworkService::teardown`]). A stale entry only costs that explicit deletion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined_by: Vec<String>,
 }
 
 impl SandboxRecord {
@@ -158,14 +163,23 @@ impl NetworkService {
         }
         if mode.starts_with("container:") {
             let other = joined.unwrap_or_default();
-            let netns = self.sandbox(other).and_then(|s| s.netns).ok_or_else(|| {
-                NetworkError::Forbidden(format!(
-                    "cannot join network namespace of a non running container: {}",
-                    mode.trim_start_matches("container:")
-                ))
-            })?;
+            let _op = self.op.lock().await;
+            let mut shared = self
+                .sandbox(other)
+                .filter(|s| s.netns.is_some())
+                .ok_or_else(|| {
+                    NetworkError::Forbidden(format!(
+                        "cannot join network namespace of a non running container: {}",
+                        mode.trim_start_matches("container:")
+                    ))
+                })?;
+            let netns = shared.netns.clone();
+            if !shared.joined_by.contains(&record.id) {
+                shared.joined_by.push(record.id.clone());
+                self.save_sandbox(shared).await?;
+            }
             return Ok(SandboxSetup {
-                netns: Some(netns),
+                netns,
                 ..SandboxSetup::default()
             });
         }
@@ -211,15 +225,22 @@ impl NetworkService {
         let netns = self.netns_path(&id);
         sandbox.netns = Some(netns.clone());
         sandbox.dns = dns_upstreams(record);
-        self.save_sandbox(sandbox.clone()).await?;
         {
+            // The record first (reconcile finds the namespace by it after a crash), then the
+            // namespace, in one trip to the blocking pool.
             let datapath = self.datapath.clone();
             let path = netns.clone();
+            let dir = self.paths.sandboxes.clone();
+            let saved = sandbox.clone();
             blocking(move || {
+                saved
+                    .save(&dir)
+                    .map_err(|e| NetworkError::io("writing the sandbox record", e))?;
                 let _ = datapath.remove_netns(&path);
                 Ok(datapath.create_netns(&path)?)
             })
             .await?;
+            self.lock().sandboxes.insert(id.clone(), sandbox.clone());
         }
         let mut setup = SandboxSetup {
             netns: Some(netns),
@@ -242,19 +263,27 @@ impl NetworkService {
             .collect();
         let host_config = record.host_config.clone();
         let exposed = exposed_of(record);
-        let mapped = blocking(move || {
-            ports::resolve(
-                &host_config,
-                &exposed,
-                &in_use,
-                ports::ephemeral_range(),
-                &ports::bind_probe,
-            )
-        })
-        .await?;
+        let publishes = host_config
+            .port_bindings
+            .as_ref()
+            .is_some_and(|bindings| !bindings.is_empty())
+            || (host_config.publish_all_ports && !exposed.is_empty());
         let mut sandbox = self.sandbox(&id).unwrap_or(sandbox);
-        sandbox.ports = mapped;
-        self.save_sandbox(sandbox).await?;
+        // Most containers publish nothing: no bind probes, no second record write.
+        if publishes || !sandbox.ports.is_empty() {
+            let mapped = blocking(move || {
+                ports::resolve(
+                    &host_config,
+                    &exposed,
+                    &in_use,
+                    ports::ephemeral_range(),
+                    &ports::bind_probe,
+                )
+            })
+            .await?;
+            sandbox.ports = mapped;
+            self.save_sandbox(sandbox).await?;
+        }
         self.apply_firewall().await?;
         if setup.embedded_dns {
             self.start_dns(&id).await?;
@@ -403,7 +432,6 @@ impl NetworkService {
             requested_ipv6: request.ipv6.map(|i| i.to_string()).unwrap_or_default(),
         };
         updated.endpoints.insert(id.clone(), endpoint.clone());
-        self.persist_endpoints(updated.clone()).await?;
         let bridge = BridgeSpec {
             name: updated.bridge.clone(),
             mtu: updated.mtu,
@@ -434,12 +462,26 @@ impl NetworkService {
             ipv6: endpoint.ipv6,
             gateway6: endpoint.gateway6.filter(|_| !updated.internal),
         };
+        // The record (addresses taken) before the kernel, in one trip to the blocking pool;
+        // the service's copy is updated before a kernel failure is returned, so the
+        // caller's teardown finds the endpoint and releases its addresses.
         let datapath = self.datapath.clone();
-        blocking(move || {
-            datapath.ensure_bridge(&bridge)?;
-            Ok(datapath.attach(&spec)?)
+        let dir = self.paths.networks.clone();
+        let saved = updated.clone();
+        let attached = blocking(move || {
+            saved
+                .save_endpoints(&dir)
+                .map_err(|e| NetworkError::io("writing the network record", e))?;
+            let attached = datapath
+                .ensure_bridge(&bridge)
+                .and_then(|()| datapath.attach(&spec));
+            Ok(attached)
         })
         .await?;
+        self.lock()
+            .networks
+            .insert(updated.id.clone(), updated.clone());
+        attached?;
         self.publish(
             &updated,
             "connect",
@@ -448,11 +490,14 @@ impl NetworkService {
         Ok(endpoint)
     }
 
-    /// Removes one endpoint (veth, addresses); the caller holds the op lock.
+    /// Removes one endpoint (veth, addresses); the caller holds the op lock. Without
+    /// `delete_veth` the pair is left to the kernel, which deletes it with the container's
+    /// namespace.
     async fn detach_locked(
         &self,
         container_id: &str,
         network_id: &str,
+        delete_veth: bool,
     ) -> Result<(), NetworkError> {
         let Ok(mut network) = self.get(network_id) else {
             return Ok(());
@@ -460,9 +505,11 @@ impl NetworkService {
         let Some(endpoint) = network.endpoints.remove(container_id) else {
             return Ok(());
         };
-        let datapath = self.datapath.clone();
-        let veth = endpoint.host_veth.clone();
-        blocking(move || Ok(datapath.detach(&veth)?)).await?;
+        if delete_veth {
+            let datapath = self.datapath.clone();
+            let veth = endpoint.host_veth.clone();
+            blocking(move || Ok(datapath.detach(&veth)?)).await?;
+        }
         for ip in endpoint.ipv4.iter().chain(endpoint.ipv6.iter()) {
             network.ipam.release(ip.addr);
         }
@@ -482,20 +529,48 @@ impl NetworkService {
         self.teardown_locked(container_id).await
     }
 
+    /// The veth pairs go with the namespace: once its pin is unmounted and the container's
+    /// processes are gone, nothing holds it and the kernel deletes it and every device in
+    /// it, the pairs' host ends included, in its own work queue. An explicit deletion per
+    /// pair costs the exit path a synchronous unregister (RCU grace periods, 10-20 ms on
+    /// this 2-core host) for nothing. It is still done where something else may keep the
+    /// namespace: a `container:` joiner, or the embedded DNS, whose sockets inside it close
+    /// only when its aborted tasks are dropped. The kernel's deletion trails by a few
+    /// milliseconds; an address released here can be handed out meanwhile, but its MAC is
+    /// derived from it, so both ports would carry the same one until the old goes.
     pub(super) async fn teardown_locked(&self, container_id: &str) -> Result<(), NetworkError> {
-        self.dns_lock().remove(container_id);
+        let had_dns = self.dns_lock().remove(container_id).is_some();
+        self.forget_joiner(container_id).await?;
+        let mut first_error = None;
+        let mut sandbox = self.sandbox(container_id);
+        let mut namespace_gone = false;
+        if let Some(sandbox) = sandbox.as_mut() {
+            if !had_dns && sandbox.joined_by.is_empty() {
+                if let Some(netns) = sandbox.netns.take() {
+                    let datapath = self.datapath.clone();
+                    match blocking(move || Ok(datapath.remove_netns(&netns)?)).await {
+                        Ok(()) => namespace_gone = true,
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
         let networks: Vec<String> = self
             .endpoints_of(container_id)
             .into_iter()
             .map(|(n, _)| n.id)
             .collect();
-        let mut first_error = None;
         for network in networks {
-            if let Err(e) = self.detach_locked(container_id, &network).await {
+            if let Err(e) = self
+                .detach_locked(container_id, &network, !namespace_gone)
+                .await
+            {
                 first_error.get_or_insert(e);
             }
         }
-        if let Some(mut sandbox) = self.sandbox(container_id) {
+        if let Some(mut sandbox) = sandbox {
             let had_ports = !sandbox.ports.is_empty();
             if let Some(netns) = sandbox.netns.take() {
                 let datapath = self.datapath.clone();
@@ -514,6 +589,22 @@ impl NetworkService {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// A `container:` joiner stopped: the namespace it shared no longer counts it.
+    async fn forget_joiner(&self, container_id: &str) -> Result<(), NetworkError> {
+        let joined: Vec<SandboxRecord> = self
+            .lock()
+            .sandboxes
+            .values()
+            .filter(|s| s.joined_by.iter().any(|j| j == container_id))
+            .cloned()
+            .collect();
+        for mut sandbox in joined {
+            sandbox.joined_by.retain(|j| j != container_id);
+            self.save_sandbox(sandbox).await?;
+        }
+        Ok(())
     }
 
     /// `docker rm`: forgets the container's sandbox record (after [`teardown`]).
@@ -625,7 +716,7 @@ impl NetworkService {
         }
         self.save_sandbox(sandbox).await?;
         if attached {
-            self.detach_locked(&record.id, &network.id).await?;
+            self.detach_locked(&record.id, &network.id, true).await?;
             self.apply_firewall().await?;
         }
         Ok(())
