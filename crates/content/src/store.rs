@@ -114,6 +114,14 @@ impl Store {
         self.inner.root.join("leases")
     }
 
+    /// fsyncs the blob directories, making every rename into them durable (the commits of
+    /// writers with [`crate::Writer::defer_dir_sync`]).
+    pub fn sync_blob_dirs(&self) -> Result<(), ContentError> {
+        ALGORITHMS
+            .iter()
+            .try_for_each(|a| sync_dir(&self.blob_dir(*a)))
+    }
+
     /// Whether a committed blob with this digest exists.
     pub fn contains(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()

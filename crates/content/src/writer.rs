@@ -100,6 +100,9 @@ pub struct Writer {
     expected: Expected,
     started_at: SystemTime,
     poisoned: bool,
+    /// Leave the fsync of `blobs/<algorithm>/` after the rename to
+    /// [`Store::sync_blob_dirs`] (see [`Writer::defer_dir_sync`]).
+    defer_dir_sync: bool,
     _lock: DirLock,
 }
 
@@ -208,6 +211,7 @@ impl Store {
             },
             started_at: from_unix_seconds(meta.started_at),
             poisoned: false,
+            defer_dir_sync: false,
             _lock: lock,
         };
         let on_disk = writer
@@ -331,6 +335,14 @@ impl Writer {
             started_at: self.started_at,
             updated_at: SystemTime::now(),
         }
+    }
+
+    /// Makes [`Writer::commit`] skip the fsync of the blob directory after its rename; the
+    /// caller runs [`Store::sync_blob_dirs`] before anything durable names the blob. The
+    /// data is still fsynced before the rename, so a crash in between leaves the blob
+    /// whole or absent (its data back in a stale ingest that GC deletes), never partial.
+    pub fn defer_dir_sync(&mut self) {
+        self.defer_dir_sync = true;
     }
 
     /// Appends all of `bytes`. On failure the writer is poisoned: drop it and reopen the
@@ -465,7 +477,9 @@ impl Writer {
         }
         let path = &self.data_path;
         fs::rename(path, &target).map_err(|e| io_error("rename into blobs", path, e))?;
-        sync_dir(&self.store.blob_dir(digest.algorithm()))?;
+        if !self.defer_dir_sync {
+            sync_dir(&self.store.blob_dir(digest.algorithm()))?;
+        }
         // Read-only from now on; done after the rename so a failed commit leaves a
         // resumable (writable) ingest behind.
         self.file

@@ -377,3 +377,21 @@ fn bytes_beyond_the_expected_size_are_refused_before_reaching_disk() {
     w.append(b"45").expect("the writer stays usable");
     assert_eq!(w.commit(Expected::none()).expect("commit").digest, digest);
 }
+
+#[test]
+fn a_commit_with_a_deferred_directory_sync_installs_the_same_verified_blob() {
+    let (_dir, store) = temp_store();
+    let bytes = data(5_000);
+    let digest = Digest::sha256_of(&bytes);
+    let mut w = store.writer("step", Expected::none()).expect("writer");
+    w.defer_dir_sync();
+    w.append(&bytes).expect("append");
+    let committed = w
+        .commit(Expected::exact(digest.clone(), 5_000))
+        .expect("commit");
+    assert!(!committed.already_existed);
+    assert_eq!(store.read_to_vec(&digest).expect("read"), bytes);
+    store.verify(&digest).expect("verify");
+    assert!(store.ingests().expect("ingests").is_empty());
+    store.sync_blob_dirs().expect("sync");
+}

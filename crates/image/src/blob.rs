@@ -20,6 +20,16 @@ pub fn ingest_reference(purpose: &str) -> String {
 
 /// Stores `bytes` (or finds them already stored).
 pub fn put(store: &Store, bytes: &[u8]) -> Result<Committed, ContentError> {
+    put_with(store, bytes, false)
+}
+
+/// [`put`] with the blob directory's fsync left to [`Store::sync_blob_dirs`]
+/// (`berth_content::Writer::defer_dir_sync`).
+pub fn put_deferred(store: &Store, bytes: &[u8]) -> Result<Committed, ContentError> {
+    put_with(store, bytes, true)
+}
+
+fn put_with(store: &Store, bytes: &[u8], defer: bool) -> Result<Committed, ContentError> {
     let digest = Digest::sha256_of(bytes);
     if store.contains(&digest) {
         return Ok(Committed {
@@ -29,6 +39,9 @@ pub fn put(store: &Store, bytes: &[u8]) -> Result<Committed, ContentError> {
         });
     }
     let mut writer = store.writer(&ingest_reference("put"), Expected::none())?;
+    if defer {
+        writer.defer_dir_sync();
+    }
     writer.append(bytes)?;
     writer.commit(Expected::exact(digest, bytes.len() as u64))
 }
@@ -49,7 +62,30 @@ pub fn put_stream(
     purpose: &str,
     expected: Expected,
 ) -> Result<Committed, StreamError> {
+    put_stream_with(store, input, purpose, expected, false)
+}
+
+/// [`put_stream`] with the blob directory's fsync left to [`Store::sync_blob_dirs`].
+pub fn put_stream_deferred(
+    store: &Store,
+    input: &mut dyn Read,
+    purpose: &str,
+    expected: Expected,
+) -> Result<Committed, StreamError> {
+    put_stream_with(store, input, purpose, expected, true)
+}
+
+fn put_stream_with(
+    store: &Store,
+    input: &mut dyn Read,
+    purpose: &str,
+    expected: Expected,
+    defer: bool,
+) -> Result<Committed, StreamError> {
     let mut writer = store.writer(&ingest_reference(purpose), Expected::none())?;
+    if defer {
+        writer.defer_dir_sync();
+    }
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match input.read(&mut buf) {

@@ -7,8 +7,13 @@
 //! the directory): the data is small (a few hundred bytes per image), every mutation is a
 //! whole-document replace under a mutex, and no new dependency is needed. berthd's
 //! state.redb can take it over when the engine exists; the record type stays.
+//!
+//! Deferred records ([`ImageStore::put_deferred`], a build's step images) are visible at
+//! once but reach the file only with [`ImageStore::flush_deferred`], after the caller made
+//! their blobs durable; until then every write of the file leaves them (and references
+//! to them) out, so a crash loses them but never leaves a record naming a lost blob.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -129,6 +134,9 @@ struct State {
     images: BTreeMap<Digest, ImageRecord>,
     /// Full reference string (`docker.io/library/busybox:latest`) -> image id.
     references: BTreeMap<String, Digest>,
+    /// Ids in `images` not yet written to the file (see [`ImageStore::put_deferred`]).
+    #[serde(skip)]
+    deferred: BTreeSet<Digest>,
 }
 
 /// The image store under one directory.
@@ -179,6 +187,25 @@ impl ImageStore {
     fn persist(&self, state: &State) -> Result<(), StoreError> {
         let path = self.dir.join(STATE_FILE);
         let tmp = self.dir.join(format!(".{STATE_FILE}.tmp"));
+        let durable;
+        let state = if state.deferred.is_empty() {
+            state
+        } else {
+            let keep = |id: &Digest| !state.deferred.contains(id);
+            durable = State {
+                version: state.version,
+                images: (state.images.iter())
+                    .filter(|(id, _)| keep(id))
+                    .map(|(id, r)| (id.clone(), r.clone()))
+                    .collect(),
+                references: (state.references.iter())
+                    .filter(|(_, id)| keep(id))
+                    .map(|(r, id)| (r.clone(), id.clone()))
+                    .collect(),
+                deferred: BTreeSet::new(),
+            };
+            &durable
+        };
         let bytes = serde_json::to_vec_pretty(state).map_err(|source| StoreError::Corrupt {
             path: path.clone(),
             source,
@@ -202,8 +229,11 @@ impl ImageStore {
             version: SCHEMA_VERSION,
             images: guard.images.clone(),
             references: guard.references.clone(),
+            deferred: guard.deferred.clone(),
         };
         let out = f(&mut next)?;
+        let images = &next.images;
+        next.deferred.retain(|id| images.contains_key(id));
         self.persist(&next)?;
         *guard = next;
         Ok(out)
@@ -212,9 +242,47 @@ impl ImageStore {
     /// Records an image (replacing the record of the same id).
     pub fn put(&self, record: ImageRecord) -> Result<(), StoreError> {
         self.mutate(|s| {
+            s.deferred.remove(&record.id);
             s.images.insert(record.id.clone(), record);
             Ok(())
         })
+    }
+
+    /// Records an image in memory only: it is listed, resolved and tagged like any other,
+    /// but the file gets it (and references to it) only at [`Self::flush_deferred`]. For
+    /// records whose blobs are not yet durable (a build's step images); after a crash they
+    /// are simply gone. A record already on file stays as it is.
+    pub fn put_deferred(&self, record: ImageRecord) {
+        let mut state = self.lock();
+        if state.images.contains_key(&record.id) {
+            return;
+        }
+        state.deferred.insert(record.id.clone());
+        state.images.insert(record.id.clone(), record);
+    }
+
+    /// Writes the deferred records to the file once `make_durable` (run under the store's
+    /// lock, so no record deferred after it can slip in) made their blobs durable.
+    pub fn flush_deferred<E>(
+        &self,
+        make_durable: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let mut guard = self.lock();
+        if guard.deferred.is_empty() {
+            return Ok(Ok(()));
+        }
+        if let Err(e) = make_durable() {
+            return Ok(Err(e));
+        }
+        let next = State {
+            version: SCHEMA_VERSION,
+            images: guard.images.clone(),
+            references: guard.references.clone(),
+            deferred: BTreeSet::new(),
+        };
+        self.persist(&next)?;
+        *guard = next;
+        Ok(Ok(()))
     }
 
     /// The record of image `id`.

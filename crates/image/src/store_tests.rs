@@ -274,3 +274,69 @@ fn store_survives_reopen_and_refuses_corrupt_state() {
     assert_eq!(err.kind(), StoreErrorKind::Internal);
     assert!(err.to_string().contains("is corrupt"));
 }
+
+#[test]
+fn deferred_records_are_visible_at_once_and_reach_the_file_only_when_flushed() {
+    let (dir, store) = open();
+    let (a, b) = (id('a'), id('b'));
+    store.put(record(a.clone())).expect("put");
+    store.put_deferred(record(b.clone()));
+    assert_eq!(store.get(&b), Some(record(b.clone())));
+    assert_eq!(store.list().len(), 2);
+    assert_eq!(store.resolve(&b.hex()[..12]).expect("prefix").id, b);
+    // Any other write leaves the deferred record and references to it out of the file.
+    store.tag(&b, &r("step:last")).expect("tag");
+    store.tag(&a, &r("base")).expect("tag");
+    let reopened = ImageStore::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.get(&b), None);
+    assert!(reopened.resolve("step:last").is_err());
+    assert_eq!(reopened.resolve("base").expect("base").id, a);
+    // A failing make-durable step writes nothing and keeps the record deferred.
+    let failed = store.flush_deferred(|| Err("disk gone")).expect("store");
+    assert_eq!(failed, Err("disk gone"));
+    assert_eq!(ImageStore::open(dir.path()).expect("reopen").get(&b), None);
+    let mut synced = false;
+    store
+        .flush_deferred(|| {
+            synced = true;
+            Ok::<(), ()>(())
+        })
+        .expect("store")
+        .expect("flush");
+    assert!(synced);
+    let reopened = ImageStore::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.get(&b), Some(record(b.clone())));
+    assert_eq!(reopened.resolve("step:last").expect("tag").id, b);
+    // Nothing deferred: no make-durable step at all.
+    store
+        .flush_deferred(|| -> Result<(), ()> { panic!("nothing to flush") })
+        .expect("store")
+        .expect("flush");
+}
+
+#[test]
+fn a_deferred_record_never_replaces_one_on_file_and_a_put_makes_it_durable() {
+    let (dir, store) = open();
+    let a = id('a');
+    store.put(record(a.clone())).expect("put");
+    let mut other = record(a.clone());
+    other.created = "2030-01-01T00:00:00Z".into();
+    store.put_deferred(other);
+    assert_eq!(store.get(&a), Some(record(a.clone())));
+    let b = id('b');
+    store.put_deferred(record(b.clone()));
+    store.put(record(b.clone())).expect("put");
+    assert_eq!(
+        ImageStore::open(dir.path()).expect("reopen").get(&b),
+        Some(record(b))
+    );
+    // A deleted deferred record is not brought back by a flush.
+    let c = id('c');
+    store.put_deferred(record(c.clone()));
+    store.delete(&c.to_string(), false, &[]).expect("delete");
+    store
+        .flush_deferred(|| Ok::<(), ()>(()))
+        .expect("store")
+        .expect("flush");
+    assert_eq!(ImageStore::open(dir.path()).expect("reopen").get(&c), None);
+}

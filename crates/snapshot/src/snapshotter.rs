@@ -3,6 +3,7 @@
 //! Docker overlay2's short `l/<link>` symlinks so that 120+ layer stacks fit in the single
 //! page of overlay mount options; and a native driver that copies the parent instead.
 
+mod in_place;
 mod store;
 
 #[cfg(test)]
@@ -163,11 +164,32 @@ impl Snapshotter {
 
     /// Creates active snapshot `key` on top of committed `parent` and returns its mounts.
     pub fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, SnapshotError> {
+        self.prepare_with(key, parent, true)
+    }
+
+    /// [`Snapshotter::prepare`] for a scratch layer (a build step's) that is committed or
+    /// removed soon: its records are written without fsync, so a crash may lose them, and
+    /// [`Snapshotter::cleanup`] then deletes what is left. Committing it writes the
+    /// committed records durably.
+    pub fn prepare_scratch(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<Mount>, SnapshotError> {
+        self.prepare_with(key, parent, false)
+    }
+
+    fn prepare_with(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        durable: bool,
+    ) -> Result<Vec<Mount>, SnapshotError> {
         let parent_info = match parent {
             Some(p) => Some(self.committed(p)?),
             None => None,
         };
-        let info = self.store.create(key, parent_info.as_ref())?;
+        let info = self.store.create(key, parent_info.as_ref(), durable)?;
         if let (Driver::Native, Some(parent_info)) = (self.driver, &parent_info) {
             if let Err(e) = copy_tree(
                 &self.store.fs_dir(&parent_info.id),
@@ -219,6 +241,38 @@ impl Snapshotter {
     pub fn commit(&self, name: &str, key: &str) -> Result<SnapshotInfo, SnapshotError> {
         self.active(key)?;
         self.store.commit(name, key)
+    }
+
+    /// Turns active overlay snapshot `key` (unmounted) into committed `name` as it is,
+    /// when its upper directory is exactly what applying its own diff would produce (see
+    /// `in_place.rs`; mtimes are cut to whole seconds on the way). `Ok(None)` when it is
+    /// not: the native driver, a host-shifted upper, or an entry the diff leaves out; the
+    /// caller then applies the diff into a fresh snapshot as before. A build step's layer
+    /// committed this way is written once instead of diffed and applied again.
+    pub fn commit_in_place(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<SnapshotInfo>, SnapshotError> {
+        let info = self.active(key)?;
+        if self.driver != Driver::Overlay {
+            return Ok(None);
+        }
+        let fs = self.store.fs_dir(&info.id);
+        let io = |operation| {
+            let path = fs.clone();
+            move |source| SnapshotError::Io {
+                operation,
+                path,
+                source,
+            }
+        };
+        let shifted = crate::idshift::read_mark(&fs)
+            .map_err(|e| io("reading the id shift mark of")(io::Error::other(e)))?;
+        if shifted.is_some() || !in_place::fits(&fs).map_err(io("normalising"))? {
+            return Ok(None);
+        }
+        self.store.commit(name, key).map(Some)
     }
 
     /// Removes snapshot `key` (refused while others stack on it).

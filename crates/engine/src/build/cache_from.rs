@@ -96,7 +96,9 @@ impl Inner {
             image.os = target.config.os.clone();
             image.id = None;
             let created = entry.created.clone().unwrap_or_default();
-            return self.store_build_image(&image, layers, created).map(Some);
+            return self
+                .store_build_image(&image, layers, created, None)
+                .map(Some);
         }
         Ok(None)
     }

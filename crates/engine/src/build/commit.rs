@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use berth_build::{RunConfig, StepCommit};
 use berth_content::Committed;
 use berth_image::archive::ArchiveError;
-use berth_image::blob::{put, put_stream};
+use berth_image::blob::{put_deferred, put_stream_deferred};
 use berth_image::{ContainerConfig, Descriptor, History, ImageConfig, ImageRecord};
 use berth_oci::{media_type, Digest};
 
@@ -56,11 +56,15 @@ pub(super) fn scratch_config() -> ImageConfig {
 }
 
 impl Inner {
-    /// Commits `layer` (a snapshot key) for `commit`; returns the new image id.
+    /// Commits `layer` (a snapshot key) for `commit`; returns the new image id. With
+    /// `in_place` (the layer is unmounted and thrown away after the step), its snapshot
+    /// itself becomes the new layer's ChainID snapshot where it can (see
+    /// [`Inner::commit_layer_in_place`]).
     pub(crate) fn build_commit(
         &self,
         layer: Option<&str>,
         commit: &StepCommit,
+        in_place: bool,
     ) -> Result<Digest, ImageError> {
         let parent = if commit.parent.is_empty() {
             None
@@ -108,7 +112,51 @@ impl Inner {
                 layer.size,
             ));
         }
-        self.store_build_image(&config, layers, created)
+        let in_place = layer.filter(|_| in_place && new_layer.is_some());
+        self.store_build_image(&config, layers, created, in_place)
+    }
+
+    /// Makes active snapshot `key` (unmounted, holding exactly the top layer of `config`)
+    /// the committed snapshot of that layer's ChainID, instead of applying the layer blob
+    /// just diffed from it into a fresh snapshot: that tree is the snapshot's own upper
+    /// (berth-snapshot's `commit_in_place` checks and normalises it, or declines). The key
+    /// then no longer exists, so the step's release finds nothing to remove. Best effort:
+    /// whenever this does not happen, `ensure_unpacked` applies the blob as before. The
+    /// snapshot's files are as durable as an applied layer's (neither is fsynced; the
+    /// blob in the content store is the layer's durable copy).
+    fn commit_layer_in_place(&self, config: &ImageConfig, key: &str) {
+        let chain = config.chain_ids();
+        let Some((top, below)) = chain.split_last() else {
+            return;
+        };
+        let name = top.to_string();
+        let _guard = self.unpack_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.snapshotter.stat(&name).is_ok() {
+            return;
+        }
+        let Ok(info) = self.snapshotter.stat(key) else {
+            return;
+        };
+        let parent = match below.last() {
+            Some(id) => match self.snapshotter.stat(&id.to_string()) {
+                Ok(parent) => Some(parent.id),
+                Err(_) => return,
+            },
+            None => None,
+        };
+        if info.parent != parent {
+            return;
+        }
+        // An error leaves the layer to `ensure_unpacked` (an I/O error there is reported).
+        let _ = self.snapshotter.commit_in_place(&name, key);
+    }
+
+    /// Makes the deferred step images durable: one fsync of the blob directories, then one
+    /// write of the image store's file with them.
+    pub(crate) fn flush_build_images(&self) -> Result<(), ImageError> {
+        self.images
+            .flush_deferred(|| self.content.sync_blob_dirs())?
+            .map_err(ImageError::from)
     }
 
     /// The diff of snapshot `key` stored as an uncompressed layer blob (its digest is its
@@ -152,7 +200,7 @@ impl Inner {
                     let _ = std::io::copy(&mut reader, &mut std::io::sink());
                     Ok(None)
                 }
-                Ok(_) => put_stream(
+                Ok(_) => put_stream_deferred(
                     &self.content,
                     &mut head.as_slice().chain(&mut reader),
                     "build-layer",
@@ -181,18 +229,24 @@ impl Inner {
     }
 
     /// Stores a build image: its config, an OCI manifest over `layers`, the image record,
-    /// and the unpacked snapshot chain later steps start from.
+    /// and the unpacked snapshot chain later steps start from (its top layer taken from
+    /// snapshot `in_place` when given and possible). The blobs' directory fsync and the
+    /// record's write wait for [`Inner::flush_build_images`]: a step image is only cache
+    /// until the build ends or tags it, and a crash before then loses it without leaving
+    /// a record that names a blob the crash lost (the image store keeps deferred records
+    /// out of its file; every blob's data is fsynced before its rename).
     pub(super) fn store_build_image(
         &self,
         config: &ImageConfig,
         layers: Vec<Descriptor>,
         created: String,
+        in_place: Option<&str>,
     ) -> Result<Digest, ImageError> {
         let config_bytes = serde_json::to_vec(config).map_err(json_error("image config"))?;
-        let config_blob = put(&self.content, &config_bytes)?;
+        let config_blob = put_deferred(&self.content, &config_bytes)?;
         let manifest = oci_manifest(config_blob.digest.clone(), config_blob.size, layers);
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(json_error("manifest"))?;
-        let manifest_blob = put(&self.content, &manifest_bytes)?;
+        let manifest_blob = put_deferred(&self.content, &manifest_bytes)?;
         let record = ImageRecord {
             id: config_blob.digest.clone(),
             target: Descriptor::new(
@@ -203,7 +257,10 @@ impl Inner {
             created,
             labels: BTreeMap::new(),
         };
-        self.images.put(record.clone())?;
+        self.images.put_deferred(record.clone());
+        if let Some(key) = in_place {
+            self.commit_layer_in_place(config, key);
+        }
         self.ensure_unpacked(&record)?;
         Ok(record.id)
     }

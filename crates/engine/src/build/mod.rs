@@ -207,7 +207,10 @@ pub async fn build(
         let worker = EngineWorker::new(engine.clone(), handle, dir);
         let result = berth_build::build(&worker, &options, &*out);
         worker.release_all();
-        Ok(result?)
+        let flushed = worker.flush();
+        let result = result?;
+        flushed.map_err(|e| BuildFailure::Build(e.into()))?;
+        Ok(result)
     })
     .await
     .map_err(|e| BuildFailure::Join(e.to_string()))?

@@ -91,6 +91,6 @@ impl Inner {
             merged.digest,
             merged.size,
         ));
-        self.store_build_image(&config, layers, created)
+        self.store_build_image(&config, layers, created, None)
     }
 }

@@ -65,6 +65,15 @@ impl EngineWorker {
         }
     }
 
+    /// Makes the build's step images durable (they are kept in memory and their blob
+    /// directory unsynced until then; see `Inner::store_build_image`). Run before a tag
+    /// and when the build ends, whether it failed or not (the steps that ran stay cache).
+    pub fn flush(&self) -> Result<(), WorkerError> {
+        let images = self.engine.images.clone();
+        let _in_flight = self.handle.block_on(images.gc_gate.read());
+        images.inner.flush_build_images().map_err(engine_error)
+    }
+
     /// Releases whatever a failed build still holds.
     pub fn release_all(&self) {
         let keys: Vec<String> = held(&self.held).keys().cloned().collect();
@@ -86,11 +95,14 @@ impl EngineWorker {
         let mounts = if parent.is_empty() {
             let inner = images.inner.clone();
             let k = key.clone();
-            inner.snapshotter.prepare(&k, None).map_err(engine_error)?
+            inner
+                .snapshotter
+                .prepare_scratch(&k, None)
+                .map_err(engine_error)?
         } else {
             let id = Digest::parse(parent).map_err(engine_error)?;
             self.handle
-                .block_on(images.prepare_rootfs(&id, &key))
+                .block_on(images.prepare_scratch_rootfs(&id, &key))
                 .map_err(engine_error)?
         };
         let target = self.dir.join("mnt").join(&key);
@@ -102,6 +114,22 @@ impl EngineWorker {
         }
         held(&self.held).insert(key.clone(), Held::Snapshot(target));
         Ok(key)
+    }
+}
+
+impl EngineWorker {
+    /// Unmounts the step layer `key` before its commit (the builder releases it right
+    /// after, and a commit may make its snapshot the new layer's own, which must not be
+    /// mounted as an upper anywhere); true when nothing is mounted on it any more.
+    fn unmount_layer(&self, key: &str) -> bool {
+        let target = match held(&self.held).get(key) {
+            Some(Held::Snapshot(target)) => target.clone(),
+            Some(Held::Container(_)) => {
+                crate::container::rootfs::rootfs_path(&self.engine.config.container_dir(key))
+            }
+            None => return false,
+        };
+        crate::container::rootfs::unmount(&target).is_ok()
     }
 }
 
@@ -225,11 +253,12 @@ impl Worker for EngineWorker {
     }
 
     fn commit(&self, layer: Option<&str>, commit: &StepCommit) -> Result<String, WorkerError> {
+        let in_place = layer.is_some_and(|key| self.unmount_layer(key));
         let images = self.engine.images.clone();
         let _in_flight = self.handle.block_on(images.gc_gate.read());
         images
             .inner
-            .build_commit(layer, commit)
+            .build_commit(layer, commit, in_place)
             .map(|id| id.to_string())
             .map_err(engine_error)
     }
@@ -273,6 +302,8 @@ impl Worker for EngineWorker {
     }
 
     fn tag(&self, image: &str, reference: &str) -> Result<(), WorkerError> {
+        // A tag is durable: so must the step images be that it may name.
+        self.flush()?;
         self.handle
             .block_on(self.engine.images.tag(image, reference))
             .map_err(engine_error)

@@ -52,10 +52,13 @@ impl Inner {
         }
     }
 
-    pub fn prepare_rootfs(
+    /// A container's writable snapshot on `image`; without `durable` a scratch layer (a
+    /// build step's: `Snapshotter::prepare_scratch`).
+    pub fn prepare_rootfs_with(
         &self,
         image: &Digest,
         container: &str,
+        durable: bool,
     ) -> Result<Vec<Mount>, ImageError> {
         let record = self
             .images
@@ -64,9 +67,12 @@ impl Inner {
         let parent = self.ensure_unpacked(&record)?.map(|d| d.to_string());
         let mounts = match self.snapshotter.stat(container) {
             Ok(_) => self.snapshotter.mounts(container),
-            Err(SnapshotError::NotFound { .. }) => {
+            Err(SnapshotError::NotFound { .. }) if durable => {
                 self.snapshotter.prepare(container, parent.as_deref())
             }
+            Err(SnapshotError::NotFound { .. }) => self
+                .snapshotter
+                .prepare_scratch(container, parent.as_deref()),
             Err(e) => Err(e),
         }
         .map_err(Self::snapshot_error(container))?;
@@ -220,9 +226,28 @@ impl ImageService {
         image_id: &Digest,
         container_id: &str,
     ) -> Result<Vec<Mount>, ImageError> {
+        self.prepare_rootfs_with(image_id, container_id, true).await
+    }
+
+    /// [`ImageService::prepare_rootfs`] of a build step's scratch layer (see
+    /// [`Inner::prepare_rootfs_with`]).
+    pub async fn prepare_scratch_rootfs(
+        &self,
+        image_id: &Digest,
+        key: &str,
+    ) -> Result<Vec<Mount>, ImageError> {
+        self.prepare_rootfs_with(image_id, key, false).await
+    }
+
+    async fn prepare_rootfs_with(
+        &self,
+        image_id: &Digest,
+        container_id: &str,
+        durable: bool,
+    ) -> Result<Vec<Mount>, ImageError> {
         let (image, container) = (image_id.clone(), container_id.to_string());
         let _in_flight = self.gc_gate.read().await;
-        self.blocking(move |inner| inner.prepare_rootfs(&image, &container))
+        self.blocking(move |inner| inner.prepare_rootfs_with(&image, &container, durable))
             .await
     }
 

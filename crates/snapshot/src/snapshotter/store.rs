@@ -60,32 +60,37 @@ const LINK_LEN: usize = 16;
 
 /// Creates `path` holding `data` only if it does not exist yet (a hard link of a complete
 /// temp file, so readers never see a partial record and two writers cannot both win).
-fn create_exclusive(path: &Path, data: &[u8], tag: &str) -> io::Result<()> {
+/// Without `durable` nothing is fsynced (scratch snapshots: see [`Store::create`]).
+fn create_exclusive(path: &Path, data: &[u8], tag: &str, durable: bool) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{tag}"));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     let linked = std::fs::hard_link(&tmp, path);
     std::fs::remove_file(&tmp)?;
     linked?;
-    if let Some(dir) = path.parent() {
+    if let (true, Some(dir)) = (durable, path.parent()) {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+fn write_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
     // The rename is durable only once the directory entry is.
-    if let Some(dir) = path.parent() {
+    if let (true, Some(dir)) = (durable, path.parent()) {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
@@ -230,7 +235,7 @@ impl Store {
         })
     }
 
-    fn write_info(&self, info: &SnapshotInfo) -> Result<(), SnapshotError> {
+    fn write_info(&self, info: &SnapshotInfo, durable: bool) -> Result<(), SnapshotError> {
         let kind = match info.kind {
             SnapshotKind::Active => "active",
             SnapshotKind::Committed => "committed",
@@ -243,13 +248,18 @@ impl Store {
             info.lower.join(":")
         );
         let path = self.info_file(&info.id);
-        write_atomic(&path, text.as_bytes()).map_err(io_err("write", &path))
+        write_atomic(&path, text.as_bytes(), durable).map_err(io_err("write", &path))
     }
 
+    /// Creates active snapshot `key`. Without `durable` its records are not fsynced: a
+    /// crash may lose or tear them, and [`Store::cleanup`] then deletes the snapshot as one
+    /// no key names (for scratch layers that are committed or removed soon; a commit
+    /// writes its records durably).
     pub(super) fn create(
         &self,
         key: &str,
         parent: Option<&SnapshotInfo>,
+        durable: bool,
     ) -> Result<SnapshotInfo, SnapshotError> {
         Self::check_key(key)?;
         if self.key_file(key).exists() {
@@ -283,10 +293,10 @@ impl Store {
             link,
             lower,
         };
-        self.write_info(&info)?;
+        self.write_info(&info, durable)?;
         // The key record last: until it exists the snapshot is garbage, never half-visible.
         let key_file = self.key_file(key);
-        match create_exclusive(&key_file, id.as_bytes(), &id) {
+        match create_exclusive(&key_file, id.as_bytes(), &id, durable) {
             Ok(()) => Ok(info),
             Err(e) => {
                 // Lost a race for the key (or failed): nothing else references this snapshot.
@@ -313,7 +323,7 @@ impl Store {
         }
         // Claim the name first: a name record whose info still names the old key is stale
         // and invisible (see `lookup`), so a crash here loses nothing.
-        match create_exclusive(&name_file, info.id.as_bytes(), &info.id) {
+        match create_exclusive(&name_file, info.id.as_bytes(), &info.id, true) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(SnapshotError::AlreadyExists {
@@ -324,7 +334,7 @@ impl Store {
         }
         info.kind = SnapshotKind::Committed;
         info.key = name.to_string();
-        self.write_info(&info)?;
+        self.write_info(&info, true)?;
         let key_file = self.key_file(key);
         std::fs::remove_file(&key_file).map_err(io_err("remove", &key_file))?;
         Ok(info)
