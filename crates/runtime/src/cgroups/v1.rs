@@ -91,6 +91,9 @@ impl V1Manager {
 
     /// runc's cpuset rule: a new cpuset cgroup starts with empty cpus and mems, and no task
     /// can join it until they are set, so every directory we created inherits its parent's.
+    /// Directories on the way that another berth process created are filled too when they
+    /// are still empty (it may not have written them yet: two containers created at once
+    /// under a new cgroup parent), top-down, so no child copies an empty parent.
     fn init_cpusets(&self, created: &[PathBuf]) -> Result<(), CgroupError> {
         let Some(h) = self
             .hierarchies
@@ -99,13 +102,21 @@ impl V1Manager {
         else {
             return Ok(());
         };
-        for dir in created.iter().filter(|d| d.starts_with(&h.mount_point)) {
-            let Some(parent) = dir.parent() else { continue };
+        if !created.iter().any(|d| d.starts_with(&h.mount_point)) {
+            return Ok(());
+        }
+        let Ok(below) = h.dir.strip_prefix(&h.mount_point) else {
+            return Ok(());
+        };
+        let mut dir = h.mount_point.clone();
+        for part in below.components() {
+            let parent = dir.clone();
+            dir.push(part);
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                let current = control_file::read_optional(dir, file)?.unwrap_or_default();
+                let current = control_file::read_optional(&dir, file)?.unwrap_or_default();
                 if current.trim().is_empty() {
-                    let from_parent = control_file::read(parent, file)?;
-                    control_file::write(dir, file, from_parent.trim())?;
+                    let from_parent = control_file::read(&parent, file)?;
+                    control_file::write(&dir, file, from_parent.trim())?;
                 }
             }
         }

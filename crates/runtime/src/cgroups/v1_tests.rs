@@ -59,6 +59,22 @@ fn apply_fills_new_cpusets_from_the_parent() {
     assert_eq!(t.read("cpuset/berth/ctr1/cpuset.mems"), "0");
 }
 
+/// Two containers created at once under a new parent: the other process made the parent
+/// but has not filled its cpuset yet. Copying its empty cpus would leave ours empty and the
+/// join would fail with ENOSPC, so the parent is filled first.
+#[test]
+fn apply_fills_a_parent_cpuset_that_another_process_left_empty() {
+    let t = FakeTree::v1(ALL);
+    std::fs::create_dir(t.root.join("cpuset/berth")).expect("mkdir");
+    t.write("cpuset/berth/cpuset.cpus", "");
+    t.write("cpuset/berth/cpuset.mems", "");
+    applied(&t);
+    assert_eq!(t.read("cpuset/berth/cpuset.cpus"), "0-1");
+    assert_eq!(t.read("cpuset/berth/cpuset.mems"), "0");
+    assert_eq!(t.read("cpuset/berth/ctr1/cpuset.cpus"), "0-1");
+    assert_eq!(t.read("cpuset/berth/ctr1/cpuset.mems"), "0");
+}
+
 #[test]
 fn the_root_cgroup_is_refused() {
     let t = FakeTree::v1(ALL);
