@@ -219,3 +219,36 @@ fn kill_9_of_berthd_keeps_running_containers_and_records_exits_meanwhile() {
     berthd.ok(&["stop", "-t", "0", "long"]);
     assert_eq!(inspect(&berthd, "{{.State.ExitCode}}", "long"), "137");
 }
+
+/// Docker brings `always` containers back when the daemon starts, even those stopped by
+/// hand, and they come back on their networks: the restart waits for the network service
+/// (it once ran before the service was attached and could start without a network).
+#[test]
+fn an_always_container_stopped_by_hand_comes_back_on_its_network_when_berthd_starts() {
+    let mut berthd = daemon();
+    berthd.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "back",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let before = inspect(&berthd, "{{.NetworkSettings.IPAddress}}", "back");
+    assert!(!before.is_empty(), "no address on the default bridge");
+    berthd.ok(&["stop", "-t", "0", "back"]);
+    assert_eq!(inspect(&berthd, "{{.State.Status}}", "back"), "exited");
+    berthd.restart();
+    wait_for_inspect(&berthd, "{{.State.Status}}", "back", "running");
+    let after = inspect(&berthd, "{{.NetworkSettings.IPAddress}}", "back");
+    assert!(!after.is_empty(), "restarted without an address");
+    let eth0 = berthd.ok(&["exec", "back", "ip", "-4", "addr", "show", "eth0"]);
+    assert!(
+        eth0.contains(&format!("inet {after}/")),
+        "eth0 of the restarted container lacks {after}:\n{eth0}"
+    );
+    berthd.ok(&["rm", "-f", "back"]);
+}

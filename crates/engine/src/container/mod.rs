@@ -304,6 +304,9 @@ pub(crate) struct Inner {
 /// All containers of one engine.
 pub struct Containers {
     inner: Arc<Inner>,
+    /// Restored containers whose restart policy brings them back, started by
+    /// [`Containers::use_networks`].
+    at_boot: std::sync::Mutex<Vec<Arc<Container>>>,
 }
 
 impl Containers {
@@ -325,14 +328,21 @@ impl Containers {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             networks: std::sync::OnceLock::new(),
         });
-        restore::restore(&inner).await?;
+        let at_boot = restore::restore(&inner).await?;
         volumes::restore_references(&inner);
-        Ok(Containers { inner })
+        Ok(Containers {
+            inner,
+            at_boot: std::sync::Mutex::new(at_boot),
+        })
     }
 
-    /// Gives containers their networks (set once, right after open).
+    /// Gives containers their networks (set once, right after open), then starts the
+    /// restored containers whose restart policy brings them back: not before, or they would
+    /// start without their networks.
     pub fn use_networks(&self, networks: Arc<crate::network::NetworkService>) {
         let _ = self.inner.networks.set(networks);
+        let at_boot = std::mem::take(&mut *self.at_boot.lock().unwrap_or_else(|e| e.into_inner()));
+        restore::start_at_boot(&self.inner, at_boot);
     }
 
     /// Finds a container by full ID, name (with or without `/`) or unique ID prefix, as

@@ -1,6 +1,7 @@
 //! Rebuilding the container view when berthd starts (live restore is always on): load every
 //! record, watch the shims of containers that were running (a shim that is gone yields its
-//! durable exit record), and start the containers whose restart policy asks for it.
+//! durable exit record), and start the containers whose restart policy asks for it once the
+//! network service is attached (a start before it would run without its networks).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use super::{blocking, monitor, start, write_lock};
 use super::{Container, ContainerError, ContainerRecord, Inner, Status};
 
-pub(super) async fn restore(inner: &Arc<Inner>) -> Result<(), ContainerError> {
+/// Returns the containers to start at daemon start: [`start_at_boot`] starts them.
+pub(super) async fn restore(inner: &Arc<Inner>) -> Result<Vec<Arc<Container>>, ContainerError> {
     let dir = inner.config.containers_dir();
     let records = blocking(move || {
         let entries = match std::fs::read_dir(&dir) {
@@ -72,21 +74,26 @@ pub(super) async fn restore(inner: &Arc<Inner>) -> Result<(), ContainerError> {
         monitor::spawn(inner.clone(), container.clone(), run);
         super::health::monitor::spawn(inner.clone(), container, run, true);
     }
-    if !to_start.is_empty() {
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            for container in to_start {
-                let _op = container.op.lock().await;
-                if inner.holds(&container) && !container.is_running() {
-                    container.update(|r| r.state.has_been_manually_stopped = false);
-                    if let Err(e) = start::start_locked(&inner, &container).await {
-                        eprintln!("berthd: restarting {}: {e}", container.id);
-                    }
+    Ok(to_start)
+}
+
+/// Starts the containers [`restore`] found to bring back, one after another, in the background.
+pub(super) fn start_at_boot(inner: &Arc<Inner>, to_start: Vec<Arc<Container>>) {
+    if to_start.is_empty() {
+        return;
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        for container in to_start {
+            let _op = container.op.lock().await;
+            if inner.holds(&container) && !container.is_running() {
+                container.update(|r| r.state.has_been_manually_stopped = false);
+                if let Err(e) = start::start_locked(&inner, &container).await {
+                    eprintln!("berthd: restarting {}: {e}", container.id);
                 }
             }
-        });
-    }
-    Ok(())
+        }
+    });
 }
 
 /// Docker brings back `always` containers (even stopped by hand), `unless-stopped` ones

@@ -238,13 +238,14 @@ impl NetworkService {
         // Taken before the containers can reach the service: a container restarted by its
         // policy sets up its sandbox only after the reconcile below.
         let op = service.op.clone().lock_owned().await;
-        containers.use_networks(service.clone());
+        // Listed before the containers restarted by their policy are let start.
         let running: Vec<String> = containers
             .list()
             .iter()
             .filter(|c| c.is_running())
             .map(|c| c.id.clone())
             .collect();
+        containers.use_networks(service.clone());
         service.reconcile_at_start(op, &running).await;
         Ok(service)
     }
