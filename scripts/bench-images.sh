@@ -4,7 +4,9 @@
 # same local registries on 127.0.0.1 (Debian's docker-registry, distribution 2.8):
 #   1. push of a ~100 MB image (busybox + 4 layers of compressible text): berthd vs dockerd,
 #      each round to a fresh docker-registry and from a freshly loaded image, so neither
-#      daemon can reuse a compressed blob or a mount (rounds alternate which daemon goes first)
+#      daemon can reuse a compressed blob or a mount (rounds alternate which daemon goes first);
+#      then again with berthd restarted with daemon.json `"push-compression": "zstd"` (OCI
+#      zstd layers) against dockerd's gzip push: two rows, "push (gzip)" and "push (zstd)"
 #   2. pull of the same image from one docker-registry, rmi before every round, alternating
 #   3. unpack throughput (MB/s of layer tar) of a rootfs-like layer (host /usr/lib and
 #      /usr/share files): `docker load` of the same archive into each daemon, rmi between
@@ -112,12 +114,17 @@ start_berth_registry() {
   echo "$! $port"
 }
 
-start_daemons() {
-  printf '{"cgroup-parent": "%s"}\n' "$CGROUP_PARENT" >"$WORK/berthd.json"
+# start_berthd [PUSH_COMPRESSION]: (re)starts berthd on the same data root.
+start_berthd() {
+  printf '{"cgroup-parent": "%s"%s}\n' "$CGROUP_PARENT" "${1:+, \"push-compression\": \"$1\"}" \
+    >"$WORK/berthd.json"
   setsid "$BERTH_BIN_DIR/berthd" -H "unix://$B_SOCK" --data-root "$WORK/bd" \
     --exec-root "$WORK/bx" --pidfile "$WORK/berthd.pid" --config-file "$WORK/berthd.json" \
     </dev/null >"$WORK/berthd.log" 2>&1 &
   B_PID=$!; PIDS+=("$B_PID")
+}
+start_daemons() {
+  start_berthd
   echo '{}' >"$WORK/dockerd.json"
   setsid "$DOCKERD" -H "unix://$D_SOCK" --data-root "$WORK/dd" --exec-root "$WORK/dx" \
     --pidfile "$WORK/dockerd.pid" --config-file "$WORK/dockerd.json" --iptables=false \
@@ -182,9 +189,13 @@ d image prune -af >/dev/null
 IMAGE_MB="$(python3 -c "import os,sys; print(round(os.path.getsize(sys.argv[1])/1e6))" "$WORK/big.tar")"
 echo "image: busybox + 4 x ${LAYER_MB} MB text layers, docker save archive $IMAGE_MB MB"
 
-# 1. push: each round from a freshly loaded image to a fresh docker-registry.
+# 1. push: each round from a freshly loaded image to a fresh docker-registry; berthd gzips
+#    (the default) in push_rounds gzip, then, restarted with push-compression zstd, sends
+#    zstd layers in push_rounds zstd; dockerd gzips in both.
 declare -A PUSH
-for round in $(seq "$ROUNDS"); do
+push_rounds() { # LABEL: appends to PUSH[berthd-LABEL] and PUSH[dockerd-LABEL]
+  local label="$1" round who rpid rport start out
+  for round in $(seq "$ROUNDS"); do
   for who in $(order "$round"); do
     read -r rpid rport < <(start_docker_registry "$WORK/push-$who-$round")
     PIDS+=("$rpid"); wait_port "$rport"
@@ -194,17 +205,23 @@ for round in $(seq "$ROUNDS"); do
     if ! out="$(dk "$who" push "127.0.0.1:$rport/big:1" 2>&1)"; then
       echo "push by $who fails: $out" >&2; exit 1
     fi
-    PUSH[$who]+=" $(elapsed "$start" "$(now)")"
+    PUSH[$who-$label]+=" $(elapsed "$start" "$(now)")"
     grep -q ': Pushed' <<<"$out" || { echo "push by $who pushed nothing: $out" >&2; exit 1; }
     # What went over the wire: the layers' media types (compressed or not) and total size.
-    [ "$round" -eq 1 ] && echo "  $who pushed: $(curl -sf -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    [ "$round" -eq 1 ] && echo "  $who ($label round) pushed: $(curl -sf -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
       -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://127.0.0.1:$rport/v2/big/manifests/1" |
       python3 -c 'import json,sys; l=json.load(sys.stdin)["layers"]; print(sorted({x["mediaType"] for x in l}), round(sum(x["size"] for x in l)/1e6,1), "MB of layers")')"
     remove_image "$who" "127.0.0.1:$rport/big:1"; remove_image "$who" bench-big:1
     stop_pid "$rpid"; rm -rf "$WORK/push-$who-$round"
   done
-done
-echo "push (s): berthd${PUSH[berthd]}; dockerd${PUSH[dockerd]}   ($(machine))"
+  done
+  echo "push, berthd $label (s): berthd${PUSH[berthd-$label]}; dockerd${PUSH[dockerd-$label]}   ($(machine))"
+}
+push_rounds gzip
+stop_pid "$B_PID"
+start_berthd zstd
+wait_socket "$B_SOCK" || { tail -20 "$WORK/berthd.log"; exit 1; }
+push_rounds zstd
 
 # 2. pull: one registry holding the image (pushed once by dockerd), rmi before each round.
 read -r REG_PID REG_PORT < <(start_docker_registry "$WORK/reg")
@@ -283,7 +300,8 @@ D_RSS="$(( $(rss_kib "$REG_PID" VmRSS) / 1024 ))"; D_HWM="$(( $(rss_kib "$REG_PI
 echo "serve (s per $GETS GETs): berth-registry${SERVE[berth]}; docker-registry${SERVE[docker]}   ($(machine))"
 
 # Summary.
-PB="$(median ${PUSH[berthd]})"; PD="$(median ${PUSH[dockerd]})"
+PB="$(median ${PUSH[berthd-gzip]})"; PD="$(median ${PUSH[dockerd-gzip]})"
+PZ="$(median ${PUSH[berthd-zstd]})"; PZD="$(median ${PUSH[dockerd-zstd]})"
 LB="$(median ${PULL[berthd]})"; LD="$(median ${PULL[dockerd]})"
 UB="$(median ${LOAD[berthd]})"; UD="$(median ${LOAD[dockerd]})"
 SB="$(median ${SERVE[berth]})"; SD="$(median ${SERVE[docker]})"
@@ -293,7 +311,8 @@ SBM="$(mbps "$((BLOB_SIZE * GETS))" "$SB")"; SDM="$(mbps "$((BLOB_SIZE * GETS))"
 echo
 echo "| case | berth | docker | berth/docker | goal |"
 echo "|---|---:|---:|---:|---|"
-echo "| push ${IMAGE_MB} MB image (s, median) | $PB | $PD | $(ratio "$PB" "$PD") | <= 0.3x |"
+echo "| push (gzip, default) ${IMAGE_MB} MB image (s, median) | $PB | $PD | $(ratio "$PB" "$PD") | <= 0.3x |"
+echo "| push (berthd zstd vs dockerd gzip) ${IMAGE_MB} MB image (s, median) | $PZ | $PZD | $(ratio "$PZ" "$PZD") | <= 0.3x |"
 echo "| pull ${IMAGE_MB} MB image (s, median) | $LB | $LD | $(ratio "$LB" "$LD") | <= 0.5x |"
 echo "| load of a $((LAYER_BYTES / 1000000)) MB rootfs layer (MB/s, median) | $UBM | $UDM | $(ratio "$UBM" "$UDM") | (higher is better) |"
 echo "| registry serving one blob (MB/s, median) | $SBM | $SDM | $(ratio "$SBM" "$SDM") | >= 1.0x |"

@@ -1,14 +1,15 @@
 //! daemon.json `push-compression: zstd`: `docker push` through berthd sends the layers it
 //! keeps uncompressed as `application/vnd.oci.image.layer.v1.tar+zstd` in an OCI manifest
 //! (BuildKit's `compression=zstd` shape) to Debian's docker-registry on 127.0.0.1, and the
-//! image comes back whole: a second berthd pulls it with the same image id and runs it;
-//! Debian's dockerd 20.10 pulls it too (`DOCKERD_PULLS_ZSTD` says what it does).
+//! image comes back whole: a second berthd pulls it with the same image id and runs it.
+//! Debian's dockerd 20.10 cannot read zstd layers (its pull fails with "archive/tar: invalid
+//! tar header"): that is why gzip stays the default.
 //!
 //! Daemons and the registry are private fixtures, stopped by PID and cleaned on drop.
 
 use std::process::Command;
 
-use berth_e2e::daemon::{Berthd, Daemon, Dockerd};
+use berth_e2e::daemon::{Berthd, Daemon};
 use berth_e2e::registry::Registry;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -85,13 +86,4 @@ fn zstd_push_is_an_oci_manifest_of_zstd_layers_that_berthd_and_dockerd_pull_back
         ]),
         "unpacked"
     );
-
-    let dockerd = Dockerd::start();
-    let out = dockerd.docker(&["pull", &name]);
-    assert!(
-        out.status.success(),
-        "dockerd pull: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(image_id(&dockerd, &name), id, "dockerd: same image id");
 }
