@@ -300,6 +300,88 @@ fn dns_servers_are_asked_from_the_containers_namespace_as_docker_does() {
     let _ = loopback_server.join();
 }
 
+/// UDP between containers by name and alias: a DNS responder bound in the namespace of
+/// one container (on its address, port 53) answers `busybox nslookup NAME SERVER` run in
+/// another container of the same user network with SERVER = the first one's name, alias or
+/// short ID (resolved by the embedded DNS), so each query and its answer cross the bridge
+/// as UDP. A container of another network cannot reach it (networks are isolated).
+#[test]
+fn containers_talk_udp_by_name_alias_and_short_id_on_a_user_network() {
+    const UDP_SUBNET: &str = "10.218.2.0/24";
+    const OTHER_SUBNET: &str = "10.218.3.0/24";
+    const ANSWER: [u8; 4] = [192, 0, 2, 77];
+    let berthd = Berthd::start();
+    berthd.import_busybox();
+    let net = berthd.ok(&["network", "create", "--subnet", UDP_SUBNET, "udpnet"]);
+    let other = berthd.ok(&["network", "create", "--subnet", OTHER_SUBNET, "udpother"]);
+    let _bridges = BridgesOf(vec![net, other]);
+    let id = berthd.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udpsrv",
+        "--network",
+        "udpnet",
+        "--network-alias",
+        "udpalias",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let pid = berthd.ok(&["inspect", "-f", "{{.State.Pid}}", "udpsrv"]);
+    let ip = berthd.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.udpnet.IPAddress}}",
+        "udpsrv",
+    ]);
+    let ip: std::net::Ipv4Addr = ip.parse().expect("udpsrv's address");
+    let socket = NetNs::open(std::path::Path::new(&format!("/proc/{pid}/ns/net")))
+        .expect("udpsrv's netns")
+        .run(move || UdpSocket::bind((ip, 53)))
+        .expect("enter udpsrv's netns")
+        .expect("bind in udpsrv's netns");
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = responder(socket, "udp.test", ANSWER, stop.clone());
+
+    for name in ["udpsrv", "udpalias", &id[..12]] {
+        let out = berthd.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "udpnet",
+            "busybox",
+            "nslookup",
+            "-type=a",
+            "probe.udp.test",
+            name,
+        ]);
+        let text = output_of(&out);
+        assert!(out.status.success(), "nslookup via {name}: {text}");
+        assert!(text.contains("192.0.2.77"), "nslookup via {name}: {text}");
+        assert!(text.contains(&ip.to_string()), "answered by {ip}: {text}");
+    }
+    // Another network: neither the name resolves nor the address answers.
+    let out = berthd.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "udpother",
+        "busybox",
+        "nslookup",
+        "-type=a",
+        "probe.udp.test",
+        &ip.to_string(),
+    ]);
+    let text = output_of(&out);
+    assert!(!text.contains("192.0.2.77"), "crossed networks: {text}");
+
+    berthd.ok(&["rm", "-f", "udpsrv"]);
+    berthd.ok(&["network", "rm", "udpnet", "udpother"]);
+    stop.store(true, Ordering::Relaxed);
+    let _ = server.join();
+}
+
 /// The addresses (`inet`) of a link, e.g. ["10.219.5.1/24"].
 fn inet_of(link: &str) -> Vec<String> {
     let out = sh(&["ip", "-4", "-o", "addr", "show", "dev", link]);
