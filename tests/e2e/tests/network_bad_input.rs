@@ -152,9 +152,11 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
             "invalid IPv4 address: 10.220.0.300",
         ),
         (
+            // The fixture's default bridge is on its own 10.x subnet: both problems, listed.
             vec!["run", "--ip", "172.17.0.9", "busybox", "true"],
             "Error response from daemon: invalid config for network default: invalid endpoint \
-             settings:\nuser-specified IP address is supported on user-defined networks only",
+             settings:\n* user-specified IP address is supported on user-defined networks \
+             only\n* no configured subnet contains IP address 172.17.0.9",
         ),
     ] {
         let err = refused(&berthd, &args);
@@ -235,6 +237,26 @@ fn bad_network_input_is_refused_with_dockers_text_and_changes_nothing() {
         ),
         "Error response from daemon: invalid endpoint settings:\nno configured subnet contains \
          IP address 10.220.9.9"
+    );
+    // Every bad setting at once, listed as moby joins them.
+    assert_eq!(
+        refused(
+            &berthd,
+            &[
+                "network",
+                "connect",
+                "--ip",
+                "10.220.9.9",
+                "--alias",
+                "web",
+                "bridge",
+                "user2",
+            ]
+        ),
+        "Error response from daemon: invalid endpoint settings:\n\
+         * user-specified IP address is supported on user-defined networks only\n\
+         * network-scoped aliases are only supported for user-defined networks\n\
+         * no configured subnet contains IP address 10.220.9.9"
     );
     let user1_ip = attached.trim().trim_start_matches("user1=");
     let user1_ip = user1_ip.split('/').next().unwrap_or_default();

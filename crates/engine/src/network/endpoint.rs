@@ -167,23 +167,36 @@ pub(super) fn check_request(
     network: &NetworkRecord,
     request: &EndpointRequest,
 ) -> Result<(), NetworkError> {
+    // Every problem is reported, in moby's order (validateEndpointSettings).
+    let mut problems: Vec<String> = Vec::new();
     if network.predefined && (request.ipv4.is_some() || request.ipv6.is_some()) {
-        return Err(invalid_endpoint(
-            "user-specified IP address is supported on user-defined networks only",
-        ));
+        problems.push(
+            "user-specified IP address is supported on user-defined networks only".to_string(),
+        );
     }
     if network.predefined && !request.aliases.is_empty() {
-        return Err(invalid_endpoint(
-            "network-scoped aliases are only supported for user-defined networks",
-        ));
+        problems.push(
+            "network-scoped aliases are only supported for user-defined networks".to_string(),
+        );
     }
     for ip in request.ipv4.iter().chain(request.ipv6.iter()) {
         let family = if ip.is_ipv4() { 4 } else { 6 };
         if !network.ipam.family(family).any(|p| p.subnet.contains(*ip)) {
-            return Err(invalid_endpoint(IpamError::OutOfRange(*ip).to_string()));
+            problems.push(IpamError::OutOfRange(*ip).to_string());
         }
     }
-    Ok(())
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(invalid_endpoint(problems.remove(0))),
+        _ => Err(invalid_endpoint(joined(&problems))),
+    }
+}
+
+/// Several problems in one message as moby's multierror.Join words them: `* ` before each,
+/// one per line (a problem's own line breaks indented by a tab).
+fn joined(problems: &[String]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| p.replace('\n', "\n\t")).collect();
+    format!("* {}", lines.join("\n* "))
 }
 
 /// An `invalid endpoint settings` error as `network connect` words it.

@@ -728,6 +728,28 @@ async fn endpoint_settings_are_refused_at_create_and_connect_with_mobys_texts() 
         .service
         .sandbox(&stopped.id)
         .is_none_or(|s| s.connected.is_empty()));
+    // Every bad setting is listed, as moby's errors.Join words several.
+    let err = f
+        .service
+        .connect(
+            "bridge",
+            &stopped,
+            false,
+            EndpointRequest {
+                ipv4: Some(ip("10.42.0.5")),
+                aliases: vec!["web".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("three problems");
+    assert_eq!(
+        err.to_string(),
+        "invalid endpoint settings:\n\
+         * user-specified IP address is supported on user-defined networks only\n\
+         * network-scoped aliases are only supported for user-defined networks\n\
+         * no configured subnet contains IP address 10.42.0.5"
+    );
 
     let a = container('4', "a", r#"{"NetworkMode":"user"}"#, "null");
     let b = container('5', "b", r#"{"NetworkMode":"default"}"#, "null");
