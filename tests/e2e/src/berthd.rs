@@ -286,7 +286,23 @@ impl Drop for Berthd {
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v["bridge"].as_str().map(str::to_string));
+        // The bridges of the networks it made (a failed test never ran `network rm`).
+        let network_bridges: Vec<String> = fs::read_dir(self.data_root().join("networks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| fs::read(entry.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|v| v["bridge"].as_str().map(str::to_string))
+            .filter(|b| b.starts_with("br-"))
+            .collect();
         teardown(&self.root, &cgroups);
+        for bridge in network_bridges {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &bridge, "type", "bridge"])
+                .stderr(Stdio::null())
+                .status();
+        }
         // The fixture's default bridge (veths went with their namespaces) and its berthd's
         // own nftables tables (`berth-<bridge>`), left when containers still ran at stop.
         if let Some(bridge) = bridge {
