@@ -20,6 +20,7 @@ pub mod bundle;
 pub mod daemon;
 pub mod dockerd;
 pub mod host;
+pub mod http;
 pub mod image_tar;
 pub mod normalize;
 pub mod probe;

@@ -8,11 +8,11 @@
 //! container dying while berthd is down. Bridges, subnets and loopback addresses are unique
 //! to this file; guards delete the bridges and tables even when an assertion fails.
 
-use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use berth_e2e::daemon::{Berthd, Daemon};
+use berth_e2e::http::http_get;
 
 /// The default bridge of the main berthd (a device of an "earlier run" it must reuse).
 const DEFAULT_BRIDGE: &str = "bnd0";
@@ -26,9 +26,6 @@ const USER_SUBNET6: &str = "fd15:215::/64";
 const UPSTREAM: &str = "192.0.2.53";
 /// Published port of the main berthd's web container.
 const PORT: u16 = 18714;
-
-/// Hang guard for polling loops (not a performance assertion).
-const POLL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Deletes this file's bridges and the main berthd's tables (veths die with their
 /// namespaces).
@@ -98,24 +95,6 @@ fn bridge_of(daemon: &Berthd) -> String {
     json["bridge"].as_str().expect("bridge").to_string()
 }
 
-/// GET / from the host to `addr`, retried until the server answers (hang guard).
-fn http_get(addr: &str) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = stream.write_all(b"GET /name HTTP/1.0\r\n\r\n");
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            if !reply.is_empty() {
-                return reply;
-            }
-        }
-        assert!(start.elapsed() < POLL_LIMIT, "{addr} never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn count_containers(daemon: &Berthd) -> usize {
     daemon
         .ok(&["ps", "-aq"])
@@ -181,7 +160,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
     ]);
     assert!(table_exists("ip", &table) && table_exists("ip6", &table));
     assert!(table_text(&table).contains(&format!("dport {PORT} dnat to")));
-    assert!(http_get(&format!("127.0.0.1:{PORT}")).contains("main"));
+    assert!(http_get(&format!("127.0.0.1:{PORT}"), "/name").contains("main"));
 
     // A second berthd publishes and unpublishes beside it: the first one's rules stay.
     {
@@ -200,7 +179,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
         );
         assert!(table_text(&table).contains(&format!("dport {PORT} dnat to")));
     }
-    assert!(http_get(&format!("127.0.0.1:{PORT}")).contains("main"));
+    assert!(http_get(&format!("127.0.0.1:{PORT}"), "/name").contains("main"));
 
     // --ip, --ip6, --network-alias and --mac-address on a user network.
     berthd.ok(&[
@@ -409,7 +388,7 @@ fn berthds_own_their_tables_and_containers_their_endpoint_settings() {
         doomed_ip,
         "the dead container's address is free again, once"
     );
-    assert!(http_get(&format!("127.0.0.1:{PORT}")).contains("main"));
+    assert!(http_get(&format!("127.0.0.1:{PORT}"), "/name").contains("main"));
 
     // The last endpoint gone, the tables go; the network then goes.
     berthd.ok(&["rm", "-f", "web", "fixed", "hop", "next", "doomed"]);

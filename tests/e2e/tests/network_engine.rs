@@ -5,19 +5,15 @@
 //! of berthd that leaves running containers connected. Bridge names and subnets are unique
 //! to this file; a guard deletes the bridges even when an assertion fails.
 
-use std::io::{Read, Write};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use berth_e2e::daemon::{Berthd, Daemon};
+use berth_e2e::http::http_get;
 
 /// The default bridge of this file's berthd and the user network's bridge.
 const DEFAULT_BRIDGE: &str = "bne0";
 const USER_BRIDGE: &str = "bne1";
 const USER_SUBNET: &str = "10.213.0.0/24";
-
-/// Hang guard for polling loops (not a performance assertion).
-const POLL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Deletes the bridges this file creates (veths die with their namespaces).
 struct LinkGuard;
@@ -54,24 +50,6 @@ fn ipv4_of_eth0(text: &str) -> String {
         .nth(1)
         .unwrap_or_default()
         .to_string()
-}
-
-/// GET / from the host to `addr`, retried until the server answers (hang guard).
-fn http_get(addr: &str) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = stream.write_all(b"GET /hostname HTTP/1.0\r\n\r\n");
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            if !reply.is_empty() {
-                return reply;
-            }
-        }
-        assert!(start.elapsed() < POLL_LIMIT, "{addr} never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -282,7 +260,7 @@ fn docker_networking_through_berthd() {
     ]);
     let port = berthd.ok(&["port", "web", "80"]);
     assert!(port.starts_with("127.0.0.1:"), "{port}");
-    let reply = http_get(&port);
+    let reply = http_get(&port, "/hostname");
     assert!(
         reply.starts_with("HTTP/1.") && reply.contains(" 200 OK"),
         "{reply}"
@@ -303,7 +281,7 @@ fn docker_networking_through_berthd() {
     let addr = berthd.ok(&["exec", "alpha", "ip", "-o", "-4", "addr", "show", "eth0"]);
     assert_eq!(ipv4_of_eth0(&addr), "10.213.0.2/24");
     assert!(
-        http_get(&port).contains(" 200 OK"),
+        http_get(&port, "/hostname").contains(" 200 OK"),
         "published port after restart"
     );
     let ping = berthd.docker(&["exec", "web", "ping", "-c", "1", "-W", "5", "al"]);

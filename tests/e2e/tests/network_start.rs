@@ -5,17 +5,14 @@
 //! are gone). Ports and fixtures are unique to this file; each fixture has its own bridge
 //! and tables (`berth-<bridge>`), cleared by a guard even when an assertion fails.
 
-use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use berth_e2e::daemon::{Berthd, Daemon};
+use berth_e2e::http::http_get;
 
 const PORT_KEPT: u16 = 18741;
 const PORT_NEW: u16 = 18742;
-
-/// Hang guard for polling loops (not a performance assertion).
-const POLL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Removes a fixture's tables (its bridge goes with the fixture).
 struct TableGuard(String);
@@ -50,24 +47,6 @@ fn table_text(table: &str) -> String {
     String::from_utf8_lossy(&nft(&["list", "table", "ip", table]).stdout).into_owned()
 }
 
-/// GET /name from the host, retried until the server answers (hang guard).
-fn http_get(addr: &str) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = stream.write_all(b"GET /name HTTP/1.0\r\n\r\n");
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            if !reply.is_empty() {
-                return reply;
-            }
-        }
-        assert!(start.elapsed() < POLL_LIMIT, "{addr} never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// `docker run -d` of an httpd answering `/name` with `name`, published on 127.0.0.1.
 fn run_web(berthd: &Berthd, name: &str, port: u16) {
     berthd.ok(&[
@@ -91,7 +70,7 @@ fn a_container_started_right_after_a_restart_gets_its_rules_and_keeps_the_runnin
     let _guard = TableGuard(table.clone());
     berthd.import_busybox();
     run_web(&berthd, "kept", PORT_KEPT);
-    assert!(http_get(&format!("127.0.0.1:{PORT_KEPT}")).contains("kept"));
+    assert!(http_get(&format!("127.0.0.1:{PORT_KEPT}"), "/name").contains("kept"));
 
     // Killed and restarted: the first request after /_ping starts a container while the
     // start-up firewall may still be applied; the last ruleset applied has both ports.
@@ -105,8 +84,8 @@ fn a_container_started_right_after_a_restart_gets_its_rules_and_keeps_the_runnin
             "port {port} missing from\n{rules}"
         );
     }
-    assert!(http_get(&format!("127.0.0.1:{PORT_NEW}")).contains("new"));
-    assert!(http_get(&format!("127.0.0.1:{PORT_KEPT}")).contains("kept"));
+    assert!(http_get(&format!("127.0.0.1:{PORT_NEW}"), "/name").contains("new"));
+    assert!(http_get(&format!("127.0.0.1:{PORT_KEPT}"), "/name").contains("kept"));
 
     // The last endpoint gone, the tables go (a moment later: berthd lets them linger 2 s
     // for a container started meanwhile).
