@@ -112,7 +112,12 @@ impl Forwarder {
                 None => TcpSocket::new_v4().ok()?,
             };
             let mut stream = socket.connect(upstream.addr).await.ok()?;
-            exchange_tcp(&mut stream, query).await
+            if connected_to_itself(stream.local_addr(), upstream.addr) {
+                return None;
+            }
+            exchange_tcp(&mut stream, query)
+                .await
+                .filter(|reply| is_response(reply))
         } else {
             let socket = match in_container {
                 Some(sockets) => {
@@ -129,19 +134,34 @@ impl Forwarder {
                 }
             };
             socket.connect(upstream.addr).await.ok()?;
+            if connected_to_itself(socket.local_addr(), upstream.addr) {
+                return None;
+            }
             exchange_udp(&socket, query).await
         }
     }
 }
 
-/// One query over a connected UDP socket; the reply with the query's id, truncated or not.
+/// Whether a socket bound to an ephemeral port was given the upstream's own address (an
+/// upstream on a free local port): its "answer" would be the query itself.
+pub(super) fn connected_to_itself(local: io::Result<SocketAddr>, upstream: SocketAddr) -> bool {
+    local.is_ok_and(|local| local.port() == upstream.port() && local.ip() == upstream.ip())
+}
+
+/// Whether `message` is a DNS response (QR, the top bit of byte 2, set) with a full header.
+fn is_response(message: &[u8]) -> bool {
+    message.len() >= 12 && message[2] & 0x80 != 0
+}
+
+/// One query over a connected UDP socket; the response with the query's id, truncated or
+/// not (a datagram that is no response, or answers another id, is ignored).
 async fn exchange_udp(socket: &UdpSocket, query: &[u8]) -> Option<Vec<u8>> {
     socket.send(query).await.ok()?;
     let mut buf = vec![0u8; 65535];
     loop {
         let len = socket.recv(&mut buf).await.ok()?;
         let reply = &buf[..len];
-        if reply.len() >= 12 && reply[..2] == query[..2] {
+        if is_response(reply) && reply[..2] == query[..2] {
             return Some(reply.to_vec());
         }
     }

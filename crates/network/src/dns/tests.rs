@@ -329,6 +329,45 @@ async fn servfail_refused_and_silence_move_on_to_the_next_upstream_nxdomain_does
     assert_eq!(reply.response_code(), ResponseCode::NXDomain);
 }
 
+/// An upstream that first echoes each query back unchanged (QR clear, as a socket that
+/// connected to its own port receives it), then answers 192.0.2.99.
+async fn echoing_upstream() -> (SocketAddr, JoinHandle<()>) {
+    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let addr = udp.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, peer)) = udp.recv_from(&mut buf).await {
+            let _ = udp.send_to(&buf[..len], peer).await;
+            let request = Message::from_vec(&buf[..len]).expect("query");
+            let reply = upstream_reply(&request, Ipv4Addr::new(192, 0, 2, 99));
+            let _ = udp.send_to(&reply.to_vec().expect("encode"), peer).await;
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_datagram_that_is_no_response_is_not_taken_for_the_answer() {
+    let (upstream, _task) = echoing_upstream().await;
+    let server = start(vec![upstream]);
+    let reply = ask_udp(server.udp_addr(), &query("example.com.", RecordType::A, 28)).await;
+    assert_eq!(
+        addresses(&reply),
+        vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99))],
+        "the echoed query (same id, no QR bit) was skipped"
+    );
+}
+
+#[test]
+fn a_socket_connected_to_its_own_port_is_no_upstream() {
+    let upstream: SocketAddr = "127.0.0.1:5353".parse().expect("addr");
+    assert!(super::forward::connected_to_itself(Ok(upstream), upstream));
+    let other: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    assert!(!super::forward::connected_to_itself(Ok(other), upstream));
+    let error = std::io::Error::other("not connected");
+    assert!(!super::forward::connected_to_itself(Err(error), upstream));
+}
+
 #[tokio::test]
 async fn at_most_three_upstreams_are_asked() {
     let (fourth, _tasks) = fake_upstream(80).await;
