@@ -142,6 +142,11 @@ fn daemon(flags: Flags) -> anyhow::Result<()> {
 }
 
 async fn run(flags: Flags, config: EngineConfig, hosts: Vec<String>) -> anyhow::Result<()> {
+    // Caught before anything is served: a SIGTERM that comes as soon as `/_ping` answers
+    // (or while the state is opened) still stops berthd the orderly way, after the
+    // start-up firewall work, instead of the default action killing it half-way.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let engine = Engine::open(config)
         .await
         .context("opening the engine state")?;
@@ -186,8 +191,6 @@ async fn run(flags: Flags, config: EngineConfig, hosts: Vec<String>) -> anyhow::
         berth_server::SERVER_VERSION,
         hosts.join(", ")
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => {},
         _ = int.recv() => {},

@@ -173,10 +173,17 @@ impl Berthd {
         }
     }
 
-    /// Stops berthd with SIGTERM (SIGKILL after a bound); containers keep running.
+    /// Stops berthd with SIGTERM (SIGKILL after a bound); containers keep running. Panics
+    /// unless berthd shut down the orderly way (exit status 0 within the bound): killed by
+    /// the signal's default action, it would skip the work its stop waits for.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            stop_child(&mut child);
+            let status = stop_child(&mut child);
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "berthd did not shut down cleanly on SIGTERM ({status:?}); see {}",
+                self.root.join("berthd.log").display()
+            );
         }
     }
 
@@ -318,19 +325,21 @@ impl Drop for Berthd {
     }
 }
 
-/// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]; always reaps.
-pub(crate) fn stop_child(child: &mut Child) {
+/// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]; always reaps. The exit status when the
+/// child ended within the bound (None when it had to be killed).
+pub(crate) fn stop_child(child: &mut Child) -> Option<std::process::ExitStatus> {
     // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + STOP_TIMEOUT;
     while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
     let _ = child.wait();
+    None
 }
 
 /// `$BERTH_BIN_DIR`, which scripts/test.sh points at the release binaries.

@@ -133,7 +133,7 @@ impl Daemon for Dockerd {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            stop_child(&mut child);
+            let _ = stop_child(&mut child);
         }
         // dockerd normally stops its containerd; if it was killed, containerd and the
         // containerd shims (whose command lines name our exec root) go here, with the

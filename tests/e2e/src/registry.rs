@@ -113,7 +113,7 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            stop_child(&mut child);
+            let _ = stop_child(&mut child);
         }
         remove_root(&self.root);
     }
