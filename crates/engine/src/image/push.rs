@@ -29,11 +29,16 @@ use super::{gzip, ImageError, ImageService, Inner};
 /// levels 2-6 cost the same and level 1 makes 45% more bytes. Docker uses 6.
 pub const PUSH_LEVEL: u32 = 2;
 
-/// zstd level for layers compressed at push: libzstd's default, what containerd and
-/// BuildKit use for `compression=zstd` (about 0.27 s of CPU per 25 MB of the bench's text
-/// with the zstd tool against gzip -6's 0.72 s, and 2.8:1 against 2.5:1: benches/RESULTS.md,
-/// images, 09:08 UTC).
-pub const ZSTD_LEVEL: i32 = 3;
+/// zstd level for layers compressed at push: 1, not libzstd's default 3 (containerd's and
+/// BuildKit's `compression=zstd`). Measured with the zstd 1.5 tool (benches/RESULTS.md,
+/// "img8, session 8"): on the bench's 107 MB of text level 1 takes 0.41 s of CPU for
+/// 45.9 MB, level 3 0.70 s for 38.6 MB, and dockerd's gzip -6 pushes 46.2 MB; on 516 MB of
+/// host binaries level 1 makes 198 MB in 1.5 s (gzip -2, berth's gzip push: 198 MB in
+/// 8.3 s; gzip -6: 183 MB in 21.7 s; zstd -3: 178 MB in 2.6 s). A push is bound by this CPU
+/// (berthd's push at level 3 spent 1.1 s of CPU, 85% in libzstd, for 0.73 s of wall time
+/// on 2 cores), so level 1 takes a third off the push for about the bytes Docker's gzip
+/// sends (fewer on text, 8% more on binaries).
+pub const ZSTD_LEVEL: i32 = 1;
 
 /// Compressed chunks queued between the compressor and the upload.
 const QUEUED_CHUNKS: usize = 8;
@@ -116,6 +121,21 @@ impl ImageService {
         let limit = Arc::new(tokio::sync::Semaphore::new(
             target.client.options().max_concurrent_uploads.max(1),
         ));
+        // The config goes up beside the layers (the manifest PUT below is the only thing
+        // that needs it there), not after the slowest one: 3 round trips off the push's tail.
+        let config_push = {
+            let (client, repo, inner, config) = (
+                target.client.clone(),
+                target.repo.clone(),
+                self.inner.clone(),
+                plan.config.clone(),
+            );
+            AbortOnDrop(tokio::spawn(async move {
+                client
+                    .push_blob(&repo, &config, &inner.content, None, None)
+                    .await
+            }))
+        };
         let mut tasks = tokio::task::JoinSet::new();
         let compression = self.push_compression;
         for (n, layer) in plan.layers.iter().cloned().enumerate() {
@@ -140,10 +160,7 @@ impl ImageService {
             pushed[n] = result?;
         }
         let config = plan.config.clone();
-        target
-            .client
-            .push_blob(&target.repo, &config, &self.inner.content, None, None)
-            .await?;
+        config_push.wait().await??;
         let manifest = self
             .blocking(move |inner| {
                 let manifest = plan
@@ -208,6 +225,22 @@ impl ImageService {
         let digest = pushed?;
         let size = self.inner.content.info(&digest)?.size;
         Ok((digest, size))
+    }
+}
+
+/// A spawned task that ends when its handle is dropped (a failed push leaves no upload
+/// running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn wait(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -417,14 +450,7 @@ fn compress_layer(
             gzip::compress(&mut input, &mut output, PUSH_LEVEL, threads)?;
             output
         }
-        PushCompression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(output, ZSTD_LEVEL)?;
-            // Multi-threaded mode with any worker count makes the same bytes (libzstd's
-            // ZSTD_c_nbWorkers contract), so a layer gets the same digest on every host.
-            encoder.multithread(threads.max(1) as u32)?;
-            copy_in_large_writes(&mut input, &mut encoder)?;
-            encoder.finish()?
-        }
+        PushCompression::Zstd => zstd_compress(&mut input, output, threads)?,
     };
     input.progress.report(true);
     Ok(CompressedBlob {
@@ -433,6 +459,17 @@ fn compress_layer(
         compression,
         repositories: Default::default(),
     })
+}
+
+/// `input` as one zstd frame at [`ZSTD_LEVEL`] into `output`, compressed by `threads`
+/// workers; returns `output`.
+fn zstd_compress<W: Write>(input: &mut dyn Read, output: W, threads: usize) -> io::Result<W> {
+    let mut encoder = zstd::stream::write::Encoder::new(output, ZSTD_LEVEL)?;
+    // Multi-threaded mode with any worker count makes the same bytes (libzstd's
+    // ZSTD_c_nbWorkers contract), so a layer gets the same digest on every host.
+    encoder.multithread(threads.max(1) as u32)?;
+    copy_in_large_writes(input, &mut encoder)?;
+    encoder.finish()
 }
 
 /// `io::copy` with 1 MiB writes: libzstd's streaming call has a fixed cost per write and
@@ -509,5 +546,50 @@ impl Write for BodyWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text-like input larger than one libzstd job at [`ZSTD_LEVEL`] (2 MiB), so several
+    /// workers really share it.
+    fn text(size: usize) -> Vec<u8> {
+        let words = ["layer ", "berth ", "push ", "zstd ", "registry ", "blob\n"];
+        let mut out = Vec::with_capacity(size);
+        let mut state = 7u32;
+        while out.len() < size {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            out.extend_from_slice(words[(state >> 16) as usize % words.len()].as_bytes());
+        }
+        out.truncate(size);
+        out
+    }
+
+    #[test]
+    fn zstd_push_blob_is_the_same_bytes_for_any_worker_count_and_decodes_to_the_layer() {
+        let layer = text(5 << 20);
+        let one = zstd_compress(&mut &layer[..], Vec::new(), 1).expect("1 worker");
+        for threads in [0, 2, 4] {
+            let other = zstd_compress(&mut &layer[..], Vec::new(), threads).expect("compress");
+            assert!(other == one, "{threads} workers made other bytes");
+        }
+        assert!(
+            one.len() < layer.len() / 2,
+            "compressed: {} bytes",
+            one.len()
+        );
+        let decoded = zstd::stream::decode_all(&one[..]).expect("decode");
+        assert!(decoded == layer, "round trip");
+    }
+
+    #[test]
+    fn an_empty_layer_is_one_valid_zstd_frame() {
+        let frame = zstd_compress(&mut &b""[..], Vec::new(), 2).expect("compress");
+        assert_eq!(&frame[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
+        assert!(zstd::stream::decode_all(&frame[..])
+            .expect("decode")
+            .is_empty());
     }
 }
