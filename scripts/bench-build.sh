@@ -78,7 +78,9 @@ cleanup() {
     [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null
   done
   sleep 0.5
-  find /sys/fs/cgroup -maxdepth 3 -type d -name "$CGROUP_PARENT" 2>/dev/null |
+  # Depth 5: the memory hierarchy may nest the parent under the caller's own cgroup
+  # (/sys/fs/cgroup/memory/<caller's path>/<parent>), as it does on this CI host.
+  find /sys/fs/cgroup -maxdepth 5 -type d -name "$CGROUP_PARENT" 2>/dev/null |
     while read -r dir; do
       find "$dir" -depth -type d | while read -r d; do
         for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
