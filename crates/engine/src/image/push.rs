@@ -22,12 +22,14 @@ use super::compressed::{CompressedBlob, LayerSource, PushCompression, PushLayer,
 use super::distribution::{layer_message, short, translate_registry_error, ProgressTx};
 use super::{gzip, ImageError, ImageService, Inner};
 
-/// gzip level for layers compressed at push (gzip, so every registry and Docker version
-/// pulls them). Measured with flate2/zlib-rs in 1 MiB members (benches/RESULTS.md, images,
-/// 2026-11-30 20:25 UTC): on 150 MB of binaries level 2 takes 56% of level 6's CPU for 6%
-/// more bytes (level 1: 35% of the CPU but 30% more bytes); on the bench's text layers
-/// levels 2-6 cost the same and level 1 makes 45% more bytes. Docker uses 6.
-pub const PUSH_LEVEL: u32 = 2;
+/// libdeflate level for layers gzipped at push (gzip, so every registry and Docker version
+/// pulls them). zlib's level 2 (flate2/zlib-rs, 1 MiB members) was chosen before against
+/// zlib's 1 and 6 (benches/RESULTS.md, images, 2026-11-30 20:25 UTC); libdeflate's level 1
+/// makes about the same bytes for less than half of its CPU (RESULTS "img8, session 8",
+/// 1 MiB members, against the system zlib at 2: 150 MB of host binaries 57.8 MB in 0.81 s
+/// against 57.5 MB in 1.9 s; the bench's 107 MB of text 48.4 MB in 0.75 s against 52.6 MB
+/// in 1.41 s). Docker uses zlib's 6.
+pub const PUSH_LEVEL: u32 = 1;
 
 /// zstd level for layers compressed at push: 1, not libzstd's default 3 (containerd's and
 /// BuildKit's `compression=zstd`). Measured with the zstd 1.5 tool (benches/RESULTS.md,
