@@ -16,6 +16,9 @@ use std::time::Duration;
 use super::CgroupError;
 
 /// How a recorded directory is removed.
+/// Plan-and-mkdir passes before a parent that keeps vanishing is reported.
+const CREATE_ATTEMPTS: u32 = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     /// The container's own cgroup: removed with any sub-cgroups the container made inside it.
@@ -39,12 +42,37 @@ impl Ownership {
     }
 
     /// Creates each leaf and its missing ancestors below its mount point, recording every
-    /// directory it is about to create. Existing directories are joined, not recorded.
+    /// directory it is about to create. Existing directories are joined, not recorded. An
+    /// ancestor that existed when planned may be removed before the leaf's mkdir (another
+    /// container's delete removing a parent it had created, once empty): the plan is then
+    /// made again, so that ancestor is created (and recorded) by this container.
     pub(crate) fn create(
         &self,
         targets: &[(PathBuf, PathBuf)],
         after_mkdir: fn(&Path),
     ) -> Result<Vec<PathBuf>, CgroupError> {
+        let mut created = Vec::new();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.create_planned(targets, after_mkdir, &mut created)? {
+                None => return Ok(created),
+                Some((dir, source)) if attempts >= CREATE_ATTEMPTS => {
+                    return Err(CgroupError::io("create", &dir, source))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// One plan-and-mkdir pass of [`create`](Self::create); the directory whose parent
+    /// vanished meanwhile, with its error, when the plan has to be made again.
+    fn create_planned(
+        &self,
+        targets: &[(PathBuf, PathBuf)],
+        after_mkdir: fn(&Path),
+        created: &mut Vec<PathBuf>,
+    ) -> Result<Option<(PathBuf, io::Error)>, CgroupError> {
         let mut planned = Vec::new();
         for (mount_point, leaf) in targets {
             let mut missing = Vec::new();
@@ -63,7 +91,7 @@ impl Ownership {
             }
         }
         if planned.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let mut entries = self.entries()?;
         for p in &planned {
@@ -72,7 +100,6 @@ impl Ownership {
             }
         }
         self.write_entries(&entries)?;
-        let mut created = Vec::new();
         for (_, d) in planned {
             match fs::create_dir(&d) {
                 Ok(()) => {
@@ -80,10 +107,11 @@ impl Ownership {
                     created.push(d);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some((d, e))),
                 Err(source) => return Err(CgroupError::io("create", &d, source)),
             }
         }
-        Ok(created)
+        Ok(None)
     }
 
     /// The recorded directories, in creation order (ancestors first).
@@ -115,8 +143,10 @@ impl Ownership {
     /// Removes every recorded directory (deepest first), then the record. Leaves are removed
     /// with their sub-cgroups; a parent still holding others' cgroups is left in place.
     pub(crate) fn remove_created(&self) -> Result<(), CgroupError> {
-        let entries = self.entries()?;
-        for (role, dir) in entries.iter().rev() {
+        let mut entries = self.entries()?;
+        // Deepest first: a parent re-planned by `create` is recorded after its leaf.
+        entries.sort_by_key(|(_, dir)| std::cmp::Reverse(dir.components().count()));
+        for (role, dir) in &entries {
             match role {
                 Role::Leaf => remove_tree(dir)?,
                 Role::Parent => match rmdir_retrying(dir) {
@@ -280,6 +310,50 @@ mod tests {
                 (Role::Leaf, mount.join("existing/a/b"))
             ]
         );
+    }
+
+    /// The directory the next `after_mkdir` of the race test removes (once).
+    static VANISHING: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+    fn remove_the_vanishing_parent(_: &Path) {
+        let taken = VANISHING.lock().map(|mut v| v.take()).unwrap_or_default();
+        if let Some(dir) = taken {
+            fs::remove_dir(&dir).expect("remove the shared parent");
+        }
+    }
+
+    #[test]
+    fn a_parent_removed_by_another_delete_between_plan_and_mkdir_is_created_again() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let cpu = t.path().join("cpu");
+        let cpuset = t.path().join("cpuset");
+        // `berth` exists in cpuset when planned (another container's parent), and that
+        // container's delete removes it right after this one's first mkdir.
+        fs::create_dir_all(cpuset.join("berth")).expect("seed");
+        fs::create_dir_all(&cpu).expect("mount point");
+        *VANISHING.lock().expect("lock") = Some(cpuset.join("berth"));
+        let targets = [
+            (cpu.clone(), cpu.join("berth/c1")),
+            (cpuset.clone(), cpuset.join("berth/c1")),
+        ];
+        let own = Ownership::new(&t.path().join("records"), &targets[0].1);
+        let created = own
+            .create(&targets, remove_the_vanishing_parent)
+            .expect("create");
+        assert!(cpuset.join("berth/c1").is_dir());
+        assert_eq!(
+            created,
+            vec![
+                cpu.join("berth"),
+                cpu.join("berth/c1"),
+                cpuset.join("berth"),
+                cpuset.join("berth/c1")
+            ]
+        );
+        let entries = own.entries().expect("entries");
+        assert!(entries.contains(&(Role::Parent, cpuset.join("berth"))));
+        own.remove_created().expect("remove");
+        assert!(!cpuset.join("berth").exists() && !cpu.join("berth").exists());
     }
 
     #[test]
