@@ -97,7 +97,7 @@ cleanup() {
   for ns in $ALL_NS; do
     [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2>/dev/null
   done
-  find /sys/fs/cgroup -maxdepth 3 -type d -name "$CGROUP_PARENT" 2>/dev/null |
+  find /sys/fs/cgroup -maxdepth 5 -type d -name "$CGROUP_PARENT" 2>/dev/null |
     while read -r dir; do
       find "$dir" -depth -type d | while read -r d; do
         for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done

@@ -71,7 +71,7 @@ cleanup() {
     [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null
   done
   sleep 0.5
-  find /sys/fs/cgroup -maxdepth 3 -type d -name "$CGROUP_PARENT" 2>/dev/null |
+  find /sys/fs/cgroup -maxdepth 5 -type d -name "$CGROUP_PARENT" 2>/dev/null |
     while read -r d; do rmdir "$d" 2>/dev/null; done
   grep -F " $WORK/" /proc/self/mountinfo | awk '{print $5}' | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
