@@ -168,14 +168,15 @@ impl<'a> InOrder<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use flate2::read::MultiGzDecoder;
 
     /// Docker's level (Go's `gzip.DefaultCompression`).
     const DEFAULT_LEVEL: u32 = 6;
 
-    fn words(len: usize) -> Vec<u8> {
+    /// `len` bytes of text-like input (words from a small vocabulary, pseudo-random order).
+    pub(in crate::image) fn words(len: usize) -> Vec<u8> {
         let vocabulary = ["layer", "blob", "digest", "snapshot", "manifest", "\n"];
         let mut out = Vec::with_capacity(len);
         let mut seed = 7u64;

@@ -555,18 +555,10 @@ impl Write for BodyWriter {
 mod tests {
     use super::*;
 
-    /// Text-like input larger than one libzstd job at [`ZSTD_LEVEL`] (2 MiB), so several
-    /// workers really share it.
+    /// Text-like input (gzip's test words) larger than one libzstd job at [`ZSTD_LEVEL`]
+    /// (2 MiB), so several workers really share it.
     fn text(size: usize) -> Vec<u8> {
-        let words = ["layer ", "berth ", "push ", "zstd ", "registry ", "blob\n"];
-        let mut out = Vec::with_capacity(size);
-        let mut state = 7u32;
-        while out.len() < size {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            out.extend_from_slice(words[(state >> 16) as usize % words.len()].as_bytes());
-        }
-        out.truncate(size);
-        out
+        super::super::gzip::tests::words(size)
     }
 
     #[test]

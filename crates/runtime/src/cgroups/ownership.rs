@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use super::CgroupError;
 
-/// How a recorded directory is removed.
 /// Plan-and-mkdir passes before a parent that keeps vanishing is reported.
 const CREATE_ATTEMPTS: u32 = 5;
 
+/// How a recorded directory is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     /// The container's own cgroup: removed with any sub-cgroups the container made inside it.
