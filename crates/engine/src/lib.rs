@@ -73,6 +73,7 @@ impl Engine {
         );
         let networks = network::NetworkService::start(&config, &containers, events.clone()).await?;
         let secrets = Arc::new(secret::SecretService::open(&config.data_root)?);
+        config::spread_subdirectories(&config.spread_directories());
         Ok(Arc::new(Engine {
             config,
             events,
