@@ -82,6 +82,12 @@ impl SourceRoot {
         Ok(&self.root)
     }
 
+    /// The context's tar while it is one (COPY/ADD copy from it without extracting it,
+    /// `copy_tar.rs`).
+    pub fn tar(&self) -> Option<&ContextTar> {
+        self.tar.as_deref()
+    }
+
     /// An image or stage tree: nothing is ignored.
     pub fn tree(root: &Path) -> SourceRoot {
         SourceRoot {
@@ -254,7 +260,7 @@ impl SourceRoot {
     }
 
     /// A host path below the root as the tar index names it.
-    fn rel_of(&self, path: &Path) -> String {
+    pub(crate) fn rel_of(&self, path: &Path) -> String {
         path.strip_prefix(&self.root)
             .map(|p| p.to_string_lossy().trim_end_matches('/').to_string())
             .unwrap_or_default()

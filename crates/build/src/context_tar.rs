@@ -1,6 +1,7 @@
 //! A build context kept as its tar in memory with an index of its entries, so COPY/ADD
-//! sources resolve and hash (the cache key) without writing the context to disk; it is
-//! extracted once, on the first step that really copies from it (a cache miss).
+//! sources resolve and hash (the cache key) and are copied into layers (`copy_tar.rs`)
+//! without writing the context to disk; it is extracted once, only for a step that needs
+//! the files themselves (`RUN --mount=type=bind` of the context).
 //!
 //! The index models only what extraction would produce from plain tars (files, directories,
 //! symlinks, hard links to earlier files): anything else (devices, fifos, `..` paths, a path
@@ -32,6 +33,9 @@ pub struct TarEntry {
     data: (usize, usize),
     /// The link target (symlinks).
     pub link: String,
+    /// The mtime extraction gives a file (seconds; the header's, 0 read as 1 as the tar
+    /// crate writes it); a hard link has its target's.
+    pub mtime: i64,
 }
 
 /// The context tar (uncompressed) and its index.
@@ -102,23 +106,37 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
             continue;
         }
         let mode = header.mode()? & 0o7777;
+        // tar's `unpack` sets a file's times from the header, 0 taken as 1 (and none when
+        // the field does not parse: not modelled).
+        let mtime = match header.mtime() {
+            Ok(0) => 1,
+            Ok(secs) => secs as i64,
+            Err(_) => return Ok(None),
+        };
         let link = || -> std::io::Result<Option<String>> {
             Ok(entry
                 .link_name()?
                 .and_then(|l| l.to_str().map(str::to_string)))
         };
+        // tar's `unpack` makes a directory of a pre-POSIX file entry whose name ends in `/`.
+        let old_style_dir = header.as_ustar().is_none() && entry.path_bytes().ends_with(b"/");
         let indexed = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous if old_style_dir => {
+                return Ok(None)
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous => TarEntry {
                 kind: EntryKind::File,
                 mode: S_IFREG | mode,
                 data: (entry.raw_file_position() as usize, entry.size() as usize),
                 link: String::new(),
+                mtime,
             },
             tar::EntryType::Directory => TarEntry {
                 kind: EntryKind::Dir,
                 mode: S_IFDIR | mode,
                 data: (0, 0),
                 link: String::new(),
+                mtime,
             },
             tar::EntryType::Symlink => match link()? {
                 Some(target) => TarEntry {
@@ -126,6 +144,7 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
                     mode: S_IFLNK | 0o777,
                     data: (0, 0),
                     link: target,
+                    mtime,
                 },
                 None => return Ok(None),
             },
@@ -168,6 +187,7 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
                             mode: implicit_dir,
                             data: (0, 0),
                             link: String::new(),
+                            mtime: 0,
                         },
                     );
                 }
@@ -212,6 +232,7 @@ impl ContextTar {
             mode: S_IFDIR | 0o755,
             data: (0, 0),
             link: String::new(),
+            mtime: 0,
         };
         if rel.is_empty() {
             return Some(&ROOT);
@@ -222,7 +243,10 @@ impl ContextTar {
     /// A file's content.
     pub fn content(&self, entry: &TarEntry) -> &[u8] {
         let (start, len) = entry.data;
-        self.data.get(start..start + len).unwrap_or_default()
+        start
+            .checked_add(len)
+            .and_then(|end| self.data.get(start..end))
+            .unwrap_or_default()
     }
 
     /// Names below the directory `rel`, sorted.
@@ -291,19 +315,67 @@ impl ContextTar {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::context::SourceRoot;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::sync::Arc;
 
-    /// A context with nested directories, modes, in- and out-of-context symlinks, a hard
-    /// link and a .dockerignore, as the docker CLI would send it.
-    fn context_tar() -> Vec<u8> {
+    /// A tar.gz for ADD: a directory, an executable and a symlink, owned by the test's user
+    /// (ADD keeps an archive's owners).
+    fn archive_tar_gz() -> Vec<u8> {
+        let me = std::fs::metadata("/proc/self").unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut entry = |kind: tar::EntryType, path: &str, mode: u32, data: &[u8]| {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(mode);
+            header.set_mtime(1_600_000_000);
+            header.set_uid(me.uid() as u64);
+            header.set_gid(me.gid() as u64);
+            if kind == tar::EntryType::Symlink {
+                header.set_link_name("bin").unwrap();
+            }
+            header.set_cksum();
+            builder.append_data(&mut header, path, data).unwrap();
+        };
+        entry(tar::EntryType::Directory, "pkg/", 0o750, b"");
+        entry(tar::EntryType::Regular, "pkg/bin", 0o755, b"#!/bin/sh\n");
+        entry(tar::EntryType::Symlink, "pkg/link", 0o777, b"");
+        let tar = builder.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// A context with nested directories, modes, in- and out-of-context symlinks, hard
+    /// links, an empty directory, archives, a .dockerignore'd file, files with and without
+    /// an mtime and one whose parent directory has no entry, as a client could send it.
+    pub(crate) fn context_tar() -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("src/sub/deep")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
         std::fs::write(root.join("src/a.txt"), "a").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(root.join("src/a.txt"))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
+            .unwrap();
+        std::fs::write(root.join("pkg.tar.gz"), archive_tar_gz()).unwrap();
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&archive_tar_gz()[..]),
+            &mut plain,
+        )
+        .unwrap();
+        std::fs::write(root.join("src/plain.tar"), plain).unwrap();
+        symlink("pkg.tar.gz", root.join("pkg.link")).unwrap();
+        std::fs::write(root.join("setuid"), "s").unwrap();
+        std::fs::set_permissions(root.join("setuid"), std::fs::Permissions::from_mode(0o4755))
+            .unwrap();
         std::fs::write(root.join("src/a.b"), "dot").unwrap();
         std::fs::write(root.join("src/sub/deep/x"), "x".repeat(3000)).unwrap();
         std::fs::write(root.join("run.sh"), "#!/bin/sh").unwrap();
@@ -331,6 +403,15 @@ mod tests {
         builder
             .append_data(&mut header, "implicit/dir/f", &b"impl"[..])
             .unwrap();
+        // A hard link whose own mode and mtime extraction ignores (it links the inode).
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_mode(0o600);
+        header.set_mtime(5);
+        builder
+            .append_link(&mut header, "src/sub/hardlink", "src/a.b")
+            .unwrap();
         builder.into_inner().unwrap()
     }
 
@@ -355,6 +436,9 @@ mod tests {
         "missing",
         "implicit",
         "implicit/dir/f",
+        "src/sub/hardlink",
+        "empty",
+        "pkg.link",
         "*",
         "s?c/a.*",
         "../x",

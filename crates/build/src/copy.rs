@@ -21,7 +21,7 @@ pub struct CopyOptions {
     pub extract: bool,
 }
 
-fn io(op: String) -> impl Fn(std::io::Error) -> BuildError {
+pub(crate) fn io(op: String) -> impl Fn(std::io::Error) -> BuildError {
     move |source| BuildError::Io {
         op: op.clone(),
         source,
@@ -113,21 +113,64 @@ pub fn copy_sources(
             let target = mkdir_all(root, dest, 0, 0)?;
             extract(&source.path, &target)?;
         } else {
-            let name = Path::new(&source.rel)
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let file_dest = if dest_is_dir_hint || dest_exists_dir {
-                format!("{}/{name}", dest.trim_end_matches('/'))
-            } else {
-                dest.to_string()
-            };
-            let (parent, base) = file_dest
-                .rsplit_once('/')
-                .unwrap_or(("", file_dest.as_str()));
-            let dir = mkdir_all(root, parent, 0, 0)?;
-            copy_entry(&source.path, &dir.join(base), options)?;
+            let to = file_target(root, source, dest, dest_is_dir_hint || dest_exists_dir)?;
+            copy_entry(&source.path, &to, options)?;
         }
+    }
+    Ok(())
+}
+
+/// Where a source that is not a directory lands, its parent made: `dest/<name>` when the
+/// destination is a directory, else `dest` itself.
+pub(crate) fn file_target(
+    root: &Path,
+    source: &Source,
+    dest: &str,
+    into_dir: bool,
+) -> Result<PathBuf, BuildError> {
+    let name = Path::new(&source.rel)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let file_dest = if into_dir {
+        format!("{}/{name}", dest.trim_end_matches('/'))
+    } else {
+        dest.to_string()
+    };
+    let (parent, base) = file_dest
+        .rsplit_once('/')
+        .unwrap_or(("", file_dest.as_str()));
+    let dir = mkdir_all(root, parent, 0, 0)?;
+    Ok(dir.join(base))
+}
+
+/// Clears `to` for a copy: whatever is there goes, unless both are directories (merged).
+pub(crate) fn clear_target(to: &Path, source_is_dir: bool) {
+    if let Ok(existing) = std::fs::symlink_metadata(to) {
+        if !(existing.is_dir() && source_is_dir) {
+            let _ = if existing.is_dir() {
+                std::fs::remove_dir_all(to)
+            } else {
+                std::fs::remove_file(to)
+            };
+        }
+    }
+}
+
+/// Gives a copied entry the `--chown` owner, then its mode (`--chmod`, else the source's):
+/// in that order, as chown clears set-id bits. Symlinks keep their mode.
+pub(crate) fn set_owner_and_mode(
+    to: &Path,
+    is_symlink: bool,
+    source_mode: u32,
+    options: CopyOptions,
+) -> Result<(), BuildError> {
+    let op = |what: &str| format!("{what} {}", to.display());
+    std::os::unix::fs::lchown(to, Some(options.uid), Some(options.gid)).map_err(io(op("chown")))?;
+    if !is_symlink {
+        let mode = options.chmod.unwrap_or(source_mode & 0o7777);
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
+            .map_err(io(op("chmod")))?;
     }
     Ok(())
 }
@@ -146,15 +189,7 @@ fn copy_dir_contents(src: &Path, dst: &Path, options: CopyOptions) -> Result<(),
 fn copy_entry(from: &Path, to: &Path, options: CopyOptions) -> Result<(), BuildError> {
     let meta = std::fs::symlink_metadata(from).map_err(io(format!("stat {}", from.display())))?;
     let kind = meta.file_type();
-    if let Ok(existing) = std::fs::symlink_metadata(to) {
-        if !(existing.is_dir() && kind.is_dir()) {
-            let _ = if existing.is_dir() {
-                std::fs::remove_dir_all(to)
-            } else {
-                std::fs::remove_file(to)
-            };
-        }
-    }
+    clear_target(to, kind.is_dir());
     let op = |what: &str| format!("{what} {}", to.display());
     if kind.is_symlink() {
         let target = std::fs::read_link(from).map_err(io(op("readlink")))?;
@@ -176,13 +211,7 @@ fn copy_entry(from: &Path, to: &Path, options: CopyOptions) -> Result<(), BuildE
     } else {
         return Ok(());
     }
-    std::os::unix::fs::lchown(to, Some(options.uid), Some(options.gid)).map_err(io(op("chown")))?;
-    if !kind.is_symlink() {
-        let mode = options.chmod.unwrap_or(meta.mode() & 0o7777);
-        std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
-            .map_err(io(op("chmod")))?;
-    }
-    Ok(())
+    set_owner_and_mode(to, kind.is_symlink(), meta.mode(), options)
 }
 
 /// Whether ADD would extract `path`: a tar, plain or gzip-compressed.
@@ -192,10 +221,13 @@ fn is_archive(path: &Path) -> bool {
         return false;
     };
     let n = file.read(&mut head).unwrap_or(0);
-    if n >= 2 && head[..2] == [0x1f, 0x8b] {
-        return true;
-    }
-    n >= 262 && &head[257..262] == b"ustar"
+    is_archive_head(&head[..n])
+}
+
+/// Whether a file starting with `head` (its first 512 bytes or fewer) is an archive ADD
+/// extracts: a gzip stream, or a tar whose first header has the `ustar` magic.
+pub(crate) fn is_archive_head(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head.get(257..262) == Some(b"ustar")
 }
 
 fn extract(path: &Path, target: &Path) -> Result<(), BuildError> {
@@ -209,11 +241,16 @@ fn extract(path: &Path, target: &Path) -> Result<(), BuildError> {
     } else {
         Box::new(file)
     };
+    unpack_archive(reader, target).map_err(io(op()))
+}
+
+/// Unpacks an ADD archive (already decompressed) into `target` with its modes and owners.
+pub(crate) fn unpack_archive(reader: impl Read, target: &Path) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
     archive.set_overwrite(true);
-    archive.unpack(target).map_err(io(op()))
+    archive.unpack(target)
 }
 
 /// `--chown` resolved against the layer's /etc/passwd and /etc/group: `user[:group]`,

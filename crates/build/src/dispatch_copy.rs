@@ -180,14 +180,12 @@ pub fn copy(
             key: env.worker.prepare(&state.image)?,
         };
         let root = env.worker.layer_root(&guard.key)?;
-        // The context's files reach the disk only now that the step runs, an image's tree
-        // is mounted now if the memo spared that before.
+        // An image's tree is mounted now if the memo spared that before.
         let found = match found.resolved {
             Some(_) => found,
             None => find_sources(env, spec, &patterns)?,
         };
         let sources = found.tree.as_ref().unwrap_or(env.context);
-        sources.materialize()?;
         let resolved = found.resolved.unwrap_or_default();
         let (uid, gid) = copy::parse_chown(&root, &spec.chown)?;
         let options = CopyOptions {
@@ -196,7 +194,18 @@ pub fn copy(
             chmod,
             extract: spec.extract,
         };
-        copy::copy_sources(&root, &resolved, &dest, options)?;
+        // A context still in memory is copied from its tar's bytes: extracting it first
+        // wrote every file of the context twice (and created and deleted them all), even
+        // for a step copying one file.
+        match sources.tar() {
+            Some(tar) => {
+                crate::copy_tar::copy_sources(&root, sources, tar, &resolved, &dest, options)?
+            }
+            None => {
+                sources.materialize()?;
+                copy::copy_sources(&root, &resolved, &dest, options)?;
+            }
+        }
         for (source, mtime) in &extra {
             let options = CopyOptions {
                 extract: false,

@@ -14,6 +14,7 @@ pub mod config;
 pub mod context;
 pub mod context_tar;
 pub mod copy;
+mod copy_tar;
 mod dispatch;
 mod dispatch_copy;
 pub mod fake;

@@ -439,7 +439,7 @@ fn cached_copy_from_a_stage_mounts_no_image_and_a_changed_stage_copies_again() {
 }
 
 #[test]
-fn a_tar_context_is_written_to_disk_only_when_a_copy_misses_the_cache() {
+fn a_tar_context_is_copied_from_memory_and_extracted_only_for_a_bind_mount() {
     let f = fixture();
     f.file("a.txt", "from the tar");
     f.file("Dockerfile", "unused");
@@ -475,5 +475,19 @@ fn a_tar_context_is_written_to_disk_only_when_a_copy_misses_the_cache() {
         std::fs::read_to_string(root.join("a.txt")).unwrap(),
         "from the tar"
     );
+    assert!(
+        std::fs::read_dir(cached_dir.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "a COPY that misses the cache writes the layer from the tar's bytes"
+    );
+    let bind = BuildOptions {
+        dockerfile: "FROM busybox\nRUN --mount=type=bind,source=a.txt,target=/d cat /d\n".into(),
+        ..options(&cached_dir)
+    };
+    let (run, out) = f.build(&bind);
+    run.unwrap();
+    assert!(out.contains("from the tar"), "{out}");
     assert!(cached_dir.path().join("a.txt").is_file());
 }
