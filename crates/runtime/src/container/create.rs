@@ -121,7 +121,7 @@ pub fn create_from(
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(seccomp::Filter::compile)
+        .map(|s| seccomp::Filter::compile_cached(s, &ctx.root))
         .transpose()
         .map_err(|e| RuntimeError::Init(crate::error::chain(&e)))?;
     if let Some(names) = filter.as_ref().map(|f| f.ignored_syscalls()) {

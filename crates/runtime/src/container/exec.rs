@@ -185,7 +185,7 @@ pub fn exec(
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(seccomp::Filter::compile)
+        .map(|s| seccomp::Filter::compile_cached(s, &ctx.root))
         .transpose()
         .map_err(|e| RuntimeError::Init(crate::error::chain(&e)))?;
     let console_socket = socket_path

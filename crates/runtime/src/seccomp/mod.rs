@@ -10,6 +10,7 @@
 //! separate rules, without explicit flags SECCOMP_FILTER_FLAG_SPEC_ALLOW is set when the
 //! kernel supports it, and restrictive filters get runc's -ENOSYS stub (see `enosys`).
 
+mod cache;
 mod enosys;
 mod listener;
 
