@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use berth_dockerfile::instructions::{parse_stages, scope, Command, Instruction, KeyValue};
 use berth_dockerfile::shell::Lexer;
@@ -195,6 +196,8 @@ pub fn build(
         context: &context,
         used_args: &used_args,
         results: &results,
+        stage_done: &Condvar::new(),
+        failed: &AtomicBool::new(false),
         ordered: &ordered,
         needed: &needed,
         first_step: &first_step,
@@ -254,6 +257,10 @@ struct Runner<'a> {
     context: &'a SourceRoot,
     used_args: &'a Mutex<BTreeSet<String>>,
     results: &'a Mutex<BTreeMap<usize, StageResult>>,
+    /// Signalled (with `results`) whenever a stage finishes or fails.
+    stage_done: &'a Condvar,
+    /// A stage failed: steps waiting for other stages give up.
+    failed: &'a AtomicBool,
     ordered: &'a Ordered<'a>,
     needed: &'a [usize],
     first_step: &'a BTreeMap<usize, usize>,
@@ -269,7 +276,34 @@ impl Runner<'_> {
             .cloned()
     }
 
-    /// Runs the needed stages, each as soon as the stages it reads are done.
+    /// Waits until every stage in `refs` has finished; false when a stage failed first
+    /// (the build is failing: the step does not run).
+    fn wait_for(&self, refs: &[usize]) -> bool {
+        let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if refs.iter().all(|i| results.contains_key(i)) {
+                return true;
+            }
+            if self.failed.load(Ordering::SeqCst) {
+                return false;
+            }
+            results = self
+                .stage_done
+                .wait(results)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Marks a failure and wakes the steps waiting for stages.
+    fn fail(&self) {
+        let _results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        self.failed.store(true, Ordering::SeqCst);
+        self.stage_done.notify_all();
+    }
+
+    /// Runs the needed stages, each as soon as the stage it builds on (its FROM) is done; a
+    /// step that reads another stage (`COPY --from`, `RUN --mount=from=`) waits for that
+    /// stage alone, so a stage's first steps run while the stages it copies from still do.
     fn all(&self) -> Result<(), BuildError> {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<(), BuildError>)>();
         let mut started = BTreeSet::new();
@@ -279,11 +313,17 @@ impl Runner<'_> {
         std::thread::scope(|scope| loop {
             if failure.is_none() {
                 for (section, &i) in self.needed.iter().enumerate() {
-                    let ready = self.planned[i].deps.iter().all(|d| finished.contains(d));
+                    let ready = match self.planned[i].base {
+                        Base::Stage(b) => finished.contains(&b),
+                        _ => true,
+                    };
                     if ready && started.insert(i) {
                         let tx = tx.clone();
                         scope.spawn(move || {
                             let result = self.stage(section, i);
+                            if result.is_err() {
+                                self.fail();
+                            }
                             self.ordered.finish(section);
                             let _ = tx.send((i, result));
                         });
@@ -381,6 +421,11 @@ impl Runner<'_> {
         }
         say(&format!(" ---> {}\n", short(&state.image)));
         for command in &stage.commands {
+            let refs = graph::command_stage_refs(self.stages, index, &command.instruction);
+            if !self.wait_for(&refs) {
+                // Another stage failed; its error is the build's (this stage ends quietly).
+                return Ok(());
+            }
             step += 1;
             say(&format!(
                 "Step {step}/{} : {}\n",
@@ -403,6 +448,7 @@ impl Runner<'_> {
                     base,
                 },
             );
+        self.stage_done.notify_all();
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! that sees RUN mounts where the engine would mount them, ADD URLs are served from a
 //! table, and every step it is asked to run is recorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -56,9 +56,15 @@ struct State {
 pub struct FakeWorker {
     dir: tempfile::TempDir,
     state: Mutex<State>,
+    /// Names RUN steps `signal` and `await` across stages (the order of concurrent steps).
+    signals: (Mutex<BTreeSet<String>>, std::sync::Condvar),
 }
 
 fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_set(m: &Mutex<BTreeSet<String>>) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -71,6 +77,7 @@ impl FakeWorker {
         Ok(FakeWorker {
             dir: tempfile::tempdir().map_err(io("creating the fake root"))?,
             state: Mutex::new(State::default()),
+            signals: Default::default(),
         })
     }
 
@@ -280,6 +287,25 @@ impl FakeWorker {
                 },
                 ["mkdir", "-p", dir] => {
                     let _ = std::fs::create_dir_all(view.path(dir).0);
+                }
+                ["signal", name] => {
+                    let (names, changed) = &self.signals;
+                    lock_set(names).insert(name.to_string());
+                    changed.notify_all();
+                }
+                ["await", name] => {
+                    let (names, changed) = &self.signals;
+                    let (names, _) = changed
+                        .wait_timeout_while(
+                            lock_set(names),
+                            std::time::Duration::from_secs(10),
+                            |names| !names.contains(*name),
+                        )
+                        .unwrap_or_else(|p| p.into_inner());
+                    if !names.contains(*name) {
+                        let _ = writeln!(out, "await {name}: timed out");
+                        return 1;
+                    }
                 }
                 _ => {}
             }

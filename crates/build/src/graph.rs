@@ -56,20 +56,26 @@ pub fn plan(stages: &[Stage], from_names: &[String]) -> Vec<PlannedStage> {
             deps.insert(i);
         }
         for command in &stage.commands {
-            let froms: Vec<&str> = match &command.instruction {
-                Instruction::Copy(copy) => vec![copy.from.as_str()],
-                Instruction::Run(run) => run.mounts.iter().map(|m| m.from.as_str()).collect(),
-                _ => Vec::new(),
-            };
-            for from in froms.into_iter().filter(|f| !f.is_empty()) {
-                if let Some(i) = stage_ref(stages, index, from) {
-                    deps.insert(i);
-                }
-            }
+            deps.extend(command_stage_refs(stages, index, &command.instruction));
         }
         out.push(PlannedStage { index, base, deps });
     }
     out
+}
+
+/// The earlier stages one instruction of stage `index` reads (`COPY --from`, `RUN
+/// --mount=from=`): the step waits for them, not the whole stage.
+pub fn command_stage_refs(stages: &[Stage], index: usize, instruction: &Instruction) -> Vec<usize> {
+    let froms: Vec<&str> = match instruction {
+        Instruction::Copy(copy) => vec![copy.from.as_str()],
+        Instruction::Run(run) => run.mounts.iter().map(|m| m.from.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    froms
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .filter_map(|from| stage_ref(stages, index, from))
+        .collect()
 }
 
 /// The index of the `--target` stage (the last stage when empty).

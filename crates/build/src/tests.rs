@@ -277,6 +277,31 @@ fn independent_stages_output_stays_in_dockerfile_order() {
 }
 
 #[test]
+fn a_stage_runs_its_steps_before_a_copy_from_waits_for_the_stage_it_reads() {
+    let f = fixture();
+    // Stage a finishes only after the final stage's first RUN has run: with whole-stage
+    // dependencies the final stage would not start before a, and a's await would time out.
+    let df = "FROM busybox AS a\nRUN await final-started && echo a > /a\nFROM busybox\nRUN signal final-started\nCOPY --from=a /a /a\n";
+    let (result, out) = f.build(&f.options(df));
+    let root = f.worker.image(&result.unwrap().image).unwrap().root;
+    assert_eq!(std::fs::read_to_string(root.join("a")).unwrap(), "a\n");
+    let a = out.find("Step 2/5 : RUN await").unwrap();
+    let last = out.find("Step 4/5 : RUN signal").unwrap();
+    assert!(a < last, "{out}");
+}
+
+#[test]
+fn a_failing_stage_fails_the_build_with_its_error_while_another_waits_for_it() {
+    let f = fixture();
+    let df = "FROM busybox AS a\nRUN await final-started && exit 4\nFROM busybox\nRUN signal final-started\nCOPY --from=a /a /a\nRUN echo never\n";
+    let (result, out) = f.build(&f.options(df));
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), 4, "{err}");
+    assert!(!out.contains("Step 5/6"), "{out}");
+    assert_eq!(f.worker.live_layers(), 0);
+}
+
+#[test]
 fn copy_chown_wildcards_and_multi_source_rules() {
     let f = fixture();
     f.file("x1.txt", "1");
