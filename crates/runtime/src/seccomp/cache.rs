@@ -102,15 +102,7 @@ fn decode(bytes: &[u8]) -> Option<Filter> {
         .filter(|n| !n.is_empty())
         .map(str::to_string)
         .collect();
-    let program = program
-        .chunks_exact(8)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
+    let program = super::program_from_bytes(program);
     Some(Filter {
         program,
         flags,

@@ -536,7 +536,12 @@ fn export_bpf(context: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Sec
     file.seek(SeekFrom::Start(0)).map_err(export)?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(export)?;
-    Ok(bytes
+    Ok(program_from_bytes(&bytes))
+}
+
+/// BPF instructions from their 8-byte native encoding (libseccomp's export, the cache).
+fn program_from_bytes(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
         .chunks_exact(8)
         .map(|c| libc::sock_filter {
             code: u16::from_ne_bytes([c[0], c[1]]),
@@ -544,7 +549,7 @@ fn export_bpf(context: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Sec
             jf: c[3],
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
