@@ -1,6 +1,7 @@
 //! The build context: a directory with `.dockerignore` applied, COPY/ADD source lookup with
 //! Go's `filepath.Match` wildcards, and the content digest used in history and cache keys
-//! (path, mode, size, content and link target of every file; mtime and owner ignored).
+//! (moby's tarsum of every entry: path, mode, owner, size, type, link target, content;
+//! mtime ignored).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use berth_dockerfile::dockerignore::PatternMatcher;
 use sha2::{Digest as _, Sha256};
 
 use crate::context_tar::{ContextTar, EntryKind};
+use crate::tarsum;
 use crate::BuildError;
 
 /// A directory whose files COPY/ADD read: the context, or a stage's or image's tree.
@@ -128,7 +130,8 @@ impl SourceRoot {
             if out.is_empty() {
                 return Err(BuildError::Copy("no source files were specified".into()));
             }
-            out.sort_by(|a, b| a.rel.cmp(&b.rel));
+            // In filepath.Walk's order: by path component, so `a/x` before `a-b/x`.
+            out.sort_by(|a, b| a.rel.split('/').cmp(b.rel.split('/')));
             return Ok(out);
         }
         let missing = || {
@@ -237,26 +240,63 @@ impl SourceRoot {
         }
     }
 
-    /// `file:<sha>` or `dir:<sha>` of one source, as the classic builder names sources.
+    /// `file:<sha>` or `dir:<sha>` of one source, as Docker's classic builder names
+    /// sources in history and cache keys: a file's tarsum (moby's `remotecontext`
+    /// `NewFileHash`, see [`tarsum`]); a directory's is the sha256 of the sorted tarsums of
+    /// itself (unless it is the root) and everything below it, joined by `,`. Entries are
+    /// named by their path below the root after symlinks, as moby's lazy context names them.
     pub fn source_hash(&self, source: &Source) -> Result<String, BuildError> {
-        let mut hasher = Sha256::new();
-        if source.is_dir {
-            let mut failed = None;
-            self.walk(&source.rel, &mut |rel, path, _| {
-                let inner = rel.strip_prefix(&source.rel).unwrap_or(rel);
-                if let Err(e) = self.hash_entry(&mut hasher, inner, path) {
-                    failed = Some(e);
-                }
-                true
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            Ok(format!("dir:{:x}", hasher.finalize()))
-        } else {
-            self.hash_entry(&mut hasher, "", &source.path)?;
-            Ok(format!("file:{:x}", hasher.finalize()))
+        let rel = self.rel_of(&source.path);
+        if !source.is_dir {
+            return Ok(format!("file:{}", self.entry_sum(&rel, &source.path)?));
         }
+        let mut sums = Vec::new();
+        if !rel.is_empty() {
+            sums.push(self.entry_sum(&rel, &source.path)?);
+        }
+        let mut failed = None;
+        self.walk(&source.rel, &mut |_, path, _| {
+            match self.entry_sum(&self.rel_of(path), path) {
+                Ok(sum) => sums.push(sum),
+                Err(e) => failed = Some(e),
+            }
+            true
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        sums.sort_unstable();
+        Ok(format!(
+            "dir:{:x}",
+            Sha256::digest(sums.join(",").as_bytes())
+        ))
+    }
+
+    /// The tarsum of the entry at `rel` (`path` on disk); for a context still in its tar,
+    /// of the header the client sent, as dockerd tarsums the upload.
+    fn entry_sum(&self, rel: &str, path: &Path) -> Result<String, BuildError> {
+        let Some(tar) = &self.tar else {
+            return disk_sum(rel, path);
+        };
+        let entry = tar.lstat(rel).ok_or_else(|| BuildError::Io {
+            op: format!("reading {}", path.display()),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        // A directory the tar only implies has no tarsum: moby names it by its path.
+        let Some(header) = &entry.header else {
+            return Ok(rel.to_string());
+        };
+        let content = match entry.kind {
+            EntryKind::File if header.has_content() => tar.content(entry),
+            _ => &[],
+        };
+        Ok(tarsum::sum(header, content))
+    }
+
+    /// The tarsum of the file at `path` named `name` (an ADD download, which moby hashes
+    /// by its file name in the download directory).
+    pub fn named_file_hash(name: &str, path: &Path) -> Result<String, BuildError> {
+        Ok(format!("file:{}", disk_sum(name, path)?))
     }
 
     /// A host path below the root as the tar index names it.
@@ -265,59 +305,74 @@ impl SourceRoot {
             .map(|p| p.to_string_lossy().trim_end_matches('/').to_string())
             .unwrap_or_default()
     }
-
-    /// [`hash_entry`] from the tar index when there is one: the same bytes in the same
-    /// order as from the extracted files.
-    fn hash_entry(&self, hasher: &mut Sha256, rel: &str, path: &Path) -> Result<(), BuildError> {
-        let Some(tar) = &self.tar else {
-            return hash_entry(hasher, rel, path);
-        };
-        let entry = tar
-            .lstat(&self.rel_of(path))
-            .ok_or_else(|| BuildError::Io {
-                op: format!("reading {}", path.display()),
-                source: std::io::ErrorKind::NotFound.into(),
-            })?;
-        hasher.update(rel.as_bytes());
-        hasher.update([0]);
-        hasher.update(entry.mode.to_be_bytes());
-        match entry.kind {
-            EntryKind::Symlink => hasher.update(entry.link.as_bytes()),
-            EntryKind::File => {
-                let content = tar.content(entry);
-                hasher.update((content.len() as u64).to_be_bytes());
-                hasher.update(content);
-            }
-            EntryKind::Dir => {}
-        }
-        hasher.update([0]);
-        Ok(())
-    }
 }
 
-fn hash_entry(hasher: &mut Sha256, rel: &str, path: &Path) -> Result<(), BuildError> {
+/// The tarsum of the entry at `path` on disk, named `rel`.
+fn disk_sum(rel: &str, path: &Path) -> Result<String, BuildError> {
     let io = |e| BuildError::Io {
         op: format!("reading {}", path.display()),
         source: e,
     };
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
-    hasher.update(rel.as_bytes());
-    hasher.update([0]);
-    hasher.update(meta.mode().to_be_bytes());
-    if meta.file_type().is_symlink() {
-        hasher.update(
-            std::fs::read_link(path)
-                .map_err(io)?
-                .as_os_str()
-                .as_encoded_bytes(),
-        );
-    } else if meta.is_file() {
-        hasher.update(meta.len().to_be_bytes());
-        let mut file = std::fs::File::open(path).map_err(io)?;
-        std::io::copy(&mut file, hasher).map_err(io)?;
+    let file_type = meta.file_type();
+    use std::os::unix::fs::FileTypeExt as _;
+    let (typeflag, link) = if file_type.is_symlink() {
+        let link = std::fs::read_link(path).map_err(io)?;
+        (b'2', link.to_string_lossy().into_owned())
+    } else if file_type.is_dir() {
+        (b'5', String::new())
+    } else if file_type.is_file() {
+        (b'0', String::new())
+    } else if file_type.is_char_device() {
+        (b'3', String::new())
+    } else if file_type.is_block_device() {
+        (b'4', String::new())
+    } else {
+        (b'6', String::new())
+    };
+    let device = file_type.is_char_device() || file_type.is_block_device();
+    let mut xattrs = Vec::new();
+    if !file_type.is_symlink() {
+        let mut value = vec![0u8; 256];
+        if let Ok(n) = rustix::fs::lgetxattr(path, "security.capability", &mut value) {
+            value.truncate(n);
+            xattrs.push(("security.capability".to_string(), value));
+        }
     }
-    hasher.update([0]);
-    Ok(())
+    let header = tarsum::Header {
+        name: if file_type.is_dir() && !rel.ends_with('/') {
+            format!("{rel}/")
+        } else {
+            rel.to_string()
+        },
+        mode: u64::from(meta.mode() & 0o7777),
+        uid: meta.uid().into(),
+        gid: meta.gid().into(),
+        size: if file_type.is_file() { meta.len() } else { 0 },
+        typeflag,
+        link,
+        devmajor: if device { libc_major(meta.rdev()) } else { 0 },
+        devminor: if device { libc_minor(meta.rdev()) } else { 0 },
+        xattrs,
+    };
+    if file_type.is_file() {
+        let mut hasher = tarsum::hasher(&header);
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        std::io::copy(&mut file, &mut hasher).map_err(io)?;
+        Ok(format!("{:x}", hasher.finalize()))
+    } else {
+        Ok(tarsum::sum(&header, &[]))
+    }
+}
+
+/// glibc's `major()` of a `dev_t`.
+fn libc_major(dev: u64) -> u64 {
+    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)
+}
+
+/// glibc's `minor()` of a `dev_t`.
+fn libc_minor(dev: u64) -> u64 {
+    ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)
 }
 
 /// A context-relative path without `./`, leading `/` or trailing `/`.

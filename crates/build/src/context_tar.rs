@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::tarsum;
+
 const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
 const S_IFLNK: u32 = 0o120000;
@@ -36,6 +38,9 @@ pub struct TarEntry {
     /// The mtime extraction gives a file (seconds; the header's, 0 read as 1 as the tar
     /// crate writes it); a hard link has its target's.
     pub mtime: i64,
+    /// The entry's own header as the client sent it, which dockerd tarsums for the COPY
+    /// digest (None for a directory the tar only implies).
+    pub header: Option<Box<tarsum::Header>>,
 }
 
 /// The context tar (uncompressed) and its index.
@@ -92,12 +97,13 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
     children.insert(String::new(), BTreeSet::new());
     let mut archive = tar::Archive::new(data);
     for entry in archive.entries()? {
-        let entry = entry?;
-        let header = entry.header();
-        let kind = header.entry_type();
-        if kind == tar::EntryType::XGlobalHeader {
+        let mut entry = entry?;
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
             continue;
         }
+        let raw = raw_header(&mut entry)?;
+        let header = entry.header();
+        let kind = header.entry_type();
         let Some(rel) = entry_rel(&entry.path()?) else {
             return Ok(None);
         };
@@ -130,6 +136,7 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
                 data: (entry.raw_file_position() as usize, entry.size() as usize),
                 link: String::new(),
                 mtime,
+                header: None,
             },
             tar::EntryType::Directory => TarEntry {
                 kind: EntryKind::Dir,
@@ -137,6 +144,7 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
                 data: (0, 0),
                 link: String::new(),
                 mtime,
+                header: None,
             },
             tar::EntryType::Symlink => match link()? {
                 Some(target) => TarEntry {
@@ -145,6 +153,7 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
                     data: (0, 0),
                     link: target,
                     mtime,
+                    header: None,
                 },
                 None => return Ok(None),
             },
@@ -157,6 +166,8 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
             }
             _ => return Ok(None),
         };
+        let mut indexed = indexed;
+        indexed.header = Some(Box::new(raw));
         if !explicit.insert(rel.clone()) {
             return Ok(None);
         }
@@ -188,6 +199,7 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
                             data: (0, 0),
                             link: String::new(),
                             mtime: 0,
+                            header: None,
                         },
                     );
                 }
@@ -205,6 +217,63 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
         entries.insert(rel, indexed);
     }
     Ok(Some((entries, children)))
+}
+
+/// The fields of `entry`'s header tarsum reads, as Go's tar reader gives them: the name
+/// and link as written (PAX and GNU long names applied), a V7 regular file's type `0` (`5`
+/// when its name ends in `/`), xattrs from PAX `SCHILY.xattr.` records.
+fn raw_header<R: std::io::Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<tarsum::Header> {
+    let mut xattrs = Vec::new();
+    let (mut uid, mut gid) = (None, None);
+    if let Some(pax) = entry.pax_extensions()? {
+        for record in pax.flatten() {
+            let (Ok(key), value) = (record.key(), record.value_bytes()) else {
+                continue;
+            };
+            let number = || std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                xattrs.push((name.to_string(), value.to_vec()));
+            } else if key == "uid" {
+                uid = number();
+            } else if key == "gid" {
+                gid = number();
+            }
+        }
+    }
+    xattrs.sort();
+    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let link = entry
+        .link_name_bytes()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .unwrap_or_default();
+    let header = entry.header();
+    let typeflag = match header.entry_type().as_byte() {
+        0 if name.ends_with('/') => b'5',
+        0 => b'0',
+        other => other,
+    };
+    Ok(tarsum::Header {
+        mode: header.mode().map(u64::from).unwrap_or_default(),
+        uid: uid.unwrap_or_else(|| header.uid().unwrap_or_default()),
+        gid: gid.unwrap_or_else(|| header.gid().unwrap_or_default()),
+        size: entry.size(),
+        typeflag,
+        link,
+        devmajor: header
+            .device_major()
+            .ok()
+            .flatten()
+            .map(u64::from)
+            .unwrap_or_default(),
+        devminor: header
+            .device_minor()
+            .ok()
+            .flatten()
+            .map(u64::from)
+            .unwrap_or_default(),
+        xattrs,
+        name,
+    })
 }
 
 type Entries = BTreeMap<String, TarEntry>;
@@ -233,6 +302,7 @@ impl ContextTar {
             data: (0, 0),
             link: String::new(),
             mtime: 0,
+            header: None,
         };
         if rel.is_empty() {
             return Some(&ROOT);
@@ -318,6 +388,7 @@ impl ContextTar {
 pub(crate) mod tests {
     use super::*;
     use crate::context::SourceRoot;
+    use sha2::{Digest as _, Sha256};
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::sync::Arc;
 
@@ -445,7 +516,60 @@ pub(crate) mod tests {
     ];
 
     #[test]
-    fn tar_index_resolves_and_hashes_like_the_extracted_context() {
+    fn tar_digests_come_from_the_headers_the_client_sent() {
+        let tar = Arc::new(ContextTar::new(context_tar()).unwrap().unwrap());
+        let lazy = tempfile::tempdir().unwrap();
+        let indexed = SourceRoot::context_tar(lazy.path(), "Dockerfile", tar).unwrap();
+        let hash = |pattern: &str| {
+            let source = indexed.resolve(pattern).unwrap().remove(0);
+            indexed.source_hash(&source).unwrap()
+        };
+        let file_header = tarsum::Header {
+            name: "implicit/dir/f".into(),
+            mode: 0o640,
+            size: 4,
+            typeflag: b'0',
+            ..tarsum::Header::default()
+        };
+        let f = tarsum::sum(&file_header, b"impl");
+        assert_eq!(hash("implicit/dir/f"), format!("file:{f}"));
+        // Directories the tar only implies are named by their path, as moby's context
+        // answers for a path it has no tarsum of.
+        let mut sums = ["implicit".to_string(), "implicit/dir".to_string(), f];
+        sums.sort();
+        let dir = Sha256::digest(sums.join(",").as_bytes());
+        assert_eq!(hash("implicit"), format!("dir:{dir:x}"));
+        // A hard link is its own header (type 1, no size, no content), not its target's.
+        let link = tarsum::Header {
+            name: "src/sub/hardlink".into(),
+            mode: 0o600,
+            typeflag: b'1',
+            link: "src/a.b".into(),
+            ..tarsum::Header::default()
+        };
+        assert_eq!(
+            hash("src/sub/hardlink"),
+            format!("file:{}", tarsum::sum(&link, b""))
+        );
+        // The mode as written, file-type bits and all (tar's builder keeps st_mode's).
+        let me = std::fs::metadata("/proc/self").unwrap();
+        let run = tarsum::Header {
+            name: "run.sh".into(),
+            mode: 0o100755,
+            uid: me.uid().into(),
+            gid: me.gid().into(),
+            size: 9,
+            typeflag: b'0',
+            ..tarsum::Header::default()
+        };
+        assert_eq!(
+            hash("run.sh"),
+            format!("file:{}", tarsum::sum(&run, b"#!/bin/sh"))
+        );
+    }
+
+    #[test]
+    fn tar_index_resolves_like_the_extracted_context() {
         let data = context_tar();
         let tar = Arc::new(ContextTar::new(data.clone()).unwrap().unwrap());
         let extracted = tempfile::tempdir().unwrap();
@@ -469,11 +593,9 @@ pub(crate) mod tests {
                             rel_path(lazy.path(), &g.path),
                             "{pattern}"
                         );
-                        assert_eq!(
-                            on_disk.source_hash(w).unwrap(),
-                            indexed.source_hash(g).unwrap(),
-                            "cache key of {pattern}"
-                        );
+                        // The digests differ by design: the index's come from the
+                        // headers (tar's builder writes st_mode's file-type bits, which
+                        // an lstat-made header drops), see the test above.
                     }
                 }
                 (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "{pattern}"),

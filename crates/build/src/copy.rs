@@ -107,26 +107,51 @@ pub fn copy_sources(
     let dest_exists_dir = resolve_in_root(root, &format!("{dest}/.")).is_dir();
     for source in sources {
         if source.is_dir {
-            let target = mkdir_all(root, dest, 0, 0)?;
+            let target = dir_target(root, dest, options)?;
             copy_dir_contents(&source.path, &target, options)?;
         } else if options.extract && is_archive(&source.path) {
             let target = mkdir_all(root, dest, 0, 0)?;
             extract(&source.path, &target)?;
         } else {
-            let to = file_target(root, source, dest, dest_is_dir_hint || dest_exists_dir)?;
+            let to = file_target(
+                root,
+                source,
+                dest,
+                dest_is_dir_hint || dest_exists_dir,
+                options,
+            )?;
             copy_entry(&source.path, &to, options)?;
         }
     }
     Ok(())
 }
 
+/// The directory a source directory's contents are copied into, made when missing: its
+/// missing parents as root's, itself (when new) as the copy's owner, as moby's
+/// `copyDirectory` chowns the destination root only when it made it.
+pub(crate) fn dir_target(
+    root: &Path,
+    dest: &str,
+    options: CopyOptions,
+) -> Result<PathBuf, BuildError> {
+    let existed = resolve_in_root(root, &format!("{dest}/.")).is_dir();
+    let target = mkdir_all(root, dest, 0, 0)?;
+    if !existed {
+        std::os::unix::fs::lchown(&target, Some(options.uid), Some(options.gid))
+            .map_err(io(format!("chown {dest}")))?;
+    }
+    Ok(target)
+}
+
 /// Where a source that is not a directory lands, its parent made: `dest/<name>` when the
-/// destination is a directory, else `dest` itself.
+/// destination is a directory, else `dest` itself. Parents it makes are owned by the copy's
+/// owner (`--chown`, else root), as moby's `copyFile` makes them.
 pub(crate) fn file_target(
     root: &Path,
     source: &Source,
     dest: &str,
     into_dir: bool,
+    options: CopyOptions,
 ) -> Result<PathBuf, BuildError> {
     let name = Path::new(&source.rel)
         .file_name()
@@ -140,7 +165,7 @@ pub(crate) fn file_target(
     let (parent, base) = file_dest
         .rsplit_once('/')
         .unwrap_or(("", file_dest.as_str()));
-    let dir = mkdir_all(root, parent, 0, 0)?;
+    let dir = mkdir_all(root, parent, options.uid, options.gid)?;
     Ok(dir.join(base))
 }
 
@@ -245,12 +270,71 @@ fn extract(path: &Path, target: &Path) -> Result<(), BuildError> {
 }
 
 /// Unpacks an ADD archive (already decompressed) into `target` with its modes and owners.
+/// Directories get their header's mtime last, once nothing more is written into them, as
+/// moby's `Untar` does (tar's own `unpack` leaves them at the time of extraction).
 pub(crate) fn unpack_archive(reader: impl Read, target: &Path) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
     archive.set_overwrite(true);
-    archive.unpack(target)
+    if target.symlink_metadata().is_err() {
+        std::fs::create_dir_all(target)?;
+    }
+    let target = &target
+        .canonicalize()
+        .unwrap_or_else(|_| target.to_path_buf());
+    // As tar's `unpack`: directories after everything else, deepest first, so a read-only
+    // directory does not stop its children from being written.
+    let mut directories = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() == tar::EntryType::Directory {
+            directories.push(entry);
+        } else {
+            entry.unpack_in(target)?;
+        }
+    }
+    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+    let mut times = Vec::new();
+    for mut dir in directories {
+        let mtime = dir.header().mtime().ok();
+        let rel = archive_rel(&dir.path()?);
+        if dir.unpack_in(target)? {
+            if let (Some(mtime), Some(rel)) = (mtime, rel) {
+                times.push((target.join(rel), mtime));
+            }
+        }
+    }
+    for (path, mtime) in times {
+        let time = rustix::fs::Timespec {
+            tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
+            tv_nsec: 0,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            &path,
+            &rustix::fs::Timestamps {
+                last_access: time,
+                last_modification: time,
+            },
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+    }
+    Ok(())
+}
+
+/// Where tar's `unpack_in` puts an entry named `path`, relative to the destination
+/// (None for a path it skips, one with `..`).
+fn archive_rel(path: &Path) -> Option<PathBuf> {
+    let mut rel = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::Normal(name) => rel.push(name),
+            Component::ParentDir => return None,
+            _ => {}
+        }
+    }
+    Some(rel)
 }
 
 /// `--chown` resolved against the layer's /etc/passwd and /etc/group: `user[:group]`,
@@ -412,5 +496,41 @@ mod tests {
         std::fs::metadata("/proc/self")
             .map(|m| m.gid())
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn add_keeps_the_archives_directory_mtimes() {
+        let me = std::fs::metadata("/proc/self").unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut add = |kind: tar::EntryType, path: &str, mtime: u64, data: &[u8]| {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(kind);
+            header.set_mode(if kind == tar::EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            });
+            header.set_mtime(mtime);
+            header.set_uid(me.uid().into());
+            header.set_gid(me.gid().into());
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            builder.append_data(&mut header, path, data).unwrap();
+        };
+        add(tar::EntryType::Directory, "./", 1_500_000_000, b"");
+        add(tar::EntryType::Directory, "pkg/", 1_600_000_000, b"");
+        add(tar::EntryType::Directory, "pkg/bin/", 1_600_000_100, b"");
+        add(tar::EntryType::Regular, "pkg/bin/tool", 1_600_000_200, b"x");
+        add(tar::EntryType::Regular, "pkg/readme", 1_600_000_300, b"r");
+        let data = builder.into_inner().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("opt");
+        unpack_archive(&data[..], &target).unwrap();
+        let mtime = |rel: &str| std::fs::metadata(target.join(rel)).unwrap().mtime();
+        assert_eq!(mtime(""), 1_500_000_000, "the destination takes ./'s time");
+        assert_eq!(mtime("pkg"), 1_600_000_000);
+        assert_eq!(mtime("pkg/bin"), 1_600_000_100);
+        assert_eq!(mtime("pkg/bin/tool"), 1_600_000_200);
+        assert_eq!(std::fs::read(target.join("pkg/readme")).unwrap(), b"r");
     }
 }

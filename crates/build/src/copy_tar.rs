@@ -30,7 +30,7 @@ pub fn copy_sources(
     for source in sources {
         let rel = context.rel_of(&source.path);
         if source.is_dir {
-            let target = copy::mkdir_all(root, dest, 0, 0)?;
+            let target = copy::dir_target(root, dest, options)?;
             copy_dir_contents(tar, &rel, &target, options)?;
         } else if let Some(archive) = options.extract.then(|| archive(tar, &rel)).flatten() {
             let target = copy::mkdir_all(root, dest, 0, 0)?;
@@ -42,7 +42,13 @@ pub fn copy_sources(
             copy::unpack_archive(reader, &target)
                 .map_err(io(format!("extracting {}", source.path.display())))?;
         } else {
-            let to = copy::file_target(root, source, dest, dest_is_dir_hint || dest_exists_dir)?;
+            let to = copy::file_target(
+                root,
+                source,
+                dest,
+                dest_is_dir_hint || dest_exists_dir,
+                options,
+            )?;
             copy_entry(tar, &rel, &to, options)?;
         }
     }

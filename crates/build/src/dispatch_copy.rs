@@ -144,15 +144,15 @@ pub fn copy(
             hashes.push(format!("dir:{:x}", Sha256::digest(identity.as_bytes())));
             continue;
         }
-        let name = if source.is_dir {
-            ""
-        } else {
-            source.rel.rsplit('/').next().unwrap_or_default()
-        };
+        if !source.is_dir {
+            // A download: moby hashes it by its file name in the download directory.
+            let name = source.rel.rsplit('/').next().unwrap_or_default();
+            hashes.push(SourceRoot::named_file_hash(name, &source.path)?);
+            continue;
+        }
         let content = inline.source_hash(source)?;
-        let both = Sha256::digest(format!("{name}\0{content}").as_bytes());
-        let kind = if source.is_dir { "dir" } else { "file" };
-        hashes.push(format!("{kind}:{both:x}"));
+        let both = Sha256::digest(format!("\0{content}").as_bytes());
+        hashes.push(format!("dir:{both:x}"));
     }
     let hash = match hashes.as_slice() {
         [one] => one.clone(),

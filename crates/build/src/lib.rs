@@ -23,6 +23,7 @@ pub mod graph;
 pub mod output;
 mod run_heredoc;
 mod run_mounts;
+pub mod tarsum;
 pub mod worker;
 
 pub use builder::{build, BuildOptions, BuildResult};

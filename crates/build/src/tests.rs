@@ -468,8 +468,18 @@ fn a_tar_context_is_copied_from_memory_and_extracted_only_for_a_bind_mount() {
     let f = fixture();
     f.file("a.txt", "from the tar");
     f.file("Dockerfile", "unused");
+    // Headers as the docker CLI writes them: permission bits only (tar's own builder
+    // would keep st_mode's file-type bits, which are part of dockerd's digest).
     let mut builder = tar::Builder::new(Vec::new());
-    builder.append_dir_all(".", f.context.path()).unwrap();
+    for name in ["a.txt", "Dockerfile"] {
+        let path = f.context.path().join(name);
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(&std::fs::metadata(&path).unwrap());
+        header.set_mode(header.mode().unwrap() & 0o7777);
+        header.set_cksum();
+        let data = std::fs::read(&path).unwrap();
+        builder.append_data(&mut header, name, &data[..]).unwrap();
+    }
     let tar = crate::context_tar::ContextTar::new(builder.into_inner().unwrap())
         .unwrap()
         .unwrap();
