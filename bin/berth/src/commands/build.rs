@@ -11,6 +11,7 @@ use berth_client::{Method, RequestBody};
 use bytes::Bytes;
 use clap::Args;
 
+use super::build_context::ContextWriter;
 use crate::app::{App, StatusError};
 use crate::progress;
 
@@ -56,23 +57,19 @@ pub struct BuildArgs {
     pub context: String,
 }
 
-fn tar_directory(dir: &Path, extra: Option<(&str, &[u8])>) -> anyhow::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir)?;
+/// The context tar of `dir` (see `build_context.rs`), with `extra` (a Dockerfile from
+/// stdin or outside the context) added under its generated name.
+fn tar_directory(
+    dir: &Path,
+    dockerfile: Option<&str>,
+    extra: Option<(&str, &[u8])>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut writer = ContextWriter::new(dir, dockerfile)?;
+    writer.add_tree(dir)?;
     if let Some((name, data)) = extra {
-        append_file(&mut builder, name, data)?;
+        writer.add_file(name, data)?;
     }
-    Ok(builder.into_inner()?)
-}
-
-fn append_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> anyhow::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(0o600);
-    header.set_cksum();
-    builder.append_data(&mut header, name, data)?;
-    Ok(())
+    writer.finish()
 }
 
 fn is_tar(bytes: &[u8]) -> bool {
@@ -102,9 +99,9 @@ fn context(args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String)> {
         if is_tar(&bytes) {
             return Ok((bytes, args.file.clone().unwrap_or_default()));
         }
-        let mut builder = tar::Builder::new(Vec::new());
-        append_file(&mut builder, "Dockerfile", &bytes)?;
-        return Ok((builder.into_inner()?, "Dockerfile".into()));
+        let mut writer = ContextWriter::empty();
+        writer.add_file("Dockerfile", &bytes)?;
+        return Ok((writer.finish()?, "Dockerfile".into()));
     }
     let dir = Path::new(&args.context);
     if !dir.is_dir() {
@@ -120,7 +117,10 @@ fn context(args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String)> {
     match args.file.as_deref() {
         Some("-") => {
             let data = stdin("the Dockerfile")?;
-            Ok((tar_directory(dir, Some((&generated, &data)))?, generated))
+            Ok((
+                tar_directory(dir, None, Some((&generated, &data)))?,
+                generated,
+            ))
         }
         Some(file) => {
             let path = Path::new(file);
@@ -129,14 +129,20 @@ fn context(args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String)> {
                 StatusError::new(1, format!("unable to prepare context: {file}: {e}"))
             })?;
             match absolute.strip_prefix(&absolute_dir) {
-                Ok(rel) => Ok((tar_directory(dir, None)?, rel.display().to_string())),
+                Ok(rel) => {
+                    let rel = rel.display().to_string();
+                    Ok((tar_directory(dir, Some(&rel), None)?, rel))
+                }
                 Err(_) => {
                     let data = std::fs::read(&absolute)?;
-                    Ok((tar_directory(dir, Some((&generated, &data)))?, generated))
+                    Ok((
+                        tar_directory(dir, None, Some((&generated, &data)))?,
+                        generated,
+                    ))
                 }
             }
         }
-        None => Ok((tar_directory(dir, None)?, String::new())),
+        None => Ok((tar_directory(dir, Some("Dockerfile"), None)?, String::new())),
     }
 }
 

@@ -3,6 +3,7 @@
 //! error collection).
 
 pub mod build;
+mod build_context;
 pub mod containers;
 pub mod cp;
 pub mod create;
