@@ -243,8 +243,9 @@ impl SourceRoot {
     /// `file:<sha>` or `dir:<sha>` of one source, as Docker's classic builder names
     /// sources in history and cache keys: a file's tarsum (moby's `remotecontext`
     /// `NewFileHash`, see [`tarsum`]); a directory's is the sha256 of the sorted tarsums of
-    /// itself (unless it is the root) and everything below it, joined by `,`. Entries are
-    /// named by their path below the root after symlinks, as moby's lazy context names them.
+    /// itself (unless it is the root) and everything below it (links followed, see
+    /// [`SourceRoot::followed_sum`]), joined by `,`. Entries are named by their path below
+    /// the root after symlinks, as moby's contexts name them.
     pub fn source_hash(&self, source: &Source) -> Result<String, BuildError> {
         let rel = self.rel_of(&source.path);
         if !source.is_dir {
@@ -256,7 +257,7 @@ impl SourceRoot {
         }
         let mut failed = None;
         self.walk(&source.rel, &mut |_, path, _| {
-            match self.entry_sum(&self.rel_of(path), path) {
+            match self.followed_sum(path) {
                 Ok(sum) => sums.push(sum),
                 Err(e) => failed = Some(e),
             }
@@ -270,6 +271,42 @@ impl SourceRoot {
             "dir:{:x}",
             Sha256::digest(sums.join(",").as_bytes())
         ))
+    }
+
+    /// What an entry met walking a directory source adds to its digest: moby hashes each
+    /// path with every symlink followed inside the root, so a link counts as what it
+    /// points to (a directory as its own entry only), and a link to nothing as its path.
+    fn followed_sum(&self, path: &Path) -> Result<String, BuildError> {
+        let rel = self.rel_of(path);
+        let (is_link, target) = match &self.tar {
+            Some(tar) => {
+                let is_link = tar
+                    .lstat(&rel)
+                    .is_some_and(|e| e.kind == EntryKind::Symlink);
+                let target = tar.resolve(&format!("{rel}/."));
+                // The root has no header of its own in the upload.
+                let found = !target.is_empty()
+                    && tar
+                        .lstat(&target)
+                        .is_some_and(|e| e.kind != EntryKind::Symlink);
+                (is_link, found.then(|| self.root.join(&target)))
+            }
+            None => {
+                let is_link =
+                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                let target = crate::copy::resolve_in_root(&self.root, &format!("{rel}/."));
+                let found =
+                    std::fs::symlink_metadata(&target).is_ok_and(|m| !m.file_type().is_symlink());
+                (is_link, found.then_some(target))
+            }
+        };
+        if !is_link {
+            return self.entry_sum(&rel, path);
+        }
+        match target {
+            Some(target) => self.entry_sum(&self.rel_of(&target), &target),
+            None => Ok(rel),
+        }
     }
 
     /// The tarsum of the entry at `rel` (`path` on disk); for a context still in its tar,
@@ -522,5 +559,37 @@ mod tests {
         std::fs::write(&file, "two").unwrap();
         assert_ne!(ctx.source_hash(&source).unwrap(), first);
         assert!(first.starts_with("file:"));
+    }
+
+    #[test]
+    fn a_directory_digest_counts_each_link_as_what_it_points_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("d/sub")).unwrap();
+        std::fs::write(root.join("d/f"), "f").unwrap();
+        std::fs::write(root.join("d/sub/g"), "g").unwrap();
+        std::os::unix::fs::symlink("f", root.join("d/to-file")).unwrap();
+        std::os::unix::fs::symlink("/d/sub", root.join("d/to-dir")).unwrap();
+        std::os::unix::fs::symlink("nothing", root.join("d/dangling")).unwrap();
+        let ctx = SourceRoot::tree(root);
+        let sum = |rel: &str| disk_sum(rel, &root.join(rel)).unwrap();
+        let mut sums = vec![
+            sum("d"),
+            sum("d/f"),
+            sum("d/f"),
+            "d/dangling".to_string(),
+            sum("d/sub"),
+            sum("d/sub"),
+            sum("d/sub/g"),
+        ];
+        sums.sort();
+        let want = format!("dir:{:x}", Sha256::digest(sums.join(",").as_bytes()));
+        let source = ctx.resolve("d").unwrap().remove(0);
+        assert_eq!(ctx.source_hash(&source).unwrap(), want);
+        let linked = ctx.resolve("d/to-file").unwrap().remove(0);
+        assert_eq!(
+            ctx.source_hash(&linked).unwrap(),
+            format!("file:{}", sum("d/f"))
+        );
     }
 }

@@ -200,6 +200,13 @@ mod tests {
         let layer = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(layer.path().join("existing/app")).unwrap();
         std::fs::write(layer.path().join("existing/a.txt"), "old").unwrap();
+        // A fixed mtime: the two layers a case compares are made at different instants.
+        std::fs::File::options()
+            .write(true)
+            .open(layer.path().join("existing/a.txt"))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+            .unwrap();
         std::os::unix::fs::symlink("/existing", layer.path().join("lnk")).unwrap();
         layer
     }

@@ -241,6 +241,20 @@ fn buildkit_endpoints_answer_a_clear_not_implemented_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("buildx"), "{stderr}");
+    // The docker CLI's default (DOCKER_BUILDKIT unset) with no buildx installed: the
+    // classic `POST /build`, with the CLI's own deprecation notice, as against dockerd.
+    let mut cmd = berthd.command(&["build", "-t", "e2e:default-builder"]);
+    cmd.env_remove("DOCKER_BUILDKIT").arg(ctx.path());
+    let out = run_command(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("legacy builder is deprecated"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Successfully tagged e2e:default-builder\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    berthd.ok(&["image", "inspect", "e2e:default-builder"]);
 }
 
 /// The snapshot store's entries and the build cache index: what a failed build must not

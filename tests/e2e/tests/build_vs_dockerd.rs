@@ -479,3 +479,80 @@ fn classic_builds_match_dockerd_in_config_history_and_file_tree() {
         diffs.join("\n")
     );
 }
+
+/// The docker-py client's upload of this context, built against `daemon`: the history's
+/// CreatedBy column, newest first.
+fn docker_py_history(daemon: &dyn Daemon, dir: &Path) -> Vec<String> {
+    let script = r#"
+import json, sys, docker
+client = docker.from_env()
+image, _ = client.images.build(path=sys.argv[1], tag="cmp-py", rm=True)
+print(json.dumps([h["CreatedBy"] for h in image.history()]))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script])
+        .arg(dir)
+        .env("DOCKER_HOST", daemon.host())
+        .env("DOCKER_CONFIG", daemon.cli_config_dir())
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_API_VERSION");
+    let out = run_command(&mut cmd);
+    assert!(
+        out.status.success(),
+        "docker-py build against {} failed:\n{}",
+        daemon.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON list")
+}
+
+/// COPY digests are tarsums of the headers each client uploads (docker-py's Python tar
+/// has the files' owners and its own hard-link and symlink entries; the docker CLI's has
+/// 0:0), of directory walks where a symlink counts as what it points to and a dangling
+/// one as its path: berthd must name every source as dockerd does for both clients.
+#[test]
+fn both_clients_uploads_get_dockerds_copy_digests() {
+    let ctx = tempfile::tempdir().expect("tempdir");
+    let root = ctx.path();
+    write(
+        root,
+        "Dockerfile",
+        b"FROM scratch\nCOPY . /ctx/\nCOPY sub /s\nCOPY link-to-file /lf\nCOPY run.sh hard sub/*.txt /m/\n",
+    );
+    write(root, "sub/x.txt", b"x\n");
+    write(root, "sub/deeper/y", b"y\n");
+    write(root, "run.sh", b"#!/bin/sh\n");
+    std::fs::set_permissions(
+        root.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o4755),
+    )
+    .expect("chmod");
+    std::fs::hard_link(root.join("run.sh"), root.join("hard")).expect("hard link");
+    std::os::unix::fs::symlink("sub/x.txt", root.join("link-to-file")).expect("symlink");
+    std::os::unix::fs::symlink("sub", root.join("link-to-dir")).expect("symlink");
+    std::os::unix::fs::symlink("/sub/deeper/y", root.join("abs")).expect("symlink");
+    std::os::unix::fs::symlink("nothing", root.join("dangling")).expect("symlink");
+    let berthd = Berthd::start();
+    let dockerd = Dockerd::start();
+    let mut histories = Vec::new();
+    for daemon in [&berthd as &dyn Daemon, &dockerd] {
+        build(daemon, root, "cmp-cli", &[]);
+        let cli = daemon
+            .ok(&[
+                "history",
+                "--no-trunc",
+                "--format",
+                "{{.CreatedBy}}",
+                "cmp-cli",
+            ])
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        histories.push((cli, docker_py_history(daemon, root)));
+    }
+    let (berth, docker) = (&histories[0], &histories[1]);
+    assert_eq!(berth.0, docker.0, "docker CLI upload: berthd vs dockerd");
+    assert_eq!(berth.1, docker.1, "docker-py upload: berthd vs dockerd");
+    assert_eq!(docker.0.len(), 4, "{:?}", docker.0);
+}
