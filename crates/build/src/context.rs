@@ -573,7 +573,7 @@ mod tests {
         std::os::unix::fs::symlink("nothing", root.join("d/dangling")).unwrap();
         let ctx = SourceRoot::tree(root);
         let sum = |rel: &str| disk_sum(rel, &root.join(rel)).unwrap();
-        let mut sums = vec![
+        let mut sums = [
             sum("d"),
             sum("d/f"),
             sum("d/f"),
