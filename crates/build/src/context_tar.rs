@@ -310,6 +310,15 @@ impl ContextTar {
         self.entries.get(rel)
     }
 
+    /// Where the last file data ends in the tar (0 without files).
+    pub fn data_end(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| e.data.0.saturating_add(e.data.1))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A file's content.
     pub fn content(&self, entry: &TarEntry) -> &[u8] {
         let (start, len) = entry.data;

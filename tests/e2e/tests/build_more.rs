@@ -243,6 +243,11 @@ fn buildkit_endpoints_answer_a_clear_not_implemented_error() {
     assert!(stderr.contains("buildx"), "{stderr}");
     // The docker CLI's default (DOCKER_BUILDKIT unset) with no buildx installed: the
     // classic `POST /build`, with the CLI's own deprecation notice, as against dockerd.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY Dockerfile /\n",
+    )
+    .expect("write");
     let mut cmd = berthd.command(&["build", "-t", "e2e:default-builder"]);
     cmd.env_remove("DOCKER_BUILDKIT").arg(ctx.path());
     let out = run_command(&mut cmd);

@@ -556,3 +556,166 @@ fn both_clients_uploads_get_dockerds_copy_digests() {
     assert_eq!(berth.1, docker.1, "docker-py upload: berthd vs dockerd");
     assert_eq!(docker.0.len(), 4, "{:?}", docker.0);
 }
+
+/// A Dockerfile kept outside its context (`-f`), with a stage `--target` leaves out (the
+/// classic builder still runs it, berthd does not, as BuildKit) and RUN steps that record
+/// what the build's host flags gave them.
+const FLAGS: &str = r#"FROM busybox AS base
+RUN grep -c berth-flag-host /etc/hosts > /addhost && grep berth-flag-host /etc/hosts | cut -f1 > /addhost-ip; ulimit -n > /nofile; df -k /dev/shm | tail -1 | awk '{print $2}' > /shm; (ip -o addr show eth0 2>/dev/null | grep -c 'inet ' || true) > /inet
+
+FROM base AS unused
+RUN echo unused > /unused
+
+FROM base AS final
+ARG FLAG_ARG
+RUN echo "$FLAG_ARG" > /arg
+LABEL from=dockerfile
+"#;
+
+/// What FLAGS's RUN steps wrote, by file.
+fn flag_files(daemon: &dyn Daemon, tag: &str) -> BTreeMap<String, String> {
+    ["addhost", "addhost-ip", "nofile", "shm", "inet", "arg"]
+        .iter()
+        .map(|file| {
+            let text = daemon.ok(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                tag,
+                "cat",
+                &format!("/{file}"),
+            ]);
+            (file.to_string(), text.trim().to_string())
+        })
+        .collect()
+}
+
+/// `docker build` with the flags the classic builder takes for its RUN containers and
+/// image (`-f` outside the context, `--target`, `--label`, `--build-arg`, `--add-host`,
+/// `--shm-size`, `--ulimit`, `--network none`, `-q`, `--iidfile`): berthd's image and
+/// output match dockerd's, and `berth build` with the same flags gives the same. With the default network a RUN step has an address on berthd
+/// (the fixture's dockerd runs with `--bridge=none`, so that part is berthd's alone).
+#[test]
+fn build_flags_reach_run_steps_and_the_image_as_on_dockerd() {
+    let ctx = tempfile::tempdir().expect("tempdir");
+    write(ctx.path(), "unused.txt", b"context\n");
+    let outside = tempfile::tempdir().expect("tempdir");
+    write(outside.path(), "Flags.dockerfile", FLAGS.as_bytes());
+    let dockerfile = outside.path().join("Flags.dockerfile");
+    let berthd = Berthd::start();
+    let dockerd = Dockerd::start();
+    let mut seen = Vec::new();
+    for daemon in [&berthd as &dyn Daemon, &dockerd] {
+        daemon.import_busybox();
+        let iidfile = outside.path().join(format!("iid-{}", daemon.name()));
+        let mut cmd = daemon.command(&["build", "-q", "-t", "cmp-flags"]);
+        cmd.env("DOCKER_BUILDKIT", "0")
+            .arg("-f")
+            .arg(&dockerfile)
+            .args(["--target", "final", "--label", "extra=yes"])
+            .args(["--build-arg", "FLAG_ARG=from-flag"])
+            .args(["--add-host", "berth-flag-host:10.1.2.3"])
+            .args(["--shm-size", "32m", "--ulimit", "nofile=1234:1234"])
+            .args(["--network", "none", "--iidfile"])
+            .arg(&iidfile)
+            .arg(ctx.path());
+        let out = run_command(&mut cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{}: {stdout}\n{}",
+            daemon.name(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = daemon.ok(&["image", "inspect", "-f", "{{.Id}}", "cmp-flags"]);
+        assert_eq!(
+            stdout.trim(),
+            id,
+            "{}: -q prints only the ID",
+            daemon.name()
+        );
+        // The iidfile and stdout, the ID masked (the images' IDs differ: their created
+        // times do): with -q the CLI writes what the daemon streamed.
+        let iid = std::fs::read_to_string(&iidfile).expect("iidfile");
+        let masked = format!(
+            "{}|{}",
+            stdout.replace(&id, "<id>"),
+            iid.replace(&id, "<id>")
+        );
+        let labels = daemon.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Labels}}",
+            "cmp-flags",
+        ]);
+        let history = daemon.ok(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "cmp-flags",
+        ]);
+        seen.push((flag_files(daemon, "cmp-flags"), labels, history, masked));
+    }
+    let (berth, docker) = (&seen[0], &seen[1]);
+    assert_eq!(berth.0, docker.0, "what RUN saw: berthd vs dockerd");
+    assert_eq!(docker.0["nofile"], "1234");
+    assert_eq!(docker.0["shm"], "32768");
+    assert_eq!(docker.0["addhost-ip"], "10.1.2.3");
+    assert_eq!(docker.0["inet"], "0");
+    assert_eq!(berth.1, docker.1, "labels");
+    assert_eq!(berth.2, docker.2, "history");
+    assert_eq!(berth.3, docker.3, "-q output | iidfile");
+    assert!(
+        !docker.2.contains("exit 3"),
+        "--target built the unused stage"
+    );
+
+    // `berth build` passes the same flags.
+    let mut cmd = berthd.berth_command(&["build", "-q", "-t", "cmp-flags-berth"]);
+    cmd.arg("-f")
+        .arg(&dockerfile)
+        .args(["--target", "final", "--label", "extra=yes"])
+        .args(["--build-arg", "FLAG_ARG=from-flag"])
+        .args(["--add-host", "berth-flag-host:10.1.2.3"])
+        .args(["--shm-size", "32m", "--ulimit", "nofile=1234:1234"])
+        .args(["--network", "none"])
+        .arg(ctx.path());
+    let out = run_command(&mut cmd);
+    assert!(
+        out.status.success(),
+        "berth build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        flag_files(&berthd, "cmp-flags-berth"),
+        docker.0,
+        "berth build"
+    );
+
+    // The default network: a RUN step has an interface with an address.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        b"FROM busybox\nRUN ip -o addr show eth0 | grep -c 'inet ' > /inet\n",
+    );
+    build(&berthd, ctx.path(), "cmp-net", &[]);
+    assert_eq!(flag_files_one(&berthd, "cmp-net", "inet"), "1");
+}
+
+fn flag_files_one(daemon: &dyn Daemon, tag: &str, file: &str) -> String {
+    daemon
+        .ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            tag,
+            "cat",
+            &format!("/{file}"),
+        ])
+        .trim()
+        .to_string()
+}

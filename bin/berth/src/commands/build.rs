@@ -53,6 +53,15 @@ pub struct BuildArgs {
     /// Squash newly built layers into a single new layer
     #[arg(long)]
     pub squash: bool,
+    /// Add a custom host-to-IP mapping ("host:ip")
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Size of "/dev/shm"
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
     /// Build context: a directory, or "-" for a tar or Dockerfile on stdin
     pub context: String,
 }
@@ -187,6 +196,19 @@ pub async fn build(app: &App, args: BuildArgs) -> anyhow::Result<()> {
         pairs.push(("squash", "1".into()));
     }
     pairs.push(("networkmode", args.network.clone().unwrap_or_default()));
+    for host in &args.add_host {
+        pairs.push(("extrahosts", host.clone()));
+    }
+    if let Some(size) = &args.shm_size {
+        pairs.push((
+            "shmsize",
+            super::create::parse_size("shm-size", size)?.to_string(),
+        ));
+    }
+    if !args.ulimit.is_empty() {
+        let ulimits = super::create::parse_ulimits(&args.ulimit)?;
+        pairs.push(("ulimits", serde_json::to_string(&ulimits)?));
+    }
     pairs.push(("platform", args.platform.clone().unwrap_or_default()));
     let path = format!("/build{}", berth_client::query(&pairs));
     let headers = [("content-type", "application/x-tar".to_string())];

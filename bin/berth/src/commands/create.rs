@@ -243,6 +243,31 @@ fn invalid(flag: &str, value: &str, reason: &str) -> FlagError {
     }
 }
 
+/// `--ulimit name=soft[:hard]` flags as the API's `Ulimits` (shared by run/create and
+/// build).
+pub fn parse_ulimits(specs: &[String]) -> Result<Vec<serde_json::Value>, FlagError> {
+    let mut ulimits = Vec::new();
+    for spec in specs {
+        let (name, limits) = spec
+            .split_once('=')
+            .ok_or_else(|| invalid("ulimit", spec, "invalid ulimit argument"))?;
+        let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+        let soft: i64 = soft
+            .parse()
+            .map_err(|_| invalid("ulimit", spec, "invalid ulimit soft value"))?;
+        let hard: i64 = hard
+            .parse()
+            .map_err(|_| invalid("ulimit", spec, "invalid ulimit hard value"))?;
+        ulimits.push(json!({"Name": name, "Soft": soft, "Hard": hard}));
+    }
+    Ok(ulimits)
+}
+
+/// `--shm-size` and the like: go-units `RAMInBytes`, or the flag's error.
+pub fn parse_size(flag: &str, text: &str) -> Result<i64, FlagError> {
+    ram_in_bytes(text).ok_or_else(|| invalid(flag, text, "invalid size"))
+}
+
 /// go-units `RAMInBytes`: `512m`, `1g`, `1024` (binary multiples).
 pub fn ram_in_bytes(text: &str) -> Option<i64> {
     let lower = text.trim().to_ascii_lowercase();
@@ -569,20 +594,7 @@ pub fn create_body(args: &RunArgs) -> Result<Value, FlagError> {
             json!({"Name": name, "MaximumRetryCount": count})
         }
     };
-    let mut ulimits = Vec::new();
-    for spec in &args.ulimit {
-        let (name, limits) = spec
-            .split_once('=')
-            .ok_or_else(|| invalid("ulimit", spec, "invalid ulimit argument"))?;
-        let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
-        let soft: i64 = soft
-            .parse()
-            .map_err(|_| invalid("ulimit", spec, "invalid ulimit soft value"))?;
-        let hard: i64 = hard
-            .parse()
-            .map_err(|_| invalid("ulimit", spec, "invalid ulimit hard value"))?;
-        ulimits.push(json!({"Name": name, "Soft": soft, "Hard": hard}));
-    }
+    let ulimits = parse_ulimits(&args.ulimit)?;
     let memory = match &args.memory {
         Some(text) => ram_in_bytes(text).ok_or_else(|| invalid("memory", text, "invalid size"))?,
         None => 0,

@@ -5,6 +5,7 @@
 mod cache;
 mod cache_from;
 mod commit;
+mod context_stream;
 mod download;
 mod mount_stubs;
 mod squash;
@@ -47,6 +48,10 @@ pub struct BuildRequest {
     /// `squash`: merge the build's layers into one (always allowed: dockerd only in
     /// experimental mode).
     pub squash: bool,
+    /// What every RUN container is created with (`networkmode`, `extrahosts`, `shmsize`,
+    /// `ulimits`, `securityopt`, cgroup parent and resource limits), as moby's classic
+    /// builder's `hostConfigFromOptions`.
+    pub host_config: berth_api::container::HostConfig,
 }
 
 /// Why a build failed, with its kind.
@@ -124,11 +129,13 @@ fn receive_context(
     let invalid = |e| BuildFailure::Context(format!("the build context is not a valid tar: {e}"));
     let mut body = std::io::BufReader::new(body);
     let head = std::io::BufRead::fill_buf(&mut body).map_err(reading)?;
-    let mut reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+    let decompressed: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(body))
     } else {
         Box::new(body)
     };
+    let mut reader = context_stream::BlockPadded::new(decompressed);
+    let length = reader.length();
     let mut data = Vec::new();
     (&mut reader)
         .take(CONTEXT_IN_MEMORY + 1)
@@ -136,6 +143,9 @@ fn receive_context(
         .map_err(reading)?;
     if data.len() as u64 <= CONTEXT_IN_MEMORY {
         match ContextTar::new(data).map_err(invalid)? {
+            Ok(tar) if tar.data_end() as u64 > length.load(std::sync::atomic::Ordering::SeqCst) => {
+                return Err(invalid(context_stream::cut_short("the last file")));
+            }
             Ok(tar) => return Ok((context, Some(Arc::new(tar)))),
             Err(back) => data = back,
         }
@@ -143,7 +153,7 @@ fn receive_context(
     let mut archive = tar::Archive::new(std::io::Cursor::new(data).chain(reader));
     archive.set_preserve_permissions(true);
     archive.set_overwrite(true);
-    archive.unpack(context.path()).map_err(invalid)?;
+    context_stream::unpack(&mut archive, context.path(), &length).map_err(invalid)?;
     // Read the body to its end (tar padding after the end marker): an answer sent while the
     // client still writes would reach it as a broken pipe instead of the build's error.
     let mut rest = archive.into_inner();
@@ -204,7 +214,7 @@ pub async fn build(
             cache_from: request.cache_from,
             squash: request.squash,
         };
-        let worker = EngineWorker::new(engine.clone(), handle, dir);
+        let worker = EngineWorker::new(engine.clone(), handle, dir, request.host_config);
         let result = berth_build::build(&worker, &options, &*out);
         worker.release_all();
         let flushed = worker.flush();

@@ -1,6 +1,7 @@
 //! berth-build's `Worker` over the engine: layers are snapshots mounted under
 //! `<data-root>/build/mnt/<key>`, RUN steps are real containers (through berth-shim and the
-//! OCI runtime, with no network, RUN mounts as bind and tmpfs mounts) whose output is
+//! OCI runtime, with the build's host settings (network, extra hosts, shm size, ulimits,
+//! limits), RUN mounts as bind and tmpfs mounts) whose output is
 //! followed from their json-file log, commits go through [`Inner::build_commit`]; cache
 //! mounts live under `<data-root>/build/cache-mounts/<id>`. Called from blocking threads;
 //! async engine calls are driven with the runtime handle.
@@ -37,6 +38,8 @@ pub struct EngineWorker {
     dir: PathBuf,
     held: Mutex<BTreeMap<String, Held>>,
     cache: CacheIndex,
+    /// Every RUN container's host config but its mounts.
+    host_config: HostConfig,
 }
 
 fn engine_error(e: impl std::fmt::Display) -> WorkerError {
@@ -54,7 +57,12 @@ fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> Result
 }
 
 impl EngineWorker {
-    pub fn new(engine: Arc<Engine>, handle: Handle, dir: PathBuf) -> EngineWorker {
+    pub fn new(
+        engine: Arc<Engine>,
+        handle: Handle,
+        dir: PathBuf,
+        host_config: HostConfig,
+    ) -> EngineWorker {
         let cache = CacheIndex::new(dir.join("cache.json"));
         EngineWorker {
             engine,
@@ -62,6 +70,7 @@ impl EngineWorker {
             dir,
             held: Mutex::new(BTreeMap::new()),
             cache,
+            host_config,
         }
     }
 
@@ -205,9 +214,8 @@ impl Worker for EngineWorker {
             .get_or_insert_with(Default::default)
             .insert(super::BUILD_STEP_LABEL.to_string(), String::new());
         let host_config = HostConfig {
-            network_mode: "none".to_string(),
             mounts: (!mounts.is_empty()).then(|| mounts.iter().map(api_mount).collect()),
-            ..HostConfig::default()
+            ..self.host_config.clone()
         };
         let created = self
             .handle

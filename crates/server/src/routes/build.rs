@@ -11,6 +11,7 @@ use axum::extract::{RawQuery, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use berth_api::container::HostConfig;
 use berth_api::progress::JsonMessage;
 use berth_api::ErrorKind;
 use berth_engine::build::{BuildFailure, BuildRequest, Output};
@@ -109,14 +110,6 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
             "BuildKit builds (version=2) are not implemented by berthd: use the classic builder (DOCKER_BUILDKIT=0)".into(),
         ));
     }
-    match q.get("networkmode") {
-        "" | "default" | "none" => {}
-        other => {
-            return Err(not_implemented(format!(
-                "build network mode {other} is not implemented by berthd: RUN steps have no network"
-            )))
-        }
-    }
     Ok(BuildRequest {
         dockerfile: q.get("dockerfile").to_string(),
         tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
@@ -129,7 +122,60 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
         cache_from: json_list(q, "cachefrom")?,
         // Docker allows squash only with experimental on; berthd always does.
         squash: q.bool("squash"),
+        host_config: run_host_config(q)?,
     })
+}
+
+/// The host settings of every RUN container, from the query as moby's build router
+/// reads it (resource numbers that do not parse count as 0, as its `Int64ValueOrZero`;
+/// `shmsize` and `ulimits` fail the request) and as its classic builder applies them.
+fn run_host_config(q: &Query) -> Result<HostConfig, ApiError> {
+    let invalid = |text: String| ApiError::new(ErrorKind::InvalidArgument, text);
+    let number = |key: &str| q.get(key).parse::<i64>().unwrap_or(0);
+    let shm_size = match q.get("shmsize") {
+        "" => 0,
+        raw => raw.parse::<i64>().map_err(|e| {
+            invalid(format!(
+                "strconv.ParseInt: parsing {raw:?}: {}",
+                if matches!(
+                    e.kind(),
+                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
+                ) {
+                    "value out of range"
+                } else {
+                    "invalid syntax"
+                }
+            ))
+        })?,
+    };
+    let ulimits: Option<Vec<serde_json::Value>> = match q.get("ulimits") {
+        "" => None,
+        raw => Some(
+            serde_json::from_str(raw)
+                .map_err(|e| invalid(format!("error reading ulimit settings: {e}")))?,
+        ),
+    };
+    let list = |key: &str| {
+        let values: Vec<String> = q.all(key).into_iter().filter(|v| !v.is_empty()).collect();
+        (!values.is_empty()).then_some(values)
+    };
+    let config = serde_json::json!({
+        "NetworkMode": q.get("networkmode"),
+        "ExtraHosts": list("extrahosts"),
+        "SecurityOpt": list("securityopt"),
+        "ShmSize": shm_size,
+        "Ulimits": ulimits,
+        "CgroupParent": q.get("cgroupparent"),
+        "CpuShares": number("cpushares"),
+        "CpuPeriod": number("cpuperiod"),
+        "CpuQuota": number("cpuquota"),
+        "CpusetCpus": q.get("cpusetcpus"),
+        "CpusetMems": q.get("cpusetmems"),
+        "Memory": number("memory"),
+        "MemorySwap": number("memswap"),
+    });
+    serde_json::from_value(config)
+        .map_err(|e| invalid(format!("error reading ulimit settings: {e}")))
 }
 
 async fn build(State(engine): State<AppState>, RawQuery(raw): RawQuery, req: Request) -> Response {
@@ -220,4 +266,61 @@ async fn prune(State(engine): State<AppState>) -> Response {
         serde_json::json!(report.caches_deleted)
     };
     crate::json::ok(&serde_json::json!({ "CachesDeleted": caches, "SpaceReclaimed": reclaimed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(raw: &str) -> Query {
+        Query::parse(Some(raw.to_string()))
+    }
+
+    #[test]
+    fn run_containers_get_the_builds_host_flags() {
+        let q = query(
+            "networkmode=none&extrahosts=a%3A10.0.0.1&extrahosts=b%3A10.0.0.2&shmsize=33554432\
+             &ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Hard%22%3A1234%2C%22Soft%22%3A1000%7D%5D\
+             &memory=100000000&cpushares=512&cpusetcpus=0&cgroupparent=p&securityopt=no-new-privileges",
+        );
+        let host = run_host_config(&q).unwrap();
+        let json = serde_json::to_value(&host).unwrap();
+        assert_eq!(json["NetworkMode"], "none");
+        assert_eq!(
+            json["ExtraHosts"],
+            serde_json::json!(["a:10.0.0.1", "b:10.0.0.2"])
+        );
+        assert_eq!(json["ShmSize"], 33554432);
+        assert_eq!(
+            json["Ulimits"],
+            serde_json::json!([{"Name": "nofile", "Hard": 1234, "Soft": 1000}])
+        );
+        assert_eq!(json["Memory"], 100000000);
+        assert_eq!(json["CpuShares"], 512);
+        assert_eq!(json["CpusetCpus"], "0");
+        assert_eq!(json["CgroupParent"], "p");
+        assert_eq!(
+            json["SecurityOpt"],
+            serde_json::json!(["no-new-privileges"])
+        );
+        // Numbers moby reads with Int64ValueOrZero: a bad one is 0, not an error.
+        let host = run_host_config(&query("memory=lots")).unwrap();
+        assert_eq!(serde_json::to_value(&host).unwrap()["Memory"], 0);
+    }
+
+    #[test]
+    fn bad_shmsize_and_ulimits_fail_as_on_dockerd() {
+        let err = run_host_config(&query("shmsize=big")).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        assert!(
+            err.message
+                .contains(r#"strconv.ParseInt: parsing "big": invalid syntax"#),
+            "{err:?}"
+        );
+        let err = run_host_config(&query("ulimits=%5Bnope")).unwrap_err();
+        assert!(
+            err.message.starts_with("error reading ulimit settings: "),
+            "{err:?}"
+        );
+    }
 }
