@@ -71,13 +71,14 @@ fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiError> 
     }
     // Docker's buildargs values may be null ("take it from the client's environment",
     // which the CLI already did): those are left out.
-    let map: BTreeMap<String, Option<String>> = serde_json::from_str(raw).map_err(|e| {
+    let map: Option<BTreeMap<String, Option<String>>> = serde_json::from_str(raw).map_err(|e| {
         ApiError::new(
             ErrorKind::InvalidArgument,
             format!("failed to parse {key}: {e}"),
         )
     })?;
     Ok(map
+        .unwrap_or_default()
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect())
@@ -89,12 +90,14 @@ fn json_list(q: &Query, key: &str) -> Result<Vec<String>, ApiError> {
     if raw.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_str(raw).map_err(|e| {
-        ApiError::new(
-            ErrorKind::InvalidArgument,
-            format!("failed to parse {key}: {e}"),
-        )
-    })
+    serde_json::from_str::<Option<Vec<String>>>(raw)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidArgument,
+                format!("failed to parse {key}: {e}"),
+            )
+        })
 }
 
 fn request(q: &Query) -> Result<BuildRequest, ApiError> {
@@ -148,12 +151,11 @@ fn run_host_config(q: &Query) -> Result<HostConfig, ApiError> {
             ))
         })?,
     };
+    // The docker CLI 20.10 sends `ulimits=null` when there are none.
     let ulimits: Option<Vec<serde_json::Value>> = match q.get("ulimits") {
         "" => None,
-        raw => Some(
-            serde_json::from_str(raw)
-                .map_err(|e| invalid(format!("error reading ulimit settings: {e}")))?,
-        ),
+        raw => serde_json::from_str(raw)
+            .map_err(|e| invalid(format!("error reading ulimit settings: {e}")))?,
     };
     let list = |key: &str| {
         let values: Vec<String> = q.all(key).into_iter().filter(|v| !v.is_empty()).collect();
@@ -304,6 +306,12 @@ mod tests {
             serde_json::json!(["no-new-privileges"])
         );
         // Numbers moby reads with Int64ValueOrZero: a bad one is 0, not an error.
+        // The docker CLI 20.10 sends `null` for no ulimits.
+        let host = run_host_config(&query("ulimits=null")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&host).unwrap()["Ulimits"],
+            serde_json::Value::Null
+        );
         let host = run_host_config(&query("memory=lots")).unwrap();
         assert_eq!(serde_json::to_value(&host).unwrap()["Memory"], 0);
     }
