@@ -30,6 +30,8 @@ pub struct BuildOptions {
     /// The context as an indexed tar, extracted into `context` only when a step copies
     /// from it (a fully cached build never writes it to disk).
     pub context_tar: Option<std::sync::Arc<crate::context_tar::ContextTar>>,
+    /// The uploaded headers of a context extracted into `context` (COPY digests).
+    pub context_headers: Option<std::sync::Arc<crate::context_tar::ContextHeaders>>,
     pub tags: Vec<String>,
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -180,7 +182,14 @@ pub fn build(
         Some(tar) => {
             SourceRoot::context_tar(&options.context, &options.dockerfile_name, tar.clone())?
         }
-        None => SourceRoot::context(&options.context, &options.dockerfile_name)?,
+        None => match &options.context_headers {
+            Some(headers) => SourceRoot::context_extracted(
+                &options.context,
+                &options.dockerfile_name,
+                headers.clone(),
+            )?,
+            None => SourceRoot::context(&options.context, &options.dockerfile_name)?,
+        },
     };
     let used_args = Mutex::new(BTreeSet::new());
     let results: Mutex<BTreeMap<usize, StageResult>> = Mutex::new(BTreeMap::new());

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use berth_dockerfile::dockerignore::PatternMatcher;
 use sha2::{Digest as _, Sha256};
 
-use crate::context_tar::{ContextTar, EntryKind};
+use crate::context_tar::{ContextHeaders, ContextTar, EntryKind};
 use crate::tarsum;
 use crate::BuildError;
 
@@ -22,6 +22,8 @@ pub struct SourceRoot {
     /// The context still as its tar: lookups and hashes read the index, and `root` is
     /// written only by [`SourceRoot::materialize`].
     tar: Option<Arc<ContextTar>>,
+    /// The uploaded headers of a context extracted at `root` (digests come from them).
+    headers: Option<Arc<ContextHeaders>>,
 }
 
 /// One matched source.
@@ -48,6 +50,20 @@ impl SourceRoot {
             root: root.to_path_buf(),
             ignore,
             tar: None,
+            headers: None,
+        })
+    }
+
+    /// [`SourceRoot::context`] for a context extracted from an upload whose headers were
+    /// recorded.
+    pub fn context_extracted(
+        root: &Path,
+        dockerfile: &str,
+        headers: Arc<ContextHeaders>,
+    ) -> Result<SourceRoot, BuildError> {
+        Ok(SourceRoot {
+            headers: Some(headers),
+            ..SourceRoot::context(root, dockerfile)?
         })
     }
 
@@ -73,6 +89,7 @@ impl SourceRoot {
             root: root.to_path_buf(),
             ignore,
             tar: Some(tar),
+            headers: None,
         })
     }
 
@@ -96,6 +113,7 @@ impl SourceRoot {
             root: root.to_path_buf(),
             ignore: None,
             tar: None,
+            headers: None,
         }
     }
 
@@ -283,6 +301,9 @@ impl SourceRoot {
                 let is_link = tar
                     .lstat(&rel)
                     .is_some_and(|e| e.kind == EntryKind::Symlink);
+                if !is_link {
+                    return self.entry_sum(&rel, path);
+                }
                 let target = tar.resolve(&format!("{rel}/."));
                 // The root has no header of its own in the upload.
                 let found = !target.is_empty()
@@ -294,15 +315,16 @@ impl SourceRoot {
             None => {
                 let is_link =
                     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                if !is_link {
+                    return self.entry_sum(&rel, path);
+                }
                 let target = crate::copy::resolve_in_root(&self.root, &format!("{rel}/."));
                 let found =
                     std::fs::symlink_metadata(&target).is_ok_and(|m| !m.file_type().is_symlink());
                 (is_link, found.then_some(target))
             }
         };
-        if !is_link {
-            return self.entry_sum(&rel, path);
-        }
+        debug_assert!(is_link);
         match target {
             Some(target) => self.entry_sum(&self.rel_of(&target), &target),
             None => Ok(rel),
@@ -312,6 +334,22 @@ impl SourceRoot {
     /// The tarsum of the entry at `rel` (`path` on disk); for a context still in its tar,
     /// of the header the client sent, as dockerd tarsums the upload.
     fn entry_sum(&self, rel: &str, path: &Path) -> Result<String, BuildError> {
+        if let Some(headers) = &self.headers {
+            // A directory the upload only implies has no tarsum: moby names it by its path.
+            let Some(header) = headers.get(rel) else {
+                return Ok(rel.to_string());
+            };
+            let mut hasher = tarsum::hasher(header);
+            if header.has_content() {
+                let io = |e| BuildError::Io {
+                    op: format!("reading {}", path.display()),
+                    source: e,
+                };
+                let mut file = std::fs::File::open(path).map_err(io)?;
+                std::io::copy(&mut file, &mut hasher).map_err(io)?;
+            }
+            return Ok(format!("{:x}", hasher.finalize()));
+        }
         let Some(tar) = &self.tar else {
             return disk_sum(rel, path);
         };

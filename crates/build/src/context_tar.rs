@@ -222,7 +222,9 @@ fn index(data: &[u8]) -> std::io::Result<Option<(Entries, Children)>> {
 /// The fields of `entry`'s header tarsum reads, as Go's tar reader gives them: the name
 /// and link as written (PAX and GNU long names applied), a V7 regular file's type `0` (`5`
 /// when its name ends in `/`), xattrs from PAX `SCHILY.xattr.` records.
-fn raw_header<R: std::io::Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<tarsum::Header> {
+pub fn raw_header<R: std::io::Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> std::io::Result<tarsum::Header> {
     let mut xattrs = Vec::new();
     let (mut uid, mut gid) = (None, None);
     if let Some(pax) = entry.pax_extensions()? {
@@ -274,6 +276,39 @@ fn raw_header<R: std::io::Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Resul
         xattrs,
         name,
     })
+}
+
+/// The headers of a context extracted to disk (too big to keep in memory, or a tar the
+/// index does not model), by the path extraction wrote: the COPY digests of its files come
+/// from these, as from an indexed tar's. The first header of a path counts, as moby's
+/// tarsum lookup takes the first.
+#[derive(Debug, Default)]
+pub struct ContextHeaders(std::collections::HashMap<String, tarsum::Header>);
+
+impl ContextHeaders {
+    /// Records `entry`'s header (before it is extracted); entries extraction skips (`..`)
+    /// are left out.
+    pub fn record<R: std::io::Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> std::io::Result<()> {
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+            return Ok(());
+        }
+        let Some(rel) = entry_rel(&entry.path()?) else {
+            return Ok(());
+        };
+        if rel.is_empty() || self.0.contains_key(&rel) {
+            return Ok(());
+        }
+        let header = raw_header(entry)?;
+        self.0.insert(rel, header);
+        Ok(())
+    }
+
+    pub fn get(&self, rel: &str) -> Option<&tarsum::Header> {
+        self.0.get(rel)
+    }
 }
 
 type Entries = BTreeMap<String, TarEntry>;
@@ -578,13 +613,23 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn tar_index_resolves_like_the_extracted_context() {
+    fn tar_index_resolves_and_digests_like_the_extracted_context() {
         let data = context_tar();
         let tar = Arc::new(ContextTar::new(data.clone()).unwrap().unwrap());
         let extracted = tempfile::tempdir().unwrap();
-        let unindexed = ContextTar::new(data).unwrap().unwrap();
+        let unindexed = ContextTar::new(data.clone()).unwrap().unwrap();
         unindexed.extract(extracted.path()).unwrap();
         let on_disk = SourceRoot::context(extracted.path(), "Dockerfile").unwrap();
+        // The same files on disk with the upload's headers recorded, as berthd keeps a
+        // context too big for memory: the digests are the index's.
+        let mut headers = ContextHeaders::default();
+        let mut archive = tar::Archive::new(&data[..]);
+        for entry in archive.entries().unwrap() {
+            headers.record(&mut entry.unwrap()).unwrap();
+        }
+        let with_headers =
+            SourceRoot::context_extracted(extracted.path(), "Dockerfile", Arc::new(headers))
+                .unwrap();
         let lazy = tempfile::tempdir().unwrap();
         let indexed = SourceRoot::context_tar(lazy.path(), "Dockerfile", tar).unwrap();
         let rel_path = |root: &Path, p: &Path| p.strip_prefix(root).unwrap().to_path_buf();
@@ -602,9 +647,14 @@ pub(crate) mod tests {
                             rel_path(lazy.path(), &g.path),
                             "{pattern}"
                         );
-                        // The digests differ by design: the index's come from the
-                        // headers (tar's builder writes st_mode's file-type bits, which
-                        // an lstat-made header drops), see the test above.
+                        // Without the headers the digests differ by design: the
+                        // index's come from them (tar's builder writes st_mode's
+                        // file-type bits, which an lstat-made header drops).
+                        assert_eq!(
+                            with_headers.source_hash(w).unwrap(),
+                            indexed.source_hash(g).unwrap(),
+                            "digest of {pattern}"
+                        );
                     }
                 }
                 (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "{pattern}"),

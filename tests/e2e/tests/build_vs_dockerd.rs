@@ -719,3 +719,38 @@ fn flag_files_one(daemon: &dyn Daemon, tag: &str, file: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// A context over berthd's in-memory limit (64 MiB) is extracted to disk; its COPY digests
+/// still come from the uploaded headers (a hard link's own, an implied directory's path),
+/// as dockerd's do.
+#[test]
+fn a_context_extracted_to_disk_gets_dockerds_copy_digests() {
+    let ctx = tempfile::tempdir().expect("tempdir");
+    let root = ctx.path();
+    write(
+        root,
+        "Dockerfile",
+        b"FROM scratch\nCOPY sub /s\nCOPY hard link /m/\n",
+    );
+    write(root, "sub/x.txt", b"x\n");
+    write(root, "sub/deeper/y", b"y\n");
+    std::fs::hard_link(root.join("sub/x.txt"), root.join("hard")).expect("hard link");
+    std::os::unix::fs::symlink("sub/deeper/y", root.join("link")).expect("symlink");
+    let big = std::fs::File::create(root.join("big.bin")).expect("big.bin");
+    big.set_len(65 << 20).expect("65 MiB");
+    let berthd = Berthd::start();
+    let dockerd = Dockerd::start();
+    let mut histories = Vec::new();
+    for daemon in [&berthd as &dyn Daemon, &dockerd] {
+        build(daemon, root, "cmp-big", &[]);
+        histories.push(daemon.ok(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "cmp-big",
+        ]));
+    }
+    assert_eq!(histories[0], histories[1], "berthd vs dockerd");
+    assert!(histories[1].contains("COPY multi:"), "{}", histories[1]);
+}

@@ -11,6 +11,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use berth_build::context_tar::ContextHeaders;
+
 const BLOCK: u64 = 512;
 
 /// `inner`, then zeros up to the next 512-byte boundary.
@@ -70,12 +72,14 @@ pub fn cut_short(name: &str) -> std::io::Error {
 }
 
 /// Extracts `archive` into `dest` as tar's `unpack` does (directories last), refusing an
-/// entry whose data runs past `length` (the unpadded upload).
+/// entry whose data runs past `length` (the unpadded upload); returns the entries' headers
+/// (the COPY digests are tarsums of them).
 pub fn unpack<R: Read>(
     archive: &mut tar::Archive<R>,
     dest: &Path,
     length: &AtomicU64,
-) -> std::io::Result<()> {
+) -> std::io::Result<ContextHeaders> {
+    let mut headers = ContextHeaders::default();
     let check = |end: u64, name: &[u8]| {
         if end > length.load(Ordering::SeqCst) {
             return Err(cut_short(&String::from_utf8_lossy(name)));
@@ -85,6 +89,7 @@ pub fn unpack<R: Read>(
     let mut directories = Vec::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
+        headers.record(&mut entry)?;
         if entry.header().entry_type() == tar::EntryType::Directory {
             directories.push(entry);
             continue;
@@ -97,7 +102,7 @@ pub fn unpack<R: Read>(
     for mut dir in directories {
         dir.unpack_in(dest)?;
     }
-    Ok(())
+    Ok(headers)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub use berth_build::{BuildError, BuildResult};
 pub use usage::{records as cache_records, CachePruneReport};
 pub use worker::EngineWorker;
 
-use berth_build::context_tar::{ContextTar, EntryKind};
+use berth_build::context_tar::{ContextHeaders, ContextTar, EntryKind};
 
 use crate::error::ErrorKind;
 use crate::Engine;
@@ -115,7 +115,7 @@ const CONTEXT_IN_MEMORY: u64 = 64 << 20;
 fn receive_context(
     body: Box<dyn Read + Send>,
     dir: &Path,
-) -> Result<(tempfile::TempDir, Option<Arc<ContextTar>>), BuildFailure> {
+) -> Result<(tempfile::TempDir, Received), BuildFailure> {
     let io = |op, path: &Path| {
         let path = path.to_path_buf();
         move |source| BuildFailure::Io { op, path, source }
@@ -146,19 +146,27 @@ fn receive_context(
             Ok(tar) if tar.data_end() as u64 > length.load(std::sync::atomic::Ordering::SeqCst) => {
                 return Err(invalid(context_stream::cut_short("the last file")));
             }
-            Ok(tar) => return Ok((context, Some(Arc::new(tar)))),
+            Ok(tar) => return Ok((context, Received::Tar(Arc::new(tar)))),
             Err(back) => data = back,
         }
     }
     let mut archive = tar::Archive::new(std::io::Cursor::new(data).chain(reader));
     archive.set_preserve_permissions(true);
     archive.set_overwrite(true);
-    context_stream::unpack(&mut archive, context.path(), &length).map_err(invalid)?;
+    let headers = context_stream::unpack(&mut archive, context.path(), &length).map_err(invalid)?;
     // Read the body to its end (tar padding after the end marker): an answer sent while the
     // client still writes would reach it as a broken pipe instead of the build's error.
     let mut rest = archive.into_inner();
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(reading)?;
-    Ok((context, None))
+    Ok((context, Received::Extracted(Arc::new(headers))))
+}
+
+/// The context as `receive_context` kept it.
+enum Received {
+    /// Indexed in memory.
+    Tar(Arc<ContextTar>),
+    /// Extracted to disk, with the uploaded headers.
+    Extracted(Arc<ContextHeaders>),
 }
 
 /// The Dockerfile's text, from the tar index or the extracted context.
@@ -187,7 +195,11 @@ pub async fn build(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let dir = build_dir(&engine);
-        let (context, context_tar) = receive_context(context, &dir)?;
+        let (context, received) = receive_context(context, &dir)?;
+        let (context_tar, context_headers) = match received {
+            Received::Tar(tar) => (Some(tar), None),
+            Received::Extracted(headers) => (None, Some(headers)),
+        };
         let name = if request.dockerfile.is_empty() {
             "Dockerfile".to_string()
         } else {
@@ -201,6 +213,7 @@ pub async fn build(
             dockerfile_name: clean,
             context: context.path().to_path_buf(),
             context_tar,
+            context_headers,
             tags: request.tags,
             build_args: request.build_args,
             labels: request.labels,
