@@ -43,9 +43,82 @@ pub struct TarEntry {
     pub header: Option<Box<tarsum::Header>>,
 }
 
+/// The tar's bytes: read into memory, or a spooled file mapped read-only.
+enum Backing {
+    Owned(Vec<u8>),
+    Mapped(Mapped),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Owned(data) => data,
+            Backing::Mapped(mapped) => mapped.bytes(),
+        }
+    }
+}
+
+/// A read-only private mapping of a whole file.
+struct Mapped {
+    ptr: *mut std::ffi::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and never changed after creation; sharing `&[u8]` views
+// of it between threads is as safe as sharing a `Vec<u8>`'s.
+unsafe impl Send for Mapped {}
+// SAFETY: as above: only shared reads.
+unsafe impl Sync for Mapped {}
+
+impl Mapped {
+    fn new(file: &std::fs::File) -> std::io::Result<Mapped> {
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| std::io::Error::other("the context is too large to map"))?;
+        if len == 0 {
+            return Ok(Mapped {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            });
+        }
+        // SAFETY: a fresh mapping at an address the kernel chooses; the file is the build's
+        // private spool (unlinked by the caller, written by nobody once mapped), so its
+        // pages cannot change or vanish under the mapping.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ,
+                rustix::mm::MapFlags::PRIVATE,
+                file,
+                0,
+            )
+        }?;
+        Ok(Mapped { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` maps `len` readable bytes for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the mapping made in `new`, unmapped once; no view outlives `self`.
+            let _ = unsafe { rustix::mm::munmap(self.ptr, self.len) };
+        }
+    }
+}
+
 /// The context tar (uncompressed) and its index.
 pub struct ContextTar {
-    data: Vec<u8>,
+    data: Backing,
     entries: BTreeMap<String, TarEntry>,
     /// Child names of each directory (`""` is the root), sorted as `read_dir` + sort.
     children: BTreeMap<String, BTreeSet<String>>,
@@ -320,13 +393,28 @@ impl ContextTar {
     pub fn new(data: Vec<u8>) -> std::io::Result<Result<ContextTar, Vec<u8>>> {
         match index(&data)? {
             Some((entries, children)) => Ok(Ok(ContextTar {
-                data,
+                data: Backing::Owned(data),
                 entries,
                 children,
                 extracted: OnceLock::new(),
             })),
             None => Ok(Err(data)),
         }
+    }
+
+    /// Indexes the tar in `file` (a context too big to read into memory, spooled to a
+    /// file nobody else writes), mapped read-only; `Ok(None)` when it holds something the
+    /// index does not model.
+    pub fn map(file: &std::fs::File) -> std::io::Result<Option<ContextTar>> {
+        let mapped = Mapped::new(file)?;
+        Ok(
+            index(mapped.bytes())?.map(|(entries, children)| ContextTar {
+                data: Backing::Mapped(mapped),
+                entries,
+                children,
+                extracted: OnceLock::new(),
+            }),
+        )
     }
 
     /// The entry at `rel` (no symlink followed); the root is a directory.
@@ -670,6 +758,35 @@ pub(crate) mod tests {
             std::fs::read_to_string(lazy.path().join("implicit/dir/f")).unwrap(),
             "impl"
         );
+    }
+
+    #[test]
+    fn a_mapped_spool_indexes_as_the_bytes_in_memory() {
+        let data = context_tar();
+        let mut spool = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut spool, &data).unwrap();
+        let mapped = ContextTar::map(&spool).unwrap().unwrap();
+        let owned = ContextTar::new(data).unwrap().unwrap();
+        assert_eq!(mapped.entries, owned.entries);
+        assert_eq!(mapped.children, owned.children);
+        for entry in owned.entries.values() {
+            assert_eq!(mapped.content(entry), owned.content(entry));
+        }
+        assert_eq!(mapped.data_end(), owned.data_end());
+        let mut fifo = tar::Header::new_gnu();
+        fifo.set_entry_type(tar::EntryType::Fifo);
+        fifo.set_path("p").unwrap();
+        fifo.set_mode(0o644);
+        fifo.set_size(0);
+        fifo.set_cksum();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.append(&fifo, &[][..]).unwrap();
+        let mut spool = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut spool, &builder.into_inner().unwrap()).unwrap();
+        assert!(ContextTar::map(&spool).unwrap().is_none(), "not modelled");
+        assert!(ContextTar::map(&tempfile::tempfile().unwrap())
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -720,11 +720,11 @@ fn flag_files_one(daemon: &dyn Daemon, tag: &str, file: &str) -> String {
         .to_string()
 }
 
-/// A context over berthd's in-memory limit (64 MiB) is extracted to disk; its COPY digests
-/// still come from the uploaded headers (a hard link's own, an implied directory's path),
-/// as dockerd's do.
+/// A context over berthd's in-memory limit (64 MiB) is spooled to a file and mapped; its
+/// COPY digests still come from the uploaded headers (a hard link's own, a symlink's
+/// target's), as dockerd's do.
 #[test]
-fn a_context_extracted_to_disk_gets_dockerds_copy_digests() {
+fn a_context_over_the_memory_limit_gets_dockerds_copy_digests() {
     let ctx = tempfile::tempdir().expect("tempdir");
     let root = ctx.path();
     write(

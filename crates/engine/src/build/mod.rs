@@ -141,14 +141,40 @@ fn receive_context(
         .take(CONTEXT_IN_MEMORY + 1)
         .read_to_end(&mut data)
         .map_err(reading)?;
+    let whole = |tar: ContextTar| {
+        if tar.data_end() as u64 > length.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(invalid(context_stream::cut_short("the last file")));
+        }
+        Ok(Received::Tar(Arc::new(tar)))
+    };
     if data.len() as u64 <= CONTEXT_IN_MEMORY {
         match ContextTar::new(data).map_err(invalid)? {
-            Ok(tar) if tar.data_end() as u64 > length.load(std::sync::atomic::Ordering::SeqCst) => {
-                return Err(invalid(context_stream::cut_short("the last file")));
-            }
-            Ok(tar) => return Ok((context, Received::Tar(Arc::new(tar)))),
+            Ok(tar) => return Ok((context, whole(tar)?)),
             Err(back) => data = back,
         }
+    } else {
+        // Too big for memory: spooled to an unlinked file and mapped, still indexed, so its
+        // files are never written out one by one (20000 small files cost far more to
+        // create, read back and delete than one sequential write).
+        let spool_io = |source| BuildFailure::Io {
+            op: "spooling the build context in",
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut spool = tempfile::tempfile_in(dir).map_err(spool_io)?;
+        std::io::Write::write_all(&mut spool, &data).map_err(spool_io)?;
+        drop(data);
+        std::io::copy(&mut reader, &mut spool).map_err(reading)?;
+        if let Some(tar) = ContextTar::map(&spool).map_err(invalid)? {
+            return Ok((context, whole(tar)?));
+        }
+        std::io::Seek::rewind(&mut spool).map_err(spool_io)?;
+        let mut archive = tar::Archive::new(std::io::BufReader::new(spool));
+        archive.set_preserve_permissions(true);
+        archive.set_overwrite(true);
+        let headers =
+            context_stream::unpack(&mut archive, context.path(), &length).map_err(invalid)?;
+        return Ok((context, Received::Extracted(Arc::new(headers))));
     }
     let mut archive = tar::Archive::new(std::io::Cursor::new(data).chain(reader));
     archive.set_preserve_permissions(true);
