@@ -52,6 +52,8 @@ pub struct BuildRequest {
     /// `ulimits`, `securityopt`, cgroup parent and resource limits), as moby's classic
     /// builder's `hostConfigFromOptions`.
     pub host_config: berth_api::container::HostConfig,
+    /// `X-Registry-Config`: base64 JSON of registry -> AuthConfig, for pulling FROM images.
+    pub registry_config: String,
 }
 
 /// Why a build failed, with its kind.
@@ -246,14 +248,23 @@ pub async fn build(
             target: request.target,
             no_cache: request.no_cache,
             pull: request.pull,
-            platform: request.platform,
+            platform: request.platform.clone(),
             // The classic POST /build has no BuildKit session, so no build secrets:
             // `RUN --mount=type=secret` gets none (an error when `required`).
             secrets: Default::default(),
             cache_from: request.cache_from,
             squash: request.squash,
         };
-        let worker = EngineWorker::new(engine.clone(), handle, dir, request.host_config);
+        let worker = EngineWorker::new(
+            engine.clone(),
+            handle,
+            dir,
+            request.host_config,
+            worker::Pulls {
+                registry_config: request.registry_config,
+                platform: request.platform.clone(),
+            },
+        );
         let result = berth_build::build(&worker, &options, &*out);
         worker.release_all();
         let flushed = worker.flush();

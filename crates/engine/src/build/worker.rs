@@ -40,6 +40,53 @@ pub struct EngineWorker {
     cache: CacheIndex,
     /// Every RUN container's host config but its mounts.
     host_config: HostConfig,
+    pulls: Pulls,
+}
+
+/// What pulling a FROM image needs.
+#[derive(Debug, Clone, Default)]
+pub struct Pulls {
+    /// `X-Registry-Config` as the client sent it.
+    pub registry_config: String,
+    /// `--platform`.
+    pub platform: String,
+}
+
+impl Pulls {
+    /// The `X-Registry-Auth` for `image`'s registry from the build's registry config (the
+    /// docker CLI keys Docker Hub as `https://index.docker.io/v1/`); empty without one.
+    fn auth_for(&self, image: &str) -> String {
+        use base64::Engine as _;
+        let Ok(reference) = berth_oci::Reference::parse_normalized(image) else {
+            return String::new();
+        };
+        let domain = reference.domain();
+        let engine = base64::engine::general_purpose::URL_SAFE;
+        let decoded = engine.decode(self.registry_config.trim()).or_else(|_| {
+            base64::engine::general_purpose::STANDARD.decode(self.registry_config.trim())
+        });
+        let Ok(config) = decoded else {
+            return String::new();
+        };
+        let Ok(map) = serde_json::from_slice::<BTreeMap<String, berth_api::AuthConfig>>(&config)
+        else {
+            return String::new();
+        };
+        let hub = domain == "docker.io";
+        map.iter()
+            .find(|(key, _)| {
+                let host = key
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default();
+                host == domain
+                    || (hub && (host == "index.docker.io" || host == "registry-1.docker.io"))
+            })
+            .map(|(_, auth)| auth.to_registry_auth_header())
+            .unwrap_or_default()
+    }
 }
 
 fn engine_error(e: impl std::fmt::Display) -> WorkerError {
@@ -62,6 +109,7 @@ impl EngineWorker {
         handle: Handle,
         dir: PathBuf,
         host_config: HostConfig,
+        pulls: Pulls,
     ) -> EngineWorker {
         let cache = CacheIndex::new(dir.join("cache.json"));
         EngineWorker {
@@ -71,6 +119,7 @@ impl EngineWorker {
             held: Mutex::new(BTreeMap::new()),
             cache,
             host_config,
+            pulls,
         }
     }
 
@@ -154,15 +203,39 @@ fn from_memo() -> std::sync::MutexGuard<'static, BTreeMap<String, Vec<String>>> 
     MEMO.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+impl EngineWorker {
+    /// Pulls a FROM image (its progress is not shown: the build's output has no room for
+    /// it yet).
+    fn pull(&self, name: &str) -> Result<(), WorkerError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let request = crate::image::PullRequest {
+            image: name.to_string(),
+            tag: String::new(),
+            platform: self.pulls.platform.clone(),
+            registry_auth: self.pulls.auth_for(name),
+        };
+        let pulled = self.handle.block_on(self.engine.images.pull(request, tx));
+        while rx.try_recv().is_ok() {}
+        pulled.map_err(engine_error)
+    }
+}
+
 impl Worker for EngineWorker {
-    fn resolve_image(&self, name: &str, _pull: bool) -> Result<BaseImage, WorkerError> {
-        let info = self
-            .handle
-            .block_on(self.engine.images.lookup(name))
-            .map_err(|e| match e.kind() {
-                berth_api::ErrorKind::NotFound => WorkerError::ImageNotFound(name.to_string()),
-                _ => engine_error(e),
-            })?;
+    fn resolve_image(&self, name: &str, pull: bool) -> Result<BaseImage, WorkerError> {
+        let lookup = || self.handle.block_on(self.engine.images.lookup(name));
+        // As dockerd's classic builder: a FROM image that is not here is pulled, and
+        // `--pull` pulls even one that is.
+        let info = match lookup() {
+            Ok(info) if !pull => info,
+            Err(e) if e.kind() != berth_api::ErrorKind::NotFound => return Err(engine_error(e)),
+            _ => {
+                self.pull(name)?;
+                lookup().map_err(|e| match e.kind() {
+                    berth_api::ErrorKind::NotFound => WorkerError::ImageNotFound(name.to_string()),
+                    _ => engine_error(e),
+                })?
+            }
+        };
         // The trust policy governs FROM as it governs create (crate::trust::local).
         self.handle
             .block_on(self.engine.images.check_trusted(name))
@@ -481,5 +554,33 @@ mod tests {
         assert_eq!(cache_mount_name("/root/.cache"), "%2froot%2f.cache");
         assert_eq!(cache_mount_name("go-build"), "go-build");
         assert_eq!(cache_mount_name(".."), "%2e.");
+    }
+
+    #[test]
+    fn from_images_are_pulled_with_their_registrys_credentials() {
+        use base64::Engine as _;
+        let config = serde_json::json!({
+            "127.0.0.1:5000": {"username": "local", "password": "pw"},
+            "https://index.docker.io/v1/": {"username": "hub", "password": "hubpw"},
+        });
+        let pulls = Pulls {
+            registry_config: base64::engine::general_purpose::URL_SAFE
+                .encode(serde_json::to_vec(&config).unwrap()),
+            platform: String::new(),
+        };
+        let user = |image: &str| {
+            let header = pulls.auth_for(image);
+            if header.is_empty() {
+                return String::new();
+            }
+            berth_api::AuthConfig::from_registry_auth_header(&header)
+                .unwrap()
+                .username
+        };
+        assert_eq!(user("127.0.0.1:5000/team/app:1"), "local");
+        assert_eq!(user("busybox"), "hub");
+        assert_eq!(user("docker.io/library/alpine:3"), "hub");
+        assert_eq!(user("quay.io/x/y"), "");
+        assert_eq!(Pulls::default().auth_for("busybox"), "");
     }
 }

@@ -126,6 +126,7 @@ fn request(q: &Query) -> Result<BuildRequest, ApiError> {
         // Docker allows squash only with experimental on; berthd always does.
         squash: q.bool("squash"),
         host_config: run_host_config(q)?,
+        registry_config: String::new(),
     })
 }
 
@@ -182,10 +183,17 @@ fn run_host_config(q: &Query) -> Result<HostConfig, ApiError> {
 
 async fn build(State(engine): State<AppState>, RawQuery(raw): RawQuery, req: Request) -> Response {
     let q = Query::parse(raw);
-    let request = match request(&q) {
+    let mut request = match request(&q) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    // Credentials for pulling FROM images: base64 JSON, registry -> AuthConfig.
+    request.registry_config = req
+        .headers()
+        .get("X-Registry-Config")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let quiet = q.bool("q");
     let body = BodyReader::new(req.into_body());
     let (tx, mut rx) = mpsc::unbounded_channel();
