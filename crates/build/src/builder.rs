@@ -379,7 +379,9 @@ impl Runner<'_> {
                 Some(r.config)
             }
             Base::Image(name) => {
-                let base = self.worker.resolve_image(name, self.options.pull)?;
+                let base = self
+                    .worker
+                    .resolve_image_logged(name, self.options.pull, &say)?;
                 state.image = base.id;
                 base.config
             }

@@ -103,6 +103,17 @@ pub trait Worker: Send + Sync {
     /// The image `FROM name` refers to (pulled first when `pull`).
     fn resolve_image(&self, name: &str, pull: bool) -> Result<BaseImage, WorkerError>;
 
+    /// [`Worker::resolve_image`] telling `say` how a pull goes (lines of text).
+    fn resolve_image_logged(
+        &self,
+        name: &str,
+        pull: bool,
+        say: &dyn Fn(&str),
+    ) -> Result<BaseImage, WorkerError> {
+        let _ = say;
+        self.resolve_image(name, pull)
+    }
+
     /// A writable layer on `parent` (empty: scratch), mounted; returns its key.
     fn prepare(&self, parent: &str) -> Result<String, WorkerError>;
 

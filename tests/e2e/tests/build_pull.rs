@@ -40,6 +40,16 @@ fn from_images_are_pulled_when_missing_and_again_with_pull() {
     // Not here: pulled.
     let (ok, text) = build(&berthd, ctx.path(), &["-t", "e2e:pulled"]);
     assert!(ok, "{text}");
+    // The pull's steps in the build's output, after the FROM step, as dockerd shows them.
+    let from = text.find("Step 1/2 : FROM").expect("the FROM step");
+    let pulling = text
+        .find("1: Pulling from e2e/base\n")
+        .expect("the pull's first line");
+    assert!(from < pulling, "{text}");
+    assert!(
+        text.contains(&format!("Status: Downloaded newer image for {base}\n")),
+        "{text}"
+    );
     assert_eq!(seen("e2e:pulled"), "plain");
     berthd.ok(&["image", "inspect", &base]);
 
@@ -52,10 +62,18 @@ fn from_images_are_pulled_when_missing_and_again_with_pull() {
 
     let (ok, text) = build(&berthd, ctx.path(), &["-t", "e2e:local"]);
     assert!(ok, "{text}");
-    assert_eq!(seen("e2e:local"), "plain", "without --pull the local base is used");
+    assert_eq!(
+        seen("e2e:local"),
+        "plain",
+        "without --pull the local base is used"
+    );
     let (ok, text) = build(&berthd, ctx.path(), &["--pull", "-t", "e2e:fresh"]);
     assert!(ok, "{text}");
-    assert_eq!(seen("e2e:fresh"), "marker", "--pull takes the registry's base");
+    assert_eq!(
+        seen("e2e:fresh"),
+        "marker",
+        "--pull takes the registry's base"
+    );
 
     // Not in the registry: the build fails with the pull's error and leaves no image.
     std::fs::write(
@@ -69,5 +87,8 @@ fn from_images_are_pulled_when_missing_and_again_with_pull() {
         text.contains("not found") || text.contains("manifest unknown"),
         "{text}"
     );
-    assert!(!berthd.docker(&["image", "inspect", "e2e:absent"]).status.success());
+    assert!(!berthd
+        .docker(&["image", "inspect", "e2e:absent"])
+        .status
+        .success());
 }

@@ -204,24 +204,61 @@ fn from_memo() -> std::sync::MutexGuard<'static, BTreeMap<String, Vec<String>>> 
 }
 
 impl EngineWorker {
-    /// Pulls a FROM image (its progress is not shown: the build's output has no room for
-    /// it yet).
-    fn pull(&self, name: &str) -> Result<(), WorkerError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// Pulls a FROM image, telling `say` its steps as the docker CLI prints a pull without
+    /// a terminal (`<id>: <status>` or `<status>` lines; byte progress left out).
+    fn pull(&self, name: &str, say: &dyn Fn(&str)) -> Result<(), WorkerError> {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<berth_api::progress::JsonMessage>();
         let request = crate::image::PullRequest {
             image: name.to_string(),
             tag: String::new(),
             platform: self.pulls.platform.clone(),
             registry_auth: self.pulls.auth_for(name),
         };
-        let pulled = self.handle.block_on(self.engine.images.pull(request, tx));
-        while rx.try_recv().is_ok() {}
+        let pulled = self.handle.block_on(async {
+            let pull = self.engine.images.pull(request, tx);
+            tokio::pin!(pull);
+            loop {
+                tokio::select! {
+                    result = &mut pull => break result,
+                    Some(message) = rx.recv() => say_progress(&message, say),
+                }
+            }
+        });
+        while let Ok(message) = rx.try_recv() {
+            say_progress(&message, say);
+        }
         pulled.map_err(engine_error)
+    }
+}
+
+/// One pull message as a line, unless it only reports byte progress.
+fn say_progress(message: &berth_api::progress::JsonMessage, say: &dyn Fn(&str)) {
+    let moving = message
+        .progress_detail
+        .as_ref()
+        .is_some_and(|d| d.current != 0 || d.total != 0);
+    if moving || !message.progress.is_empty() || message.status.is_empty() {
+        return;
+    }
+    if message.id.is_empty() {
+        say(&format!("{}\n", message.status));
+    } else {
+        say(&format!("{}: {}\n", message.id, message.status));
     }
 }
 
 impl Worker for EngineWorker {
     fn resolve_image(&self, name: &str, pull: bool) -> Result<BaseImage, WorkerError> {
+        self.resolve_image_logged(name, pull, &|_| {})
+    }
+
+    fn resolve_image_logged(
+        &self,
+        name: &str,
+        pull: bool,
+        say: &dyn Fn(&str),
+    ) -> Result<BaseImage, WorkerError> {
         let lookup = || self.handle.block_on(self.engine.images.lookup(name));
         // As dockerd's classic builder: a FROM image that is not here is pulled, and
         // `--pull` pulls even one that is.
@@ -229,7 +266,7 @@ impl Worker for EngineWorker {
             Ok(info) if !pull => info,
             Err(e) if e.kind() != berth_api::ErrorKind::NotFound => return Err(engine_error(e)),
             _ => {
-                self.pull(name)?;
+                self.pull(name, say)?;
                 lookup().map_err(|e| match e.kind() {
                     berth_api::ErrorKind::NotFound => WorkerError::ImageNotFound(name.to_string()),
                     _ => engine_error(e),
