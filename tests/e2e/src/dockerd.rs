@@ -48,6 +48,9 @@ impl Dockerd {
             .into_owned();
         let cgroup_parent = format!("berth-e2e-{name}");
         fs::create_dir_all(root.join("cli")).expect("cli config dir");
+        // Its containerd dumps goroutine stacks into $TMPDIR when it is slow to stop
+        // (`containerd.<pid>.stacks.log`): into the fixture's root, removed on drop.
+        fs::create_dir_all(root.join("tmp")).expect("tmp dir");
         let config = root.join("daemon.json");
         fs::write(&config, b"{}").expect("daemon.json");
         let log = File::create(root.join("dockerd.log")).expect("dockerd.log");
@@ -64,6 +67,7 @@ impl Dockerd {
             .arg("-H")
             .arg(format!("unix://{}", root.join("d.sock").display()))
             .args(["--iptables=false", "--ip-masq=false", "--bridge=none"])
+            .env("TMPDIR", root.join("tmp"))
             .arg("--cgroup-parent")
             .arg(&cgroup_parent)
             .stdin(Stdio::null())
