@@ -296,12 +296,12 @@ impl SourceRoot {
     /// points to (a directory as its own entry only), and a link to nothing as its path.
     fn followed_sum(&self, path: &Path) -> Result<String, BuildError> {
         let rel = self.rel_of(path);
-        let (is_link, target) = match &self.tar {
+        let target = match &self.tar {
             Some(tar) => {
-                let is_link = tar
+                if !tar
                     .lstat(&rel)
-                    .is_some_and(|e| e.kind == EntryKind::Symlink);
-                if !is_link {
+                    .is_some_and(|e| e.kind == EntryKind::Symlink)
+                {
                     return self.entry_sum(&rel, path);
                 }
                 let target = tar.resolve(&format!("{rel}/."));
@@ -310,21 +310,18 @@ impl SourceRoot {
                     && tar
                         .lstat(&target)
                         .is_some_and(|e| e.kind != EntryKind::Symlink);
-                (is_link, found.then(|| self.root.join(&target)))
+                found.then(|| self.root.join(&target))
             }
             None => {
-                let is_link =
-                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-                if !is_link {
+                if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
                     return self.entry_sum(&rel, path);
                 }
                 let target = crate::copy::resolve_in_root(&self.root, &format!("{rel}/."));
                 let found =
                     std::fs::symlink_metadata(&target).is_ok_and(|m| !m.file_type().is_symlink());
-                (is_link, found.then_some(target))
+                found.then_some(target)
             }
         };
-        debug_assert!(is_link);
         match target {
             Some(target) => self.entry_sum(&self.rel_of(&target), &target),
             None => Ok(rel),
@@ -339,16 +336,7 @@ impl SourceRoot {
             let Some(header) = headers.get(rel) else {
                 return Ok(rel.to_string());
             };
-            let mut hasher = tarsum::hasher(header);
-            if header.has_content() {
-                let io = |e| BuildError::Io {
-                    op: format!("reading {}", path.display()),
-                    source: e,
-                };
-                let mut file = std::fs::File::open(path).map_err(io)?;
-                std::io::copy(&mut file, &mut hasher).map_err(io)?;
-            }
-            return Ok(format!("{:x}", hasher.finalize()));
+            return file_sum(header, header.has_content().then_some(path));
         }
         let Some(tar) = &self.tar else {
             return disk_sum(rel, path);
@@ -426,28 +414,34 @@ fn disk_sum(rel: &str, path: &Path) -> Result<String, BuildError> {
         size: if file_type.is_file() { meta.len() } else { 0 },
         typeflag,
         link,
-        devmajor: if device { libc_major(meta.rdev()) } else { 0 },
-        devminor: if device { libc_minor(meta.rdev()) } else { 0 },
+        devmajor: if device {
+            rustix::fs::major(meta.rdev()).into()
+        } else {
+            0
+        },
+        devminor: if device {
+            rustix::fs::minor(meta.rdev()).into()
+        } else {
+            0
+        },
         xattrs,
     };
-    if file_type.is_file() {
-        let mut hasher = tarsum::hasher(&header);
+    file_sum(&header, file_type.is_file().then_some(path))
+}
+
+/// The tarsum of `header` followed by the content of the file at `content` (none: no
+/// content).
+fn file_sum(header: &tarsum::Header, content: Option<&Path>) -> Result<String, BuildError> {
+    let mut hasher = tarsum::hasher(header);
+    if let Some(path) = content {
+        let io = |e| BuildError::Io {
+            op: format!("reading {}", path.display()),
+            source: e,
+        };
         let mut file = std::fs::File::open(path).map_err(io)?;
         std::io::copy(&mut file, &mut hasher).map_err(io)?;
-        Ok(format!("{:x}", hasher.finalize()))
-    } else {
-        Ok(tarsum::sum(&header, &[]))
     }
-}
-
-/// glibc's `major()` of a `dev_t`.
-fn libc_major(dev: u64) -> u64 {
-    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)
-}
-
-/// glibc's `minor()` of a `dev_t`.
-fn libc_minor(dev: u64) -> u64 {
-    ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// A context-relative path without `./`, leading `/` or trailing `/`.
