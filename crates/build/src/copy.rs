@@ -283,28 +283,22 @@ pub(crate) fn unpack_archive(reader: impl Read, target: &Path) -> std::io::Resul
     let target = &target
         .canonicalize()
         .unwrap_or_else(|_| target.to_path_buf());
-    // As tar's `unpack`: directories after everything else, deepest first, so a read-only
-    // directory does not stop its children from being written.
-    let mut directories = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.header().entry_type() == tar::EntryType::Directory {
-            directories.push(entry);
-        } else {
-            entry.unpack_in(target)?;
-        }
-    }
-    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
     let mut times = Vec::new();
-    for mut dir in directories {
-        let mtime = dir.header().mtime().ok();
-        let rel = archive_rel(&dir.path()?);
-        if dir.unpack_in(target)? {
-            if let (Some(mtime), Some(rel)) = (mtime, rel) {
-                times.push((target.join(rel), mtime));
+    unpack_dirs_last(
+        &mut archive,
+        target,
+        |_| Ok(()),
+        |entry, unpacked| {
+            if unpacked && entry.header().entry_type() == tar::EntryType::Directory {
+                if let (Ok(mtime), Some(rel)) =
+                    (entry.header().mtime(), archive_rel(&entry.path()?))
+                {
+                    times.push((target.join(rel), mtime));
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     for (path, mtime) in times {
         let time = rustix::fs::Timespec {
             tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
@@ -319,6 +313,35 @@ pub(crate) fn unpack_archive(reader: impl Read, target: &Path) -> std::io::Resul
             },
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )?;
+    }
+    Ok(())
+}
+
+/// Extracts `archive` into `target` entry by entry as tar's `unpack` does: directories
+/// after everything else, deepest first, so a read-only directory does not stop its
+/// children from being written. `before` sees each entry in archive order before it is
+/// extracted, `after` each one once extracted (with whether `unpack_in` wrote it).
+pub fn unpack_dirs_last<R: Read>(
+    archive: &mut tar::Archive<R>,
+    target: &Path,
+    mut before: impl FnMut(&mut tar::Entry<'_, R>) -> std::io::Result<()>,
+    mut after: impl FnMut(&mut tar::Entry<'_, R>, bool) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut directories = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        before(&mut entry)?;
+        if entry.header().entry_type() == tar::EntryType::Directory {
+            directories.push(entry);
+        } else {
+            let unpacked = entry.unpack_in(target)?;
+            after(&mut entry, unpacked)?;
+        }
+    }
+    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+    for mut dir in directories {
+        let unpacked = dir.unpack_in(target)?;
+        after(&mut dir, unpacked)?;
     }
     Ok(())
 }

@@ -80,28 +80,18 @@ pub fn unpack<R: Read>(
     length: &AtomicU64,
 ) -> std::io::Result<ContextHeaders> {
     let mut headers = ContextHeaders::default();
-    let check = |end: u64, name: &[u8]| {
-        if end > length.load(Ordering::SeqCst) {
-            return Err(cut_short(&String::from_utf8_lossy(name)));
-        }
-        Ok(())
-    };
-    let mut directories = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        headers.record(&mut entry)?;
-        if entry.header().entry_type() == tar::EntryType::Directory {
-            directories.push(entry);
-            continue;
-        }
-        let end = entry.raw_file_position() + entry.size();
-        entry.unpack_in(dest)?;
-        check(end, &entry.path_bytes())?;
-    }
-    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
-    for mut dir in directories {
-        dir.unpack_in(dest)?;
-    }
+    berth_build::copy::unpack_dirs_last(
+        archive,
+        dest,
+        |entry| headers.record(entry),
+        |entry, _| {
+            let end = entry.raw_file_position() + entry.size();
+            if end > length.load(Ordering::SeqCst) {
+                return Err(cut_short(&String::from_utf8_lossy(&entry.path_bytes())));
+            }
+            Ok(())
+        },
+    )?;
     Ok(headers)
 }
 
