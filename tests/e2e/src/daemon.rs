@@ -88,6 +88,18 @@ pub trait Daemon {
         cmd
     }
 
+    /// `python3` with docker-py's environment pointed at this daemon (`docker.from_env()`
+    /// finds it), ready for the script and its args.
+    fn docker_py_command(&self) -> Command {
+        let mut cmd = Command::new("python3");
+        cmd.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.cli_config_dir())
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .env_remove("DOCKER_API_VERSION");
+        cmd
+    }
+
     /// Runs `docker <args>` and returns what it did, whatever its exit code.
     fn docker(&self, args: &[&str]) -> Output {
         run_command(&mut self.command(args))

@@ -489,14 +489,8 @@ client = docker.from_env()
 image, _ = client.images.build(path=sys.argv[1], tag="cmp-py", rm=True)
 print(json.dumps([h["CreatedBy"] for h in image.history()]))
 "#;
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", script])
-        .arg(dir)
-        .env("DOCKER_HOST", daemon.host())
-        .env("DOCKER_CONFIG", daemon.cli_config_dir())
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_API_VERSION");
+    let mut cmd = daemon.docker_py_command();
+    cmd.args(["-c", script]).arg(dir);
     let out = run_command(&mut cmd);
     assert!(
         out.status.success(),
@@ -538,14 +532,7 @@ fn both_clients_uploads_get_dockerds_copy_digests() {
     let mut histories = Vec::new();
     for daemon in [&berthd as &dyn Daemon, &dockerd] {
         build(daemon, root, "cmp-cli", &[]);
-        let cli = daemon
-            .ok(&[
-                "history",
-                "--no-trunc",
-                "--format",
-                "{{.CreatedBy}}",
-                "cmp-cli",
-            ])
+        let cli = created_by(daemon, "cmp-cli")
             .lines()
             .map(str::to_string)
             .collect::<Vec<_>>();
@@ -576,18 +563,7 @@ LABEL from=dockerfile
 fn flag_files(daemon: &dyn Daemon, tag: &str) -> BTreeMap<String, String> {
     ["addhost", "addhost-ip", "nofile", "shm", "inet", "arg"]
         .iter()
-        .map(|file| {
-            let text = daemon.ok(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                tag,
-                "cat",
-                &format!("/{file}"),
-            ]);
-            (file.to_string(), text.trim().to_string())
-        })
+        .map(|file| (file.to_string(), flag_files_one(daemon, tag, file)))
         .collect()
 }
 
@@ -650,13 +626,7 @@ fn build_flags_reach_run_steps_and_the_image_as_on_dockerd() {
             "{{json .Config.Labels}}",
             "cmp-flags",
         ]);
-        let history = daemon.ok(&[
-            "history",
-            "--no-trunc",
-            "--format",
-            "{{.CreatedBy}}",
-            "cmp-flags",
-        ]);
+        let history = created_by(daemon, "cmp-flags");
         seen.push((flag_files(daemon, "cmp-flags"), labels, history, masked));
     }
     let (berth, docker) = (&seen[0], &seen[1]);
@@ -705,6 +675,12 @@ fn build_flags_reach_run_steps_and_the_image_as_on_dockerd() {
     assert_eq!(flag_files_one(&berthd, "cmp-net", "inet"), "1");
 }
 
+/// `docker history`'s CreatedBy column of `tag`, newest first, one line each.
+fn created_by(daemon: &dyn Daemon, tag: &str) -> String {
+    daemon.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", tag])
+}
+
+/// The trimmed text of `/file` in an image (read by a container without network).
 fn flag_files_one(daemon: &dyn Daemon, tag: &str, file: &str) -> String {
     daemon
         .ok(&[
@@ -743,13 +719,7 @@ fn a_context_over_the_memory_limit_gets_dockerds_copy_digests() {
     let mut histories = Vec::new();
     for daemon in [&berthd as &dyn Daemon, &dockerd] {
         build(daemon, root, "cmp-big", &[]);
-        histories.push(daemon.ok(&[
-            "history",
-            "--no-trunc",
-            "--format",
-            "{{.CreatedBy}}",
-            "cmp-big",
-        ]));
+        histories.push(created_by(daemon, "cmp-big"));
     }
     assert_eq!(histories[0], histories[1], "berthd vs dockerd");
     assert!(histories[1].contains("COPY multi:"), "{}", histories[1]);

@@ -27,14 +27,8 @@ fn script() -> PathBuf {
 
 /// Runs the script (only `checks`, or all when empty) against `daemon`; returns its report.
 fn run_checks(daemon: &dyn Daemon, checks: &[&str]) -> String {
-    let mut cmd = Command::new("python3");
-    cmd.arg(script())
-        .args(checks)
-        .env("DOCKER_HOST", daemon.host())
-        .env("DOCKER_CONFIG", daemon.cli_config_dir())
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_API_VERSION");
+    let mut cmd = daemon.docker_py_command();
+    cmd.arg(script()).args(checks);
     let out = run_command(&mut cmd);
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
